@@ -1,0 +1,266 @@
+//! Typed errors. Every variant says what was wrong with the input.
+
+use core::fmt;
+
+/// A header whose dimensions or bounds cannot describe a usable policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HeaderError {
+    /// A dimension is larger than this build's compile-time capacity ([`crate::capacity`]).
+    OverCapacity {
+        /// Which dimension (`"obs"`, `"hidden"`, `"hidden layers"`, `"action"`, `"components"`).
+        what: &'static str,
+        /// The value in the file.
+        value: usize,
+        /// The capacity of this build.
+        capacity: usize,
+    },
+    /// A dimension is zero.
+    ZeroDim {
+        /// Which dimension.
+        what: &'static str,
+    },
+    /// Action bounds are not finite or `low >= high` in dimension `dim`.
+    ActionBounds {
+        /// The action dimension at fault.
+        dim: usize,
+    },
+    /// Log-std bounds are not finite or `min > max`.
+    LogStdBounds,
+    /// The number of action bounds does not match the action dimension.
+    BoundsLength {
+        /// Action dimension.
+        expected: usize,
+        /// Bounds given.
+        found: usize,
+    },
+}
+
+/// Why a byte slice is not a loadable `.mxp` policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LoadError {
+    /// The slice is empty.
+    Empty,
+    /// The slice is shorter than the smallest possible policy file.
+    Truncated {
+        /// Bytes given.
+        len: usize,
+        /// Bytes needed at least.
+        min: usize,
+    },
+    /// The CRC-32 stored in the last four bytes does not match the contents
+    /// (corrupted or truncated file).
+    BadCrc {
+        /// CRC stored in the file.
+        stored: u32,
+        /// CRC computed over the contents.
+        computed: u32,
+    },
+    /// The file does not start with [`crate::format::MAGIC`].
+    BadMagic {
+        /// The first four bytes found.
+        found: [u8; 4],
+    },
+    /// The format version is not the one this build reads.
+    UnsupportedVersion {
+        /// Version in the file.
+        found: u16,
+        /// Version this build reads.
+        supported: u16,
+    },
+    /// The header describes no usable policy (see [`HeaderError`]).
+    Header(HeaderError),
+    /// A field could not be decoded although the CRC matched (a writer bug, not corruption).
+    Malformed {
+        /// The field being decoded.
+        field: &'static str,
+    },
+    /// The weight block has the wrong size for the declared dimensions.
+    WeightsLength {
+        /// Bytes the dimensions require.
+        expected: usize,
+        /// Bytes in the file.
+        found: usize,
+    },
+    /// A weight is NaN or infinite.
+    NonFiniteWeight {
+        /// Index of the weight in the documented order.
+        index: usize,
+    },
+}
+
+/// Why an evaluation request was refused. Nothing is emitted when this is returned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ActError {
+    /// The observation has the wrong length.
+    ObsLength {
+        /// Length the policy expects.
+        expected: usize,
+        /// Length given.
+        found: usize,
+    },
+    /// The observation holds a NaN or infinity.
+    NonFiniteObs {
+        /// Index of the first bad entry.
+        index: usize,
+    },
+    /// An action buffer (input or output) has the wrong length.
+    ActionLength {
+        /// Length the policy expects.
+        expected: usize,
+        /// Length given.
+        found: usize,
+    },
+    /// A given action holds a NaN or infinity.
+    NonFiniteAction {
+        /// Index of the first bad entry.
+        index: usize,
+    },
+    /// The mixing-weight buffer has the wrong length.
+    WeightsLength {
+        /// Number of components.
+        expected: usize,
+        /// Length given.
+        found: usize,
+    },
+    /// The network produced a non-finite value (observation far outside the training range).
+    NonFiniteOutput,
+}
+
+/// Why a policy could not be written.
+#[cfg(feature = "alloc")]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WriteError {
+    /// The header describes no usable policy.
+    Header(HeaderError),
+    /// The number of weights does not match the header's dimensions.
+    WeightCount {
+        /// Weights the dimensions require.
+        expected: usize,
+        /// Weights given.
+        found: usize,
+    },
+    /// A weight is NaN or infinite.
+    NonFiniteWeight {
+        /// Index of the weight in the documented order.
+        index: usize,
+    },
+}
+
+impl From<HeaderError> for LoadError {
+    fn from(e: HeaderError) -> Self {
+        LoadError::Header(e)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl From<HeaderError> for WriteError {
+    fn from(e: HeaderError) -> Self {
+        WriteError::Header(e)
+    }
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            HeaderError::OverCapacity { what, value, capacity } => write!(
+                f,
+                "{what} dimension {value} exceeds this build's capacity {capacity}"
+            ),
+            HeaderError::ZeroDim { what } => write!(f, "{what} dimension is zero"),
+            HeaderError::ActionBounds { dim } => write!(
+                f,
+                "action bounds of dimension {dim} are not finite with low < high"
+            ),
+            HeaderError::LogStdBounds => write!(f, "log-std bounds are not finite with min <= max"),
+            HeaderError::BoundsLength { expected, found } => write!(
+                f,
+                "{found} action bounds given for a {expected}-dimensional action"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            LoadError::Empty => write!(f, "policy file is empty"),
+            LoadError::Truncated { len, min } => write!(
+                f,
+                "policy file is truncated: {len} bytes, a policy file has at least {min}"
+            ),
+            LoadError::BadCrc { stored, computed } => write!(
+                f,
+                "policy file is corrupted or truncated: CRC-32 {computed:#010x} does not match the stored {stored:#010x}"
+            ),
+            LoadError::BadMagic { found } => write!(
+                f,
+                "not a policy file: starts with {found:02x?}, expected {:02x?} (\"MXPF\")",
+                crate::format::MAGIC
+            ),
+            LoadError::UnsupportedVersion { found, supported } => write!(
+                f,
+                "policy file format version {found} is not supported (this build reads version {supported})"
+            ),
+            LoadError::Header(e) => write!(f, "invalid policy header: {e}"),
+            LoadError::Malformed { field } => {
+                write!(f, "policy file field `{field}` could not be decoded")
+            }
+            LoadError::WeightsLength { expected, found } => write!(
+                f,
+                "weight block has {found} bytes, the dimensions require {expected}"
+            ),
+            LoadError::NonFiniteWeight { index } => {
+                write!(f, "weight {index} is not finite")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ActError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ActError::ObsLength { expected, found } => write!(
+                f,
+                "observation has {found} entries, the policy expects {expected}"
+            ),
+            ActError::NonFiniteObs { index } => {
+                write!(f, "observation entry {index} is not finite")
+            }
+            ActError::ActionLength { expected, found } => write!(
+                f,
+                "action buffer has {found} entries, the policy acts in {expected} dimensions"
+            ),
+            ActError::NonFiniteAction { index } => {
+                write!(f, "action entry {index} is not finite")
+            }
+            ActError::WeightsLength { expected, found } => write!(
+                f,
+                "mixing-weight buffer has {found} entries, the policy has {expected} components"
+            ),
+            ActError::NonFiniteOutput => write!(
+                f,
+                "the network produced a non-finite value (observation far outside the training range?)"
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            WriteError::Header(e) => write!(f, "invalid policy header: {e}"),
+            WriteError::WeightCount { expected, found } => write!(
+                f,
+                "{found} weights given, the dimensions require {expected}"
+            ),
+            WriteError::NonFiniteWeight { index } => write!(f, "weight {index} is not finite"),
+        }
+    }
+}
+
+impl core::error::Error for HeaderError {}
+impl core::error::Error for LoadError {}
+impl core::error::Error for ActError {}
+#[cfg(feature = "alloc")]
+impl core::error::Error for WriteError {}

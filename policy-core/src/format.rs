@@ -1,0 +1,439 @@
+//! The `.mxp` policy file: one definition, read here and written here (feature `alloc`).
+//!
+//! A file is a sequence of [postcard](https://docs.rs/postcard)-encoded fields followed by a
+//! CRC-32 (ISO-HDLC, the zlib/PNG one) of every byte before it, stored little-endian:
+//!
+//! | # | field | postcard type | meaning |
+//! |---|---|---|---|
+//! | 1 | `magic` | `[u8; 4]` | [`MAGIC`], `"MXPF"` |
+//! | 2 | `version` | `u16` | [`FORMAT_VERSION`] |
+//! | 3 | `obs_dim` | `u16` | observation length |
+//! | 4 | `hidden_layers` | `u8` | number of hidden layers L ≥ 1 |
+//! | 5 | `hidden` | L × `u16` | width of each hidden layer |
+//! | 6 | `action_dim` | `u16` | action length A |
+//! | 7 | `components` | `u16` | mixture components K (1 = base policy) |
+//! | 8 | `activation` | enum ([`Activation`]) | hidden-layer nonlinearity |
+//! | 9 | `squash` | `bool` | `tanh` squashing of actions |
+//! | 10 | `log_std_min`, `log_std_max` | `f32`, `f32` | log-std clamp |
+//! | 11 | `action_low`, `action_high` | A × `f32`, A × `f32` | action box |
+//! | 12 | `weights` | `&[u8]` | all parameters as little-endian `f32`, order below |
+//! | 13 | CRC-32 | 4 raw bytes, LE | over fields 1–12 |
+//!
+//! **Weight order** ([`Header::blocks`]): the hidden layers in order, then the heads `mean`
+//! (K·A outputs, component-major: output `k·A + d`), `log_std` (same layout) and `logits`
+//! (K outputs). Each block is its weight matrix stored **input-major** (`w[i][o]` at
+//! `i·outputs + o`, i.e. the transpose of a PyTorch/candle `Linear` weight) followed by its
+//! bias. Input-major lets the matrix–vector product run as contiguous multiply-adds.
+//!
+//! A reader checks, in this order: length, CRC, magic, version, dimensions against
+//! [`crate::capacity`], bounds, weight-block size, finiteness of every weight.
+
+use crate::capacity::{MAX_ACTION, MAX_COMPONENTS, MAX_HIDDEN, MAX_HIDDEN_LAYERS, MAX_OBS};
+use crate::error::{HeaderError, LoadError};
+use heapless::Vec as FixedVec;
+use serde::{Deserialize, Serialize};
+
+/// First four bytes of every policy file.
+pub const MAGIC: [u8; 4] = *b"MXPF";
+/// The format version this build reads and writes.
+pub const FORMAT_VERSION: u16 = 1;
+/// Size of the smallest possible policy file (all dimensions 1, one hidden layer).
+pub const MIN_FILE_LEN: usize = 65;
+
+const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// Hidden-layer nonlinearity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// `max(0, x)`
+    Relu,
+    /// `tanh(x)`
+    Tanh,
+}
+
+/// Everything about a policy except its weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// Observation length.
+    pub obs_dim: usize,
+    /// Width of each hidden layer.
+    pub hidden: FixedVec<usize, MAX_HIDDEN_LAYERS>,
+    /// Action length A.
+    pub action_dim: usize,
+    /// Mixture components K (1 = base policy).
+    pub components: usize,
+    /// Hidden-layer nonlinearity.
+    pub activation: Activation,
+    /// Whether actions are `tanh`-squashed into the box (else clipped to it).
+    pub squash: bool,
+    /// Lower log-std clamp.
+    pub log_std_min: f32,
+    /// Upper log-std clamp.
+    pub log_std_max: f32,
+    /// Lower action bounds, one per action dimension.
+    pub action_low: FixedVec<f32, MAX_ACTION>,
+    /// Upper action bounds, one per action dimension.
+    pub action_high: FixedVec<f32, MAX_ACTION>,
+}
+
+/// Which parameter block of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// Hidden layer `i` (0-based).
+    Hidden(usize),
+    /// Component means, K·A outputs.
+    Mean,
+    /// Component log-stds, K·A outputs.
+    LogStd,
+    /// Mixing logits, K outputs.
+    Logits,
+}
+
+/// One dense layer's place in the weight block: `inputs × outputs` weights (input-major),
+/// then `outputs` biases, starting at `offset` (counted in `f32`s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Which block.
+    pub kind: BlockKind,
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// Index of the block's first weight.
+    pub offset: usize,
+}
+
+impl Block {
+    /// Index of weight `w[input][output]`.
+    pub fn weight_index(&self, input: usize, output: usize) -> usize {
+        self.offset + input * self.outputs + output
+    }
+    /// Index of bias `b[output]`.
+    pub fn bias_index(&self, output: usize) -> usize {
+        self.offset + self.inputs * self.outputs + output
+    }
+    /// Number of parameters in the block.
+    pub fn len(&self) -> usize {
+        (self.inputs + 1) * self.outputs
+    }
+    /// Whether the block has no parameters (never, for a valid header).
+    pub fn is_empty(&self) -> bool {
+        self.outputs == 0
+    }
+}
+
+impl Header {
+    /// A validated header. Bounds slices must have `action_dim` entries.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        obs_dim: usize,
+        hidden: &[usize],
+        action_dim: usize,
+        components: usize,
+        activation: Activation,
+        squash: bool,
+        log_std_bounds: (f32, f32),
+        action_low: &[f32],
+        action_high: &[f32],
+    ) -> Result<Header, HeaderError> {
+        let over = |what, value, capacity| HeaderError::OverCapacity {
+            what,
+            value,
+            capacity,
+        };
+        let hidden = FixedVec::from_slice(hidden)
+            .map_err(|_| over("hidden layers", hidden.len(), MAX_HIDDEN_LAYERS))?;
+        let bounds_len = HeaderError::BoundsLength {
+            expected: action_dim,
+            found: action_low.len().max(action_high.len()),
+        };
+        if action_low.len() != action_dim || action_high.len() != action_dim {
+            return Err(bounds_len);
+        }
+        let header = Header {
+            obs_dim,
+            hidden,
+            action_dim,
+            components,
+            activation,
+            squash,
+            log_std_min: log_std_bounds.0,
+            log_std_max: log_std_bounds.1,
+            action_low: FixedVec::from_slice(action_low)
+                .map_err(|_| over("action", action_dim, MAX_ACTION))?,
+            action_high: FixedVec::from_slice(action_high)
+                .map_err(|_| over("action", action_dim, MAX_ACTION))?,
+        };
+        header.validate()?;
+        Ok(header)
+    }
+
+    /// Checks dimensions against [`crate::capacity`] and the bounds for sanity.
+    pub fn validate(&self) -> Result<(), HeaderError> {
+        let dims = [
+            ("obs", self.obs_dim, MAX_OBS),
+            ("hidden layers", self.hidden.len(), MAX_HIDDEN_LAYERS),
+            ("action", self.action_dim, MAX_ACTION),
+            ("components", self.components, MAX_COMPONENTS),
+        ];
+        let widths = self.hidden.iter().map(|&w| ("hidden", w, MAX_HIDDEN));
+        for (what, value, capacity) in dims.into_iter().chain(widths) {
+            if value == 0 {
+                return Err(HeaderError::ZeroDim { what });
+            }
+            if value > capacity {
+                return Err(HeaderError::OverCapacity {
+                    what,
+                    value,
+                    capacity,
+                });
+            }
+        }
+        if self.action_low.len() != self.action_dim || self.action_high.len() != self.action_dim
+        {
+            return Err(HeaderError::BoundsLength {
+                expected: self.action_dim,
+                found: self.action_low.len(),
+            });
+        }
+        for (dim, (lo, hi)) in self.action_low.iter().zip(&self.action_high).enumerate() {
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return Err(HeaderError::ActionBounds { dim });
+            }
+        }
+        let (lo, hi) = (self.log_std_min, self.log_std_max);
+        if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+            return Err(HeaderError::LogStdBounds);
+        }
+        Ok(())
+    }
+
+    /// The parameter blocks in file order (see the module docs).
+    pub fn blocks(&self) -> FixedVec<Block, { MAX_HIDDEN_LAYERS + 3 }> {
+        let mut blocks = FixedVec::new();
+        let mut offset = 0;
+        let mut inputs = self.obs_dim;
+        let heads = [
+            (BlockKind::Mean, self.components * self.action_dim),
+            (BlockKind::LogStd, self.components * self.action_dim),
+            (BlockKind::Logits, self.components),
+        ];
+        let hidden = self.hidden.iter().enumerate();
+        let layers = hidden.map(|(i, &w)| (BlockKind::Hidden(i), w));
+        let last_hidden = self.hidden.last().copied().unwrap_or(self.obs_dim);
+        for (kind, outputs) in layers.chain(heads) {
+            if matches!(kind, BlockKind::Mean) {
+                inputs = last_hidden;
+            }
+            let block = Block {
+                kind,
+                inputs,
+                outputs,
+                offset,
+            };
+            offset += block.len();
+            if let BlockKind::Hidden(_) = kind {
+                inputs = outputs;
+            }
+            // Capacity MAX_HIDDEN_LAYERS + 3 always suffices for a header of at most
+            // MAX_HIDDEN_LAYERS hidden layers, so push cannot fail.
+            let _ = blocks.push(block);
+        }
+        blocks
+    }
+
+    /// Total number of `f32` parameters.
+    pub fn weight_count(&self) -> usize {
+        self.blocks().iter().map(Block::len).sum()
+    }
+}
+
+/// Sequential postcard decoding with the field name attached to any failure.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take<T: Deserialize<'a>>(&mut self, field: &'static str) -> Result<T, LoadError> {
+        let (value, rest) =
+            postcard::take_from_bytes(self.rest).map_err(|_| LoadError::Malformed { field })?;
+        self.rest = rest;
+        Ok(value)
+    }
+
+    fn take_dim(&mut self, field: &'static str) -> Result<usize, LoadError> {
+        self.take::<u16>(field).map(usize::from)
+    }
+
+    /// `n` values into a fixed vector whose capacity was already checked against `n`.
+    fn take_many<T: Deserialize<'a>, const N: usize>(
+        &mut self,
+        n: usize,
+        field: &'static str,
+    ) -> Result<FixedVec<T, N>, LoadError> {
+        let mut out = FixedVec::new();
+        for _ in 0..n {
+            let value = self.take(field)?;
+            out.push(value).map_err(|_| LoadError::Malformed { field })?;
+        }
+        Ok(out)
+    }
+}
+
+/// Checks a file and splits it into its header and its weight bytes (borrowed, not copied).
+pub fn parse(bytes: &[u8]) -> Result<(Header, &[u8]), LoadError> {
+    if bytes.is_empty() {
+        return Err(LoadError::Empty);
+    }
+    if bytes.len() < MIN_FILE_LEN {
+        return Err(LoadError::Truncated {
+            len: bytes.len(),
+            min: MIN_FILE_LEN,
+        });
+    }
+    let (body, crc_bytes) = bytes.split_at(bytes.len().saturating_sub(4));
+    let stored = crc_bytes
+        .try_into()
+        .map(u32::from_le_bytes)
+        .map_err(|_| LoadError::Truncated {
+            len: bytes.len(),
+            min: MIN_FILE_LEN,
+        })?;
+    let computed = CRC.checksum(body);
+    if stored != computed {
+        return Err(LoadError::BadCrc { stored, computed });
+    }
+
+    let mut r = Reader { rest: body };
+    let magic: [u8; 4] = r.take("magic")?;
+    if magic != MAGIC {
+        return Err(LoadError::BadMagic { found: magic });
+    }
+    let version: u16 = r.take("version")?;
+    if version != FORMAT_VERSION {
+        return Err(LoadError::UnsupportedVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let obs_dim = r.take_dim("obs_dim")?;
+    let layers = usize::from(r.take::<u8>("hidden_layers")?);
+    check_capacity("hidden layers", layers, MAX_HIDDEN_LAYERS)?;
+    let hidden_u16: FixedVec<u16, MAX_HIDDEN_LAYERS> = r.take_many(layers, "hidden")?;
+    let action_dim = r.take_dim("action_dim")?;
+    check_capacity("action", action_dim, MAX_ACTION)?;
+    let components = r.take_dim("components")?;
+    let activation = r.take("activation")?;
+    let squash = r.take("squash")?;
+    let log_std_min = r.take("log_std_min")?;
+    let log_std_max = r.take("log_std_max")?;
+    let action_low = r.take_many(action_dim, "action_low")?;
+    let action_high = r.take_many(action_dim, "action_high")?;
+    let weights: &[u8] = r.take("weights")?;
+    if !r.rest.is_empty() {
+        return Err(LoadError::Malformed {
+            field: "trailing bytes",
+        });
+    }
+
+    let header = Header {
+        obs_dim,
+        hidden: hidden_u16.iter().map(|&w| usize::from(w)).collect(),
+        action_dim,
+        components,
+        activation,
+        squash,
+        log_std_min,
+        log_std_max,
+        action_low,
+        action_high,
+    };
+    header.validate()?;
+    let expected = header.weight_count() * 4;
+    if weights.len() != expected {
+        return Err(LoadError::WeightsLength {
+            expected,
+            found: weights.len(),
+        });
+    }
+    if let Some(index) = le_f32s(weights).position(|w| !w.is_finite()) {
+        return Err(LoadError::NonFiniteWeight { index });
+    }
+    Ok((header, weights))
+}
+
+fn check_capacity(what: &'static str, value: usize, capacity: usize) -> Result<(), LoadError> {
+    if value > capacity {
+        return Err(HeaderError::OverCapacity {
+            what,
+            value,
+            capacity,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The little-endian `f32`s of a byte slice, read in place.
+pub(crate) fn le_f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    bytes.as_chunks::<4>().0.iter().map(|w| f32::from_le_bytes(*w))
+}
+
+/// Encodes a policy file. The trainer's export goes through here, so there is one writer.
+#[cfg(feature = "alloc")]
+pub fn write_policy(header: &Header, weights: &[f32]) -> Result<alloc::vec::Vec<u8>, crate::WriteError> {
+    use crate::WriteError;
+    header.validate()?;
+    let expected = header.weight_count();
+    if weights.len() != expected {
+        return Err(WriteError::WeightCount {
+            expected,
+            found: weights.len(),
+        });
+    }
+    if let Some(index) = weights.iter().position(|w| !w.is_finite()) {
+        return Err(WriteError::NonFiniteWeight { index });
+    }
+    // Validated dimensions are within the capacities, all far below u16::MAX.
+    let dim = |d: usize| d as u16;
+    let weight_bytes: alloc::vec::Vec<u8> = weights.iter().flat_map(|w| w.to_le_bytes()).collect();
+
+    let mut out = alloc::vec::Vec::with_capacity(weight_bytes.len() + 64);
+    let mut put = |v: &dyn Put| v.put(&mut out);
+    put(&MAGIC);
+    put(&FORMAT_VERSION);
+    put(&dim(header.obs_dim));
+    put(&(header.hidden.len() as u8));
+    for &w in &header.hidden {
+        put(&dim(w));
+    }
+    put(&dim(header.action_dim));
+    put(&dim(header.components));
+    put(&header.activation);
+    put(&header.squash);
+    put(&header.log_std_min);
+    put(&header.log_std_max);
+    for v in header.action_low.iter().chain(&header.action_high) {
+        put(v);
+    }
+    put(&weight_bytes.as_slice());
+    let crc = CRC.checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
+
+/// Appends one field's postcard encoding (object-safe, so one closure writes every field).
+#[cfg(feature = "alloc")]
+trait Put {
+    fn put(&self, out: &mut alloc::vec::Vec<u8>);
+}
+
+#[cfg(feature = "alloc")]
+impl<T: Serialize> Put for T {
+    fn put(&self, out: &mut alloc::vec::Vec<u8>) {
+        // postcard cannot fail on plain numbers, arrays, enums and byte slices into a Vec.
+        if let Ok(bytes) = postcard::to_allocvec(self) {
+            out.extend_from_slice(&bytes);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The scalar functions the policy needs, behind one trait so the accurate (libm) and the
+//! fast (micromath) implementations can be swapped — and compared in one build.
+
+/// Scalar math used by the policy.
+pub trait Math {
+    /// `e^x`
+    fn exp(x: f32) -> f32;
+    /// natural logarithm
+    fn ln(x: f32) -> f32;
+    /// `ln(1 + x)`, accurate for small `x`
+    fn ln_1p(x: f32) -> f32;
+    /// hyperbolic tangent
+    fn tanh(x: f32) -> f32;
+    /// inverse hyperbolic tangent, `|x| < 1`
+    fn atanh(x: f32) -> f32;
+    /// square root
+    fn sqrt(x: f32) -> f32;
+    /// `(sin x, cos x)`
+    fn sin_cos(x: f32) -> (f32, f32);
+}
+
+/// Accurate math from `libm` (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Libm;
+
+impl Math for Libm {
+    fn exp(x: f32) -> f32 {
+        libm::expf(x)
+    }
+    fn ln(x: f32) -> f32 {
+        libm::logf(x)
+    }
+    fn ln_1p(x: f32) -> f32 {
+        libm::log1pf(x)
+    }
+    fn tanh(x: f32) -> f32 {
+        libm::tanhf(x)
+    }
+    fn atanh(x: f32) -> f32 {
+        libm::atanhf(x)
+    }
+    fn sqrt(x: f32) -> f32 {
+        libm::sqrtf(x)
+    }
+    fn sin_cos(x: f32) -> (f32, f32) {
+        libm::sincosf(x)
+    }
+}
+
+/// Fast approximations from `micromath` (feature `fast-math`); errors are measured in the
+/// crate README.
+#[cfg(feature = "fast-math")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MicroMath;
+
+#[cfg(feature = "fast-math")]
+impl Math for MicroMath {
+    fn exp(x: f32) -> f32 {
+        micromath::F32Ext::exp(x)
+    }
+    fn ln(x: f32) -> f32 {
+        micromath::F32Ext::ln(x)
+    }
+    fn ln_1p(x: f32) -> f32 {
+        micromath::F32Ext::ln(1.0 + x)
+    }
+    fn tanh(x: f32) -> f32 {
+        // tanh x = 1 − 2 / (e^{2x} + 1); saturates correctly for large |x|.
+        1.0 - 2.0 / (Self::exp(2.0 * x) + 1.0)
+    }
+    fn atanh(x: f32) -> f32 {
+        0.5 * Self::ln((1.0 + x) / (1.0 - x))
+    }
+    fn sqrt(x: f32) -> f32 {
+        micromath::F32Ext::sqrt(x)
+    }
+    fn sin_cos(x: f32) -> (f32, f32) {
+        micromath::F32Ext::sin_cos(x)
+    }
+}
+
+/// The math this build uses: [`Libm`], or `MicroMath` with feature `fast-math`.
+#[cfg(not(feature = "fast-math"))]
+pub type DefaultMath = Libm;
+/// The math this build uses: [`Libm`], or `MicroMath` with feature `fast-math`.
+#[cfg(feature = "fast-math")]
+pub type DefaultMath = MicroMath;

@@ -1,0 +1,57 @@
+//! The mixture log-density and the tanh change of variables (DESIGN.md §3).
+//!
+//! log π(a|s) = logsumexp_k [ log w_k + Σ_d log N(u_d; μ_kd, σ_kd) ]
+//!              − Σ_d [ log scale_d + 2(log 2 − u_d − softplus(−2u_d)) ]
+//! with u the pre-squash action. The second line is log|da/du| for a = scale·tanh(u) + bias,
+//! written so that it stays finite for large |u|.
+
+use crate::capacity::MAX_COMPONENTS;
+use crate::math::Math;
+use crate::mlp::Heads;
+
+const HALF_LN_TAU: f32 = 0.918_938_5; // ½ ln(2π)
+const LN_2: f32 = core::f32::consts::LN_2;
+
+/// log of the Gaussian-mixture density at the pre-squash action `u`.
+pub(crate) fn log_density<M: Math>(heads: &Heads, components: usize, u: &[f32]) -> f32 {
+    let a = u.len().max(1);
+    let mut terms = [f32::NEG_INFINITY; MAX_COMPONENTS];
+    let per_component = heads
+        .mean
+        .chunks_exact(a)
+        .zip(heads.log_std.chunks_exact(a))
+        .zip(heads.inv_std.chunks_exact(a))
+        .zip(&heads.log_w)
+        .take(components);
+    for (term, (((mean, log_std), inv_std), &log_w)) in terms.iter_mut().zip(per_component) {
+        let mut log_n = 0.0;
+        for (((&u, &m), &ls), &is) in u.iter().zip(mean).zip(log_std).zip(inv_std) {
+            let z = (u - m) * is;
+            log_n -= 0.5 * z * z + ls + HALF_LN_TAU;
+        }
+        *term = log_w + log_n;
+    }
+    log_sum_exp::<M>(terms.get(..components).unwrap_or(&[]))
+}
+
+/// log |det da/du| of a = scale ⊙ tanh(u) + bias, given Σ_d log scale_d.
+pub(crate) fn squash_log_det<M: Math>(u: &[f32], log_scale_sum: f32) -> f32 {
+    let log_sech2: f32 = u
+        .iter()
+        .map(|&u| 2.0 * (LN_2 - u - softplus::<M>(-2.0 * u)))
+        .sum();
+    log_scale_sum + log_sech2
+}
+
+/// ln(1 + eˣ) without overflow.
+fn softplus<M: Math>(x: f32) -> f32 {
+    x.max(0.0) + M::ln_1p(M::exp(-x.abs()))
+}
+
+fn log_sum_exp<M: Math>(x: &[f32]) -> f32 {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return max;
+    }
+    max + M::ln(x.iter().map(|&v| M::exp(v - max)).sum())
+}

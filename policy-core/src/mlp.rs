@@ -1,0 +1,166 @@
+//! The network: dense layers read in place from the file's weight bytes.
+
+use crate::capacity::{MAX_ACTION, MAX_COMPONENTS, MAX_HIDDEN, MAX_HIDDEN_LAYERS};
+use crate::error::{ActError, LoadError};
+use crate::format::{Activation, BlockKind, Header};
+use crate::math::Math;
+use heapless::Vec as FixedVec;
+
+/// One dense layer; weights input-major, as stored in the file.
+#[derive(Debug, Clone, Copy)]
+struct Dense<'a> {
+    weights: &'a [[u8; 4]],
+    bias: &'a [[u8; 4]],
+    outputs: usize,
+}
+
+impl Dense<'_> {
+    /// `out[o] = bias[o] + Σ_i input[i] · w[i][o]`, as contiguous multiply-adds over `o`.
+    /// `input` may be longer than the layer's input width; the extra entries are ignored.
+    fn apply(&self, input: &[f32], out: &mut [f32]) {
+        for (o, b) in out.iter_mut().zip(self.bias) {
+            *o = f32::from_le_bytes(*b);
+        }
+        let rows = self.weights.chunks_exact(self.outputs.max(1));
+        for (&x, row) in input.iter().zip(rows) {
+            for (o, w) in out.iter_mut().zip(row) {
+                *o += x * f32::from_le_bytes(*w);
+            }
+        }
+    }
+}
+
+/// What the network says about one observation, ready for the mixture math.
+#[derive(Debug, Clone)]
+pub(crate) struct Heads {
+    /// Means, component-major (`k·A + d`).
+    pub mean: [f32; MAX_COMPONENTS * MAX_ACTION],
+    /// Clamped log-stds, same layout.
+    pub log_std: [f32; MAX_COMPONENTS * MAX_ACTION],
+    /// `exp(−log_std)`, same layout.
+    pub inv_std: [f32; MAX_COMPONENTS * MAX_ACTION],
+    /// Log mixing weights `log softmax(logits)`.
+    pub log_w: [f32; MAX_COMPONENTS],
+}
+
+/// The trunk and the three heads of a policy.
+#[derive(Debug, Clone)]
+pub(crate) struct Network<'a> {
+    hidden: FixedVec<Dense<'a>, MAX_HIDDEN_LAYERS>,
+    mean: Dense<'a>,
+    log_std: Dense<'a>,
+    logits: Dense<'a>,
+    activation: Activation,
+    components: usize,
+    action_dim: usize,
+    log_std_min: f32,
+    log_std_max: f32,
+}
+
+impl<'a> Network<'a> {
+    /// Splits the (already validated) weight bytes into layers; copies nothing.
+    pub fn new(header: &Header, weight_bytes: &'a [u8]) -> Result<Self, LoadError> {
+        let words = weight_bytes.as_chunks::<4>().0;
+        let wrong_length = LoadError::WeightsLength {
+            expected: header.weight_count() * 4,
+            found: weight_bytes.len(),
+        };
+        let mut hidden = FixedVec::new();
+        let mut heads = [None; 3];
+        for block in header.blocks() {
+            let n_weights = block.inputs * block.outputs;
+            let start = block.offset;
+            let weights = words.get(start..start + n_weights).ok_or(wrong_length)?;
+            let bias = words
+                .get(start + n_weights..start + block.len())
+                .ok_or(wrong_length)?;
+            let dense = Dense {
+                weights,
+                bias,
+                outputs: block.outputs,
+            };
+            let slot = match block.kind {
+                BlockKind::Hidden(_) => {
+                    hidden.push(dense).map_err(|_| wrong_length)?;
+                    continue;
+                }
+                BlockKind::Mean => heads.get_mut(0),
+                BlockKind::LogStd => heads.get_mut(1),
+                BlockKind::Logits => heads.get_mut(2),
+            };
+            if let Some(slot) = slot {
+                *slot = Some(dense);
+            }
+        }
+        let [Some(mean), Some(log_std), Some(logits)] = heads else {
+            return Err(wrong_length);
+        };
+        Ok(Network {
+            hidden,
+            mean,
+            log_std,
+            logits,
+            activation: header.activation,
+            components: header.components,
+            action_dim: header.action_dim,
+            log_std_min: header.log_std_min,
+            log_std_max: header.log_std_max,
+        })
+    }
+
+    /// Runs the network. `obs` must already be checked for length and finiteness.
+    pub fn forward<M: Math>(&self, obs: &[f32]) -> Result<Heads, ActError> {
+        let mut buf_a = [0.0f32; MAX_HIDDEN];
+        let mut buf_b = [0.0f32; MAX_HIDDEN];
+        let (mut input, mut output) = (&mut buf_a, &mut buf_b);
+        let mut first = true;
+        for layer in &self.hidden {
+            if first {
+                layer.apply(obs, output);
+                first = false;
+            } else {
+                layer.apply(input, output);
+            }
+            let active = output.iter_mut().take(layer.outputs);
+            match self.activation {
+                Activation::Relu => active.for_each(|x| *x = x.max(0.0)),
+                Activation::Tanh => active.for_each(|x| *x = M::tanh(*x)),
+            }
+            core::mem::swap(&mut input, &mut output);
+        }
+        let trunk: &[f32] = input;
+
+        let mut heads = Heads {
+            mean: [0.0; MAX_COMPONENTS * MAX_ACTION],
+            log_std: [0.0; MAX_COMPONENTS * MAX_ACTION],
+            inv_std: [0.0; MAX_COMPONENTS * MAX_ACTION],
+            log_w: [0.0; MAX_COMPONENTS],
+        };
+        let ka = self.components * self.action_dim;
+        self.mean.apply(trunk, &mut heads.mean);
+        self.log_std.apply(trunk, &mut heads.log_std);
+        self.logits.apply(trunk, &mut heads.log_w);
+
+        let means = heads.mean.iter().take(ka);
+        let logits = heads.log_w.iter().take(self.components);
+        let log_stds = heads.log_std.iter().take(ka);
+        if !means.chain(logits).chain(log_stds).all(|x| x.is_finite()) {
+            return Err(ActError::NonFiniteOutput);
+        }
+        let pairs = heads.log_std.iter_mut().zip(heads.inv_std.iter_mut());
+        for (log_std, inv_std) in pairs.take(ka) {
+            *log_std = log_std.clamp(self.log_std_min, self.log_std_max);
+            *inv_std = M::exp(-*log_std);
+        }
+        log_softmax::<M>(heads.log_w.get_mut(..self.components).unwrap_or(&mut []));
+        Ok(heads)
+    }
+}
+
+/// `x ← x − logsumexp(x)`.
+fn log_softmax<M: Math>(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = x.iter().map(|&v| M::exp(v - max)).sum();
+    let log_norm = max + M::ln(sum);
+    x.iter_mut().for_each(|v| *v -= log_norm);
+}

@@ -1,0 +1,251 @@
+//! A loaded policy and what it can do: sample, act deterministically, score actions.
+
+use crate::capacity::MAX_ACTION;
+use crate::error::{ActError, LoadError};
+use crate::format::{self, Header};
+use crate::math::{DefaultMath, Math};
+use crate::mixture;
+use crate::mlp::{Heads, Network};
+use crate::random;
+use core::marker::PhantomData;
+use rand_core::RngCore;
+
+/// The pre-squash action is recovered from a given action through
+/// `atanh(clamp(y, ±(1 − ATANH_CLAMP)))`, so a bound itself has a finite log-prob.
+const ATANH_CLAMP: f32 = 1e-6;
+
+/// A policy read from `.mxp` bytes. Borrows the bytes (weights are read in place).
+///
+/// `M` picks the scalar math ([`DefaultMath`] unless you ask for another).
+#[derive(Debug, Clone)]
+pub struct Policy<'a, M: Math = DefaultMath> {
+    header: Header,
+    net: Network<'a>,
+    /// (high − low)/2 per action dimension.
+    scale: [f32; MAX_ACTION],
+    /// (high + low)/2 per action dimension.
+    offset: [f32; MAX_ACTION],
+    /// Σ_d ln scale_d, the constant part of the squash log-det.
+    log_scale_sum: f32,
+    math: PhantomData<M>,
+}
+
+/// What [`Policy::sample`] drew besides the action.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Index of the mixture component the action came from.
+    pub component: usize,
+    /// log π(a|s) of the emitted action, evaluated at its pre-squash value.
+    pub log_prob: f32,
+}
+
+impl<'a> Policy<'a> {
+    /// Checks and loads a policy file: CRC, magic, version, dimensions, weights (see
+    /// [`format`]). Nothing is copied; the policy borrows `bytes`.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, LoadError> {
+        Self::from_bytes_with_math(bytes)
+    }
+}
+
+impl<'a, M: Math> Policy<'a, M> {
+    /// As [`Policy::from_bytes`], with an explicit math implementation.
+    pub fn from_bytes_with_math(bytes: &'a [u8]) -> Result<Self, LoadError> {
+        let (header, weights) = format::parse(bytes)?;
+        let net = Network::new(&header, weights)?;
+        let mut scale = [1.0; MAX_ACTION];
+        let mut offset = [0.0; MAX_ACTION];
+        let bounds = header.action_low.iter().zip(&header.action_high);
+        for ((s, o), (&lo, &hi)) in scale.iter_mut().zip(offset.iter_mut()).zip(bounds) {
+            *s = (hi - lo) / 2.0;
+            *o = (hi + lo) / 2.0;
+        }
+        let log_scale_sum = scale.iter().take(header.action_dim).map(|&s| M::ln(s)).sum();
+        Ok(Policy {
+            header,
+            net,
+            scale,
+            offset,
+            log_scale_sum,
+            math: PhantomData,
+        })
+    }
+
+    /// The file's header: dimensions, bounds, activation, squash flag.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Observation length.
+    pub fn obs_dim(&self) -> usize {
+        self.header.obs_dim
+    }
+
+    /// Action length.
+    pub fn action_dim(&self) -> usize {
+        self.header.action_dim
+    }
+
+    /// Number of mixture components.
+    pub fn components(&self) -> usize {
+        self.header.components
+    }
+
+    /// Draws an action into `action` (length [`Self::action_dim`]). The action is finite
+    /// and inside `[low, high]`; for unsquashed policies it is the Gaussian draw clipped to
+    /// the box, and `log_prob` is that of the unclipped draw.
+    pub fn sample<R: RngCore + ?Sized>(
+        &self,
+        obs: &[f32],
+        rng: &mut R,
+        action: &mut [f32],
+    ) -> Result<Sample, ActError> {
+        self.check_action_len(action.len())?;
+        let heads = self.forward(obs)?;
+        let component = random::categorical::<M, R>(rng, self.log_w(&heads));
+        let mut eps = [0.0f32; MAX_ACTION];
+        let eps = eps.get_mut(..self.action_dim()).unwrap_or(&mut []);
+        random::standard_normals::<M, R>(rng, eps);
+
+        let mut u = [0.0f32; MAX_ACTION];
+        let u = u.get_mut(..self.action_dim()).unwrap_or(&mut []);
+        let a = self.action_dim();
+        let start = component * a;
+        let mean = heads.mean.iter().skip(start);
+        let inv_std = heads.inv_std.iter().skip(start);
+        for (((u, &e), &m), &is) in u.iter_mut().zip(eps.iter()).zip(mean).zip(inv_std) {
+            *u = m + e / is;
+        }
+        let log_prob = self.log_prob_at(&heads, u);
+        self.emit(u, action)?;
+        Ok(Sample {
+            component,
+            log_prob,
+        })
+    }
+
+    /// The deterministic action: the (squashed) mean of the most probable component.
+    /// Returns that component's index.
+    pub fn mode(&self, obs: &[f32], action: &mut [f32]) -> Result<usize, ActError> {
+        self.check_action_len(action.len())?;
+        let heads = self.forward(obs)?;
+        let log_w = self.log_w(&heads);
+        let mut component = 0;
+        for (k, &lw) in log_w.iter().enumerate() {
+            if lw > log_w.get(component).copied().unwrap_or(f32::NEG_INFINITY) {
+                component = k;
+            }
+        }
+        let a = self.action_dim();
+        let mean = heads.mean.get(component * a..(component + 1) * a).unwrap_or(&[]);
+        self.emit(mean, action)?;
+        Ok(component)
+    }
+
+    /// log π(a|s) of a given action. For squashed policies the pre-squash value is
+    /// `atanh(clamp((a − bias)/scale, ±(1 − 1e-6)))`.
+    pub fn log_prob(&self, obs: &[f32], action: &[f32]) -> Result<f32, ActError> {
+        self.check_action(action)?;
+        let heads = self.forward(obs)?;
+        if !self.header.squash {
+            return Ok(self.log_prob_at(&heads, action));
+        }
+        let mut u = [0.0f32; MAX_ACTION];
+        let u = u.get_mut(..self.action_dim()).unwrap_or(&mut []);
+        let per_dim = action.iter().zip(&self.scale).zip(&self.offset);
+        for (u, ((&a, &s), &o)) in u.iter_mut().zip(per_dim) {
+            let y = ((a - o) / s).clamp(-1.0 + ATANH_CLAMP, 1.0 - ATANH_CLAMP);
+            *u = M::atanh(y);
+        }
+        Ok(self.log_prob_at(&heads, u))
+    }
+
+    /// log π(a|s) where a = squash(u), given the pre-squash action `u` itself (exact for
+    /// any |u|, where going through `a` would lose precision). Same as
+    /// [`Self::log_prob`] for unsquashed policies.
+    pub fn log_prob_pre_squash(&self, obs: &[f32], u: &[f32]) -> Result<f32, ActError> {
+        self.check_action(u)?;
+        let heads = self.forward(obs)?;
+        Ok(self.log_prob_at(&heads, u))
+    }
+
+    /// The mixing weights w = softmax(logits) at `obs`, written to `weights`
+    /// (length [`Self::components`]).
+    pub fn mixing_weights(&self, obs: &[f32], weights: &mut [f32]) -> Result<(), ActError> {
+        if weights.len() != self.components() {
+            return Err(ActError::WeightsLength {
+                expected: self.components(),
+                found: weights.len(),
+            });
+        }
+        let heads = self.forward(obs)?;
+        for (w, &lw) in weights.iter_mut().zip(self.log_w(&heads)) {
+            *w = M::exp(lw);
+        }
+        Ok(())
+    }
+
+    fn forward(&self, obs: &[f32]) -> Result<Heads, ActError> {
+        if obs.len() != self.obs_dim() {
+            return Err(ActError::ObsLength {
+                expected: self.obs_dim(),
+                found: obs.len(),
+            });
+        }
+        if let Some(index) = obs.iter().position(|x| !x.is_finite()) {
+            return Err(ActError::NonFiniteObs { index });
+        }
+        self.net.forward::<M>(obs)
+    }
+
+    fn log_w<'h>(&self, heads: &'h Heads) -> &'h [f32] {
+        heads.log_w.get(..self.components()).unwrap_or(&[])
+    }
+
+    fn log_prob_at(&self, heads: &Heads, u: &[f32]) -> f32 {
+        let log_density = mixture::log_density::<M>(heads, self.components(), u);
+        if self.header.squash {
+            log_density - mixture::squash_log_det::<M>(u, self.log_scale_sum)
+        } else {
+            log_density
+        }
+    }
+
+    /// Writes squash(u) (or u clipped) into `action`, inside the box and finite; on error
+    /// `action` is left untouched.
+    fn emit(&self, u: &[f32], action: &mut [f32]) -> Result<(), ActError> {
+        let mut out = [0.0f32; MAX_ACTION];
+        let bounds = self.header.action_low.iter().zip(&self.header.action_high);
+        let affine = self.scale.iter().zip(&self.offset);
+        for (((a, &u), (&lo, &hi)), (&s, &o)) in out.iter_mut().zip(u).zip(bounds).zip(affine) {
+            let raw = if self.header.squash {
+                s * M::tanh(u) + o
+            } else {
+                u
+            };
+            if !raw.is_finite() {
+                return Err(ActError::NonFiniteOutput);
+            }
+            *a = raw.clamp(lo, hi);
+        }
+        action.iter_mut().zip(out).for_each(|(a, o)| *a = o);
+        Ok(())
+    }
+
+    fn check_action_len(&self, len: usize) -> Result<(), ActError> {
+        if len != self.action_dim() {
+            return Err(ActError::ActionLength {
+                expected: self.action_dim(),
+                found: len,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_action(&self, action: &[f32]) -> Result<(), ActError> {
+        self.check_action_len(action.len())?;
+        match action.iter().position(|x| !x.is_finite()) {
+            Some(index) => Err(ActError::NonFiniteAction { index }),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! Host-side checks of a shipped policy, for your own tests (feature `std`).
+//!
+//! - [`ks_test`] / [`ks_test_samples`]: do the sampled (or logged) actions of a 1-D policy at
+//!   one observation fit its density?
+//! - [`chi_square_components`]: are the sampled components distributed as the mixing weights?
+//! - [`compare_policies`]: do two policy files act identically?
+//! - [`random_policy`]: a random, valid policy file to exercise code paths.
+//!
+//! The goodness-of-fit checks return a [`FitReport`] with a p-value; a test chooses its
+//! significance level and asserts [`FitReport::passes`]. Use a fixed RNG seed so the
+//! outcome is reproducible.
+
+use crate::error::ActError;
+use crate::format::{write_policy, Header};
+use crate::math::Math;
+use crate::policy::Policy;
+use rand_core::RngCore;
+use std::fmt;
+use std::vec::Vec;
+
+/// Result of a goodness-of-fit test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitReport {
+    /// Test statistic (KS distance D, or Pearson's χ²).
+    pub statistic: f64,
+    /// Probability of a statistic at least this large if the samples fit.
+    pub p_value: f64,
+    /// Number of samples drawn.
+    pub samples: usize,
+}
+
+impl FitReport {
+    /// Whether the fit is not rejected at `significance` (e.g. 0.01).
+    pub fn passes(&self, significance: f64) -> bool {
+        self.p_value >= significance
+    }
+}
+
+/// Why a check could not run or did not pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckError {
+    /// The KS test needs a 1-D action.
+    NotOneDimensional {
+        /// The policy's action dimension.
+        action_dim: usize,
+    },
+    /// Too few samples for the test's asymptotics (needs at least 100).
+    TooFewSamples(usize),
+    /// The policy refused the observation.
+    Act(ActError),
+    /// The two files have different dimensions or bounds.
+    HeadersDiffer,
+    /// Two policies disagree on an observation.
+    Mismatch {
+        /// Index of the observation.
+        obs_index: usize,
+        /// What differs (`"mode action"`, `"mode component"`, `"log_prob"`, `"mixing weight"`).
+        quantity: &'static str,
+        /// Value from the first policy.
+        first: f64,
+        /// Value from the second policy.
+        second: f64,
+    },
+}
+
+impl From<ActError> for CheckError {
+    fn from(e: ActError) -> Self {
+        CheckError::Act(e)
+    }
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckError::NotOneDimensional { action_dim } => write!(
+                f,
+                "the KS test needs a 1-D action, the policy has {action_dim}"
+            ),
+            CheckError::TooFewSamples(n) => write!(f, "{n} samples are too few (need 100)"),
+            CheckError::Act(e) => write!(f, "{e}"),
+            CheckError::HeadersDiffer => write!(f, "the policies' headers differ"),
+            CheckError::Mismatch {
+                obs_index,
+                quantity,
+                first,
+                second,
+            } => write!(
+                f,
+                "observation {obs_index}: {quantity} differs ({first} vs {second})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CheckError {}
+
+/// Grid points for integrating the density into a CDF.
+const CDF_GRID: usize = 20_001;
+
+/// Kolmogorov–Smirnov test of `n` sampled actions at `obs` against the CDF integrated
+/// (trapezoid rule, 20 001 points) from [`Policy::log_prob`] over `[low, high]`.
+///
+/// For unsquashed policies the emitted actions are clipped to the box, so the box must hold
+/// essentially all of the probability mass for the test to be meaningful.
+pub fn ks_test<M: Math, R: RngCore + ?Sized>(
+    policy: &Policy<'_, M>,
+    obs: &[f32],
+    n: usize,
+    rng: &mut R,
+) -> Result<FitReport, CheckError> {
+    if policy.action_dim() != 1 {
+        return Err(CheckError::NotOneDimensional {
+            action_dim: policy.action_dim(),
+        });
+    }
+    if n < 100 {
+        return Err(CheckError::TooFewSamples(n));
+    }
+    let mut samples = Vec::with_capacity(n);
+    let mut action = [0.0f32];
+    for _ in 0..n {
+        policy.sample(obs, rng, &mut action)?;
+        samples.extend_from_slice(&action);
+    }
+    ks_test_samples(policy, obs, &samples)
+}
+
+/// Kolmogorov–Smirnov test of given 1-D `samples` (e.g. actions logged on a device) against
+/// the policy's density at `obs`, integrated as in [`ks_test`].
+pub fn ks_test_samples<M: Math>(
+    policy: &Policy<'_, M>,
+    obs: &[f32],
+    samples: &[f32],
+) -> Result<FitReport, CheckError> {
+    if policy.action_dim() != 1 {
+        return Err(CheckError::NotOneDimensional {
+            action_dim: policy.action_dim(),
+        });
+    }
+    let n = samples.len();
+    if n < 100 {
+        return Err(CheckError::TooFewSamples(n));
+    }
+    let low = f64::from(policy.header().action_low.first().copied().unwrap_or(-1.0));
+    let high = f64::from(policy.header().action_high.first().copied().unwrap_or(1.0));
+    let step = (high - low) / (CDF_GRID - 1) as f64;
+    let mut cdf = Vec::with_capacity(CDF_GRID);
+    let mut previous = density(policy, obs, low)?;
+    cdf.push(0.0);
+    for i in 1..CDF_GRID {
+        let p = density(policy, obs, low + step * i as f64)?;
+        let last = cdf.last().copied().unwrap_or(0.0);
+        cdf.push(last + 0.5 * (previous + p) * step);
+        previous = p;
+    }
+    let cdf_at = |a: f64| {
+        let x = ((a - low) / step).clamp(0.0, (CDF_GRID - 1) as f64);
+        let i = (x.floor() as usize).min(CDF_GRID - 2);
+        let frac = x - i as f64;
+        let (c0, c1) = (cdf.get(i).copied(), cdf.get(i + 1).copied());
+        c0.unwrap_or(0.0) * (1.0 - frac) + c1.unwrap_or(1.0) * frac
+    };
+
+    let mut sorted: Vec<f64> = samples.iter().map(|&a| f64::from(a)).collect();
+    sorted.sort_by(f64::total_cmp);
+    let nf = n as f64;
+    let statistic = sorted
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| {
+            let f = cdf_at(a);
+            (f - i as f64 / nf).abs().max(((i + 1) as f64 / nf - f).abs())
+        })
+        .fold(0.0, f64::max);
+    Ok(FitReport {
+        statistic,
+        p_value: kolmogorov_p_value(statistic, n),
+        samples: n,
+    })
+}
+
+fn density<M: Math>(policy: &Policy<'_, M>, obs: &[f32], a: f64) -> Result<f64, CheckError> {
+    Ok(f64::from(policy.log_prob(obs, &[a as f32])?).exp())
+}
+
+/// P(D_n ≥ d) from the Kolmogorov distribution with Stephens' small-sample correction.
+fn kolmogorov_p_value(d: f64, n: usize) -> f64 {
+    let sqrt_n = (n as f64).sqrt();
+    let lambda = (sqrt_n + 0.12 + 0.11 / sqrt_n) * d;
+    if lambda < 0.2 {
+        return 1.0;
+    }
+    let series: f64 = (1..=100)
+        .map(|k| {
+            let k = f64::from(k);
+            let sign = if k as u32 % 2 == 1 { 1.0 } else { -1.0 };
+            sign * (-2.0 * k * k * lambda * lambda).exp()
+        })
+        .sum();
+    (2.0 * series).clamp(0.0, 1.0)
+}
+
+/// Pearson χ² test of `n` sampled component indices at `obs` against the mixing weights
+/// (K − 1 degrees of freedom).
+pub fn chi_square_components<M: Math, R: RngCore + ?Sized>(
+    policy: &Policy<'_, M>,
+    obs: &[f32],
+    n: usize,
+    rng: &mut R,
+) -> Result<FitReport, CheckError> {
+    if n < 100 {
+        return Err(CheckError::TooFewSamples(n));
+    }
+    let k = policy.components();
+    let mut weights = std::vec![0.0f32; k];
+    policy.mixing_weights(obs, &mut weights)?;
+    let mut counts = std::vec![0usize; k];
+    let mut action = std::vec![0.0f32; policy.action_dim()];
+    for _ in 0..n {
+        let sample = policy.sample(obs, rng, &mut action)?;
+        if let Some(c) = counts.get_mut(sample.component) {
+            *c += 1;
+        }
+    }
+    Ok(chi_square(&counts, &weights))
+}
+
+/// Pearson's χ² of observed `counts` against probabilities `weights`.
+pub fn chi_square(counts: &[usize], weights: &[f32]) -> FitReport {
+    let n: usize = counts.iter().sum();
+    let statistic: f64 = counts
+        .iter()
+        .zip(weights)
+        .filter(|(_, &w)| w > 0.0)
+        .map(|(&c, &w)| {
+            let expected = n as f64 * f64::from(w);
+            (c as f64 - expected).powi(2) / expected
+        })
+        .sum();
+    let dof = weights.iter().filter(|&&w| w > 0.0).count().saturating_sub(1);
+    let p_value = if dof == 0 {
+        1.0
+    } else {
+        puruspe::gammq(dof as f64 / 2.0, statistic / 2.0)
+    };
+    FitReport {
+        statistic,
+        p_value,
+        samples: n,
+    }
+}
+
+/// Checks that two policy files act identically on `observations`: same dimensions and
+/// bounds, same deterministic component, and deterministic actions, mixing weights and
+/// log-probs equal within `rel_tol` (relative to max(1, |value|)).
+pub fn compare_policies(
+    first: &Policy<'_>,
+    second: &Policy<'_>,
+    observations: &[Vec<f32>],
+    rel_tol: f64,
+) -> Result<(), CheckError> {
+    let (h1, h2) = (first.header(), second.header());
+    let same_shape = h1.obs_dim == h2.obs_dim
+        && h1.action_dim == h2.action_dim
+        && h1.components == h2.components
+        && h1.squash == h2.squash
+        && h1.action_low == h2.action_low
+        && h1.action_high == h2.action_high;
+    if !same_shape {
+        return Err(CheckError::HeadersDiffer);
+    }
+    let (a, k) = (first.action_dim(), first.components());
+    let close = |x: f32, y: f32| {
+        let (x, y) = (f64::from(x), f64::from(y));
+        (x - y).abs() <= rel_tol * x.abs().max(y.abs()).max(1.0)
+    };
+    for (obs_index, obs) in observations.iter().enumerate() {
+        let mismatch = |quantity, first: f32, second: f32| CheckError::Mismatch {
+            obs_index,
+            quantity,
+            first: f64::from(first),
+            second: f64::from(second),
+        };
+        let (mut a1, mut a2) = (std::vec![0.0; a], std::vec![0.0; a]);
+        let c1 = first.mode(obs, &mut a1)?;
+        let c2 = second.mode(obs, &mut a2)?;
+        if c1 != c2 {
+            return Err(mismatch("mode component", c1 as f32, c2 as f32));
+        }
+        for (&x, &y) in a1.iter().zip(&a2) {
+            if !close(x, y) {
+                return Err(mismatch("mode action", x, y));
+            }
+        }
+        let (mut w1, mut w2) = (std::vec![0.0; k], std::vec![0.0; k]);
+        first.mixing_weights(obs, &mut w1)?;
+        second.mixing_weights(obs, &mut w2)?;
+        for (&x, &y) in w1.iter().zip(&w2) {
+            if !close(x, y) {
+                return Err(mismatch("mixing weight", x, y));
+            }
+        }
+        let (l1, l2) = (first.log_prob(obs, &a1)?, second.log_prob(obs, &a1)?);
+        if !close(l1, l2) {
+            return Err(mismatch("log_prob", l1, l2));
+        }
+    }
+    Ok(())
+}
+
+/// A valid policy file with weights drawn uniformly from ±`scale`/√fan-in and biases from
+/// ±`scale`, reproducible from `seed`.
+pub fn random_policy(header: &Header, seed: u64, scale: f32) -> Vec<u8> {
+    let mut state = seed;
+    let mut weights = std::vec![0.0f32; header.weight_count()];
+    for block in header.blocks() {
+        let fan_in = (block.inputs as f32).sqrt();
+        for i in 0..block.inputs {
+            for o in 0..block.outputs {
+                if let Some(w) = weights.get_mut(block.weight_index(i, o)) {
+                    *w = symmetric_uniform(&mut state) * scale / fan_in;
+                }
+            }
+        }
+        for o in 0..block.outputs {
+            if let Some(b) = weights.get_mut(block.bias_index(o)) {
+                *b = symmetric_uniform(&mut state) * scale;
+            }
+        }
+    }
+    // A validated header and finite weights always encode.
+    write_policy(header, &weights).unwrap_or_default()
+}
+
+/// Uniform on (−1, 1) from a SplitMix64 stream.
+fn symmetric_uniform(state: &mut u64) -> f32 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+}
