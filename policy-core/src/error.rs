@@ -162,7 +162,11 @@ impl From<HeaderError> for WriteError {
 impl fmt::Display for HeaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            HeaderError::OverCapacity { what, value, capacity } => write!(
+            HeaderError::OverCapacity {
+                what,
+                value,
+                capacity,
+            } => write!(
                 f,
                 "{what} dimension {value} exceeds this build's capacity {capacity}"
             ),

@@ -189,8 +189,7 @@ impl Header {
                 });
             }
         }
-        if self.action_low.len() != self.action_dim || self.action_high.len() != self.action_dim
-        {
+        if self.action_low.len() != self.action_dim || self.action_high.len() != self.action_dim {
             return Err(HeaderError::BoundsLength {
                 expected: self.action_dim,
                 found: self.action_low.len(),
@@ -274,7 +273,8 @@ impl<'a> Reader<'a> {
         let mut out = FixedVec::new();
         for _ in 0..n {
             let value = self.take(field)?;
-            out.push(value).map_err(|_| LoadError::Malformed { field })?;
+            out.push(value)
+                .map_err(|_| LoadError::Malformed { field })?;
         }
         Ok(out)
     }
@@ -292,13 +292,14 @@ pub fn parse(bytes: &[u8]) -> Result<(Header, &[u8]), LoadError> {
         });
     }
     let (body, crc_bytes) = bytes.split_at(bytes.len().saturating_sub(4));
-    let stored = crc_bytes
-        .try_into()
-        .map(u32::from_le_bytes)
-        .map_err(|_| LoadError::Truncated {
-            len: bytes.len(),
-            min: MIN_FILE_LEN,
-        })?;
+    let stored =
+        crc_bytes
+            .try_into()
+            .map(u32::from_le_bytes)
+            .map_err(|_| LoadError::Truncated {
+                len: bytes.len(),
+                min: MIN_FILE_LEN,
+            })?;
     let computed = CRC.checksum(body);
     if stored != computed {
         return Err(LoadError::BadCrc { stored, computed });
@@ -376,12 +377,19 @@ fn check_capacity(what: &'static str, value: usize, capacity: usize) -> Result<(
 
 /// The little-endian `f32`s of a byte slice, read in place.
 pub(crate) fn le_f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
-    bytes.as_chunks::<4>().0.iter().map(|w| f32::from_le_bytes(*w))
+    bytes
+        .as_chunks::<4>()
+        .0
+        .iter()
+        .map(|w| f32::from_le_bytes(*w))
 }
 
 /// Encodes a policy file. The trainer's export goes through here, so there is one writer.
 #[cfg(feature = "alloc")]
-pub fn write_policy(header: &Header, weights: &[f32]) -> Result<alloc::vec::Vec<u8>, crate::WriteError> {
+pub fn write_policy(
+    header: &Header,
+    weights: &[f32],
+) -> Result<alloc::vec::Vec<u8>, crate::WriteError> {
     use crate::WriteError;
     header.validate()?;
     let expected = header.weight_count();

@@ -55,7 +55,7 @@ mod random;
 #[cfg(feature = "std")]
 pub mod testing;
 
-pub use error::{ActError, HeaderError, LoadError};
 #[cfg(feature = "alloc")]
 pub use error::WriteError;
+pub use error::{ActError, HeaderError, LoadError};
 pub use policy::{Policy, Sample};

@@ -59,7 +59,11 @@ impl<'a, M: Math> Policy<'a, M> {
             *s = (hi - lo) / 2.0;
             *o = (hi + lo) / 2.0;
         }
-        let log_scale_sum = scale.iter().take(header.action_dim).map(|&s| M::ln(s)).sum();
+        let log_scale_sum = scale
+            .iter()
+            .take(header.action_dim)
+            .map(|&s| M::ln(s))
+            .sum();
         Ok(Policy {
             header,
             net,
@@ -136,7 +140,10 @@ impl<'a, M: Math> Policy<'a, M> {
             }
         }
         let a = self.action_dim();
-        let mean = heads.mean.get(component * a..(component + 1) * a).unwrap_or(&[]);
+        let mean = heads
+            .mean
+            .get(component * a..(component + 1) * a)
+            .unwrap_or(&[]);
         self.emit(mean, action)?;
         Ok(component)
     }

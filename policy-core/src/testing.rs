@@ -169,7 +169,9 @@ pub fn ks_test_samples<M: Math>(
         .enumerate()
         .map(|(i, &a)| {
             let f = cdf_at(a);
-            (f - i as f64 / nf).abs().max(((i + 1) as f64 / nf - f).abs())
+            (f - i as f64 / nf)
+                .abs()
+                .max(((i + 1) as f64 / nf - f).abs())
         })
         .fold(0.0, f64::max);
     Ok(FitReport {
@@ -237,7 +239,11 @@ pub fn chi_square(counts: &[usize], weights: &[f32]) -> FitReport {
             (c as f64 - expected).powi(2) / expected
         })
         .sum();
-    let dof = weights.iter().filter(|&&w| w > 0.0).count().saturating_sub(1);
+    let dof = weights
+        .iter()
+        .filter(|&&w| w > 0.0)
+        .count()
+        .saturating_sub(1);
     let p_value = if dof == 0 {
         1.0
     } else {

@@ -10,7 +10,13 @@ fn simpson(lo: f64, hi: f64, n: usize) -> Vec<(f64, f64)> {
     let h = (hi - lo) / n as f64;
     (0..=n)
         .map(|i| {
-            let c = if i == 0 || i == n { 1.0 } else if i % 2 == 1 { 4.0 } else { 2.0 };
+            let c = if i == 0 || i == n {
+                1.0
+            } else if i % 2 == 1 {
+                4.0
+            } else {
+                2.0
+            };
             (lo + i as f64 * h, c * h / 3.0)
         })
         .collect()
@@ -23,7 +29,12 @@ fn mass(policy: &Policy, obs: &[f32], lo: f64, hi: f64, n: usize) -> f64 {
         1 => nodes.iter().map(|&(x, w)| w * p(&[x as f32])).sum(),
         2 => nodes
             .iter()
-            .map(|&(x, wx)| nodes.iter().map(|&(y, wy)| wx * wy * p(&[x as f32, y as f32])).sum::<f64>())
+            .map(|&(x, wx)| {
+                nodes
+                    .iter()
+                    .map(|&(y, wy)| wx * wy * p(&[x as f32, y as f32]))
+                    .sum::<f64>()
+            })
             .sum(),
         d => panic!("no quadrature for {d} dimensions"),
     }
@@ -111,7 +122,10 @@ fn log_prob_of_an_action_matches_log_prob_of_its_pre_squash_value() {
         let via_action = policy.log_prob(&obs, &a).unwrap();
         let via_u = policy.log_prob_pre_squash(&obs, &u).unwrap();
         // atanh(a/2) loses precision as |u| grows (f32 spacing near ±1); 1e-3 covers |u| ≤ 3.
-        assert!((via_action - via_u).abs() <= 1e-3 * via_u.abs().max(1.0), "{via_action} vs {via_u}");
+        assert!(
+            (via_action - via_u).abs() <= 1e-3 * via_u.abs().max(1.0),
+            "{via_action} vs {via_u}"
+        );
     }
 }
 

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use policy_core::format::{write_policy, Activation, BlockKind, Header};
-use rand_pcg::Pcg32;
 use rand_core::{RngCore, SeedableRng};
+use rand_pcg::Pcg32;
 
 pub fn rng(seed: u64) -> Pcg32 {
     Pcg32::seed_from_u64(seed)
@@ -56,14 +56,25 @@ pub fn policy_weights(header: &Header, seed: u64) -> Vec<f32> {
     w
 }
 
-pub fn policy_bytes(action_dim: usize, components: usize, squash: bool, bound: f32, seed: u64) -> Vec<u8> {
+pub fn policy_bytes(
+    action_dim: usize,
+    components: usize,
+    squash: bool,
+    bound: f32,
+    seed: u64,
+) -> Vec<u8> {
     let h = header(action_dim, components, squash, bound);
     write_policy(&h, &policy_weights(&h, seed)).unwrap()
 }
 
 /// A policy whose heads ignore the observation: head weights zero, so μ, log σ and the
 /// logits are exactly the given biases (component-major for μ and log σ).
-pub fn constant_heads_policy(header: &Header, means: &[f32], log_stds: &[f32], logits: &[f32]) -> Vec<u8> {
+pub fn constant_heads_policy(
+    header: &Header,
+    means: &[f32],
+    log_stds: &[f32],
+    logits: &[f32],
+) -> Vec<u8> {
     let mut w = policy_weights(header, 1);
     for block in header.blocks() {
         let biases: &[f32] = match block.kind {
@@ -85,5 +96,9 @@ pub fn constant_heads_policy(header: &Header, means: &[f32], log_stds: &[f32], l
 }
 
 pub fn random_obs(r: &mut Pcg32) -> [f32; 3] {
-    [uniform(r, -2.0, 2.0), uniform(r, -2.0, 2.0), uniform(r, -2.0, 2.0)]
+    [
+        uniform(r, -2.0, 2.0),
+        uniform(r, -2.0, 2.0),
+        uniform(r, -2.0, 2.0),
+    ]
 }

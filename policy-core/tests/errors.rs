@@ -1,0 +1,484 @@
+//! Every bad input gets its typed error; nothing panics; the writer round-trips.
+
+mod common;
+
+use common::*;
+use policy_core::format::{
+    self, write_policy, Activation, Header, FORMAT_VERSION, MAGIC, MIN_FILE_LEN,
+};
+use policy_core::{ActError, HeaderError, LoadError, Policy, WriteError};
+
+/// The documented layout, encoded field by field with postcard directly (independently of
+/// the crate's writer), so tests can build files the writer refuses to write.
+struct RawFile {
+    magic: [u8; 4],
+    version: u16,
+    obs: u16,
+    hidden: Vec<u16>,
+    action: u16,
+    components: u16,
+    activation: Activation,
+    squash: bool,
+    log_std: (f32, f32),
+    low: Vec<f32>,
+    high: Vec<f32>,
+    weights: Vec<f32>,
+    trailing: Vec<u8>,
+}
+
+impl RawFile {
+    fn valid() -> RawFile {
+        let h = header(1, 2, true, 2.0);
+        RawFile {
+            magic: MAGIC,
+            version: FORMAT_VERSION,
+            obs: 3,
+            hidden: vec![16, 16],
+            action: 1,
+            components: 2,
+            activation: Activation::Relu,
+            squash: true,
+            log_std: (-20.0, 2.0),
+            low: vec![-2.0],
+            high: vec![2.0],
+            weights: policy_weights(&h, 4),
+            trailing: vec![],
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        fn put<T: serde::Serialize>(out: &mut Vec<u8>, v: &T) {
+            out.extend(postcard::to_allocvec(v).unwrap());
+        }
+        let mut out = Vec::new();
+        put(&mut out, &self.magic);
+        put(&mut out, &self.version);
+        put(&mut out, &self.obs);
+        put(&mut out, &(self.hidden.len() as u8));
+        self.hidden.iter().for_each(|w| put(&mut out, w));
+        put(&mut out, &self.action);
+        put(&mut out, &self.components);
+        put(&mut out, &self.activation);
+        put(&mut out, &self.squash);
+        put(&mut out, &self.log_std.0);
+        put(&mut out, &self.log_std.1);
+        self.low
+            .iter()
+            .chain(&self.high)
+            .for_each(|v| put(&mut out, v));
+        let bytes: Vec<u8> = self.weights.iter().flat_map(|w| w.to_le_bytes()).collect();
+        put(&mut out, &bytes.as_slice());
+        out.extend(&self.trailing);
+        let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&out);
+        out.extend(crc.to_le_bytes());
+        out
+    }
+
+    fn load_error(&self) -> LoadError {
+        Policy::from_bytes(&self.encode()).unwrap_err()
+    }
+}
+
+#[test]
+fn the_writer_produces_exactly_the_documented_layout() {
+    let raw = RawFile::valid();
+    let h = header(1, 2, true, 2.0);
+    assert_eq!(write_policy(&h, &raw.weights).unwrap(), raw.encode());
+}
+
+#[test]
+fn writer_and_reader_round_trip() {
+    let h = Header::new(
+        17,
+        &[256, 256],
+        6,
+        8,
+        Activation::Tanh,
+        false,
+        (-5.0, 1.5),
+        &[-1.0; 6],
+        &[0.5; 6],
+    )
+    .unwrap();
+    let weights = policy_weights(&h, 77);
+    let bytes = write_policy(&h, &weights).unwrap();
+    let (read, weight_bytes) = format::parse(&bytes).unwrap();
+    assert_eq!(read, h);
+    let read_weights: Vec<f32> = weight_bytes
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(read_weights, weights);
+    let policy = Policy::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        (policy.obs_dim(), policy.action_dim(), policy.components()),
+        (17, 6, 8)
+    );
+}
+
+#[test]
+fn loading_borrows_the_weights_in_place() {
+    let bytes = policy_bytes(1, 2, true, 2.0, 3);
+    let (_, weights) = format::parse(&bytes).unwrap();
+    let range = bytes.as_ptr_range();
+    assert!(range.contains(&weights.as_ptr()), "weights were copied");
+}
+
+#[test]
+fn the_smallest_file_is_min_file_len_bytes() {
+    let h = Header::new(
+        1,
+        &[1],
+        1,
+        1,
+        Activation::Relu,
+        true,
+        (-1.0, 1.0),
+        &[-1.0],
+        &[1.0],
+    )
+    .unwrap();
+    let bytes = write_policy(&h, &vec![0.5; h.weight_count()]).unwrap();
+    assert_eq!(bytes.len(), MIN_FILE_LEN);
+    Policy::from_bytes(&bytes).unwrap();
+}
+
+#[test]
+fn empty_input_is_empty() {
+    assert_eq!(Policy::from_bytes(&[]).unwrap_err(), LoadError::Empty);
+}
+
+#[test]
+fn every_truncation_is_refused() {
+    let bytes = RawFile::valid().encode();
+    for len in 1..bytes.len() {
+        match Policy::from_bytes(&bytes[..len]).unwrap_err() {
+            LoadError::Truncated { len: l, min } => assert!(l == len && len < min),
+            LoadError::BadCrc { .. } => assert!(len >= MIN_FILE_LEN),
+            e => panic!("length {len}: unexpected {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_flipped_byte_is_caught_by_the_crc() {
+    let bytes = RawFile::valid().encode();
+    for pos in 0..bytes.len() {
+        for mask in [0x01, 0x80, 0xff] {
+            let mut corrupt = bytes.clone();
+            corrupt[pos] ^= mask;
+            let err = Policy::from_bytes(&corrupt).unwrap_err();
+            assert!(
+                matches!(err, LoadError::BadCrc { .. }),
+                "byte {pos} ^ {mask:#x}: {err:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn wrong_magic_is_named() {
+    let raw = RawFile {
+        magic: *b"GGUF",
+        ..RawFile::valid()
+    };
+    assert_eq!(raw.load_error(), LoadError::BadMagic { found: *b"GGUF" });
+}
+
+#[test]
+fn a_future_version_is_unsupported() {
+    let raw = RawFile {
+        version: FORMAT_VERSION + 1,
+        ..RawFile::valid()
+    };
+    let expected = LoadError::UnsupportedVersion {
+        found: FORMAT_VERSION + 1,
+        supported: FORMAT_VERSION,
+    };
+    assert_eq!(raw.load_error(), expected);
+}
+
+fn over(what: &'static str, value: usize, capacity: usize) -> LoadError {
+    LoadError::Header(HeaderError::OverCapacity {
+        what,
+        value,
+        capacity,
+    })
+}
+
+#[test]
+fn dimensions_over_capacity_are_refused() {
+    use policy_core::capacity::*;
+    let raw = RawFile {
+        obs: MAX_OBS as u16 + 1,
+        ..RawFile::valid()
+    };
+    assert_eq!(raw.load_error(), over("obs", MAX_OBS + 1, MAX_OBS));
+    let raw = RawFile {
+        hidden: vec![16, MAX_HIDDEN as u16 + 1],
+        ..RawFile::valid()
+    };
+    assert_eq!(raw.load_error(), over("hidden", MAX_HIDDEN + 1, MAX_HIDDEN));
+    let raw = RawFile {
+        hidden: vec![4; MAX_HIDDEN_LAYERS + 1],
+        ..RawFile::valid()
+    };
+    assert_eq!(
+        raw.load_error(),
+        over("hidden layers", MAX_HIDDEN_LAYERS + 1, MAX_HIDDEN_LAYERS)
+    );
+    let a = MAX_ACTION + 1;
+    let raw = RawFile {
+        action: a as u16,
+        low: vec![-1.0; a],
+        high: vec![1.0; a],
+        ..RawFile::valid()
+    };
+    assert_eq!(raw.load_error(), over("action", a, MAX_ACTION));
+    let raw = RawFile {
+        components: MAX_COMPONENTS as u16 + 1,
+        ..RawFile::valid()
+    };
+    assert_eq!(
+        raw.load_error(),
+        over("components", MAX_COMPONENTS + 1, MAX_COMPONENTS)
+    );
+    // A 16-bit dimension far over capacity must not allocate or overflow either.
+    let raw = RawFile {
+        action: u16::MAX,
+        ..RawFile::valid()
+    };
+    assert_eq!(
+        raw.load_error(),
+        over("action", u16::MAX as usize, MAX_ACTION)
+    );
+}
+
+#[test]
+fn zero_dimensions_and_bad_bounds_are_refused() {
+    let zero = |what| LoadError::Header(HeaderError::ZeroDim { what });
+    assert_eq!(
+        RawFile {
+            obs: 0,
+            ..RawFile::valid()
+        }
+        .load_error(),
+        zero("obs")
+    );
+    assert_eq!(
+        RawFile {
+            components: 0,
+            ..RawFile::valid()
+        }
+        .load_error(),
+        zero("components")
+    );
+    assert_eq!(
+        RawFile {
+            hidden: vec![],
+            ..RawFile::valid()
+        }
+        .load_error(),
+        zero("hidden layers")
+    );
+    let bounds = LoadError::Header(HeaderError::ActionBounds { dim: 0 });
+    assert_eq!(
+        RawFile {
+            low: vec![2.0],
+            ..RawFile::valid()
+        }
+        .load_error(),
+        bounds
+    );
+    assert_eq!(
+        RawFile {
+            high: vec![f32::INFINITY],
+            ..RawFile::valid()
+        }
+        .load_error(),
+        bounds
+    );
+    let log_std = LoadError::Header(HeaderError::LogStdBounds);
+    assert_eq!(
+        RawFile {
+            log_std: (1.0, -1.0),
+            ..RawFile::valid()
+        }
+        .load_error(),
+        log_std
+    );
+    assert_eq!(
+        RawFile {
+            log_std: (f32::NAN, 1.0),
+            ..RawFile::valid()
+        }
+        .load_error(),
+        log_std
+    );
+}
+
+#[test]
+fn weight_block_problems_are_refused() {
+    let mut raw = RawFile::valid();
+    let expected = raw.weights.len() * 4;
+    raw.weights.pop();
+    assert_eq!(
+        raw.load_error(),
+        LoadError::WeightsLength {
+            expected,
+            found: expected - 4
+        }
+    );
+    let mut raw = RawFile::valid();
+    raw.weights[17] = f32::NAN;
+    assert_eq!(raw.load_error(), LoadError::NonFiniteWeight { index: 17 });
+    let raw = RawFile {
+        trailing: vec![0],
+        ..RawFile::valid()
+    };
+    assert_eq!(
+        raw.load_error(),
+        LoadError::Malformed {
+            field: "trailing bytes"
+        }
+    );
+    // An activation the format does not define.
+    let mut bytes = RawFile::valid().encode();
+    let activation_at = 4 + 1 + 1 + 1 + 2 + 1 + 1; // magic, version, obs, layers, widths (16, 16), action, components
+    assert_eq!(bytes[activation_at], 0);
+    bytes[activation_at] = 7;
+    let n = bytes.len() - 4;
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&bytes[..n]);
+    bytes[n..].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        Policy::from_bytes(&bytes).unwrap_err(),
+        LoadError::Malformed {
+            field: "activation"
+        }
+    );
+}
+
+#[test]
+fn the_writer_refuses_what_the_reader_would_refuse() {
+    let h = header(1, 2, true, 2.0);
+    let n = h.weight_count();
+    assert_eq!(
+        write_policy(&h, &vec![0.0; n - 1]).unwrap_err(),
+        WriteError::WeightCount {
+            expected: n,
+            found: n - 1
+        }
+    );
+    let mut w = vec![0.0; n];
+    w[3] = f32::INFINITY;
+    assert_eq!(
+        write_policy(&h, &w).unwrap_err(),
+        WriteError::NonFiniteWeight { index: 3 }
+    );
+    let bad = Header::new(
+        3,
+        &[16],
+        1,
+        9,
+        Activation::Relu,
+        true,
+        (-20.0, 2.0),
+        &[-1.0],
+        &[1.0],
+    );
+    assert_eq!(
+        bad.unwrap_err(),
+        HeaderError::OverCapacity {
+            what: "components",
+            value: 9,
+            capacity: 8
+        }
+    );
+    let bad = Header::new(
+        3,
+        &[16],
+        2,
+        1,
+        Activation::Relu,
+        true,
+        (-20.0, 2.0),
+        &[-1.0],
+        &[1.0],
+    );
+    assert_eq!(
+        bad.unwrap_err(),
+        HeaderError::BoundsLength {
+            expected: 2,
+            found: 1
+        }
+    );
+}
+
+#[test]
+fn bad_requests_get_typed_errors_and_leave_the_output_untouched() {
+    let bytes = policy_bytes(2, 3, true, 1.0, 6);
+    let policy = Policy::from_bytes(&bytes).unwrap();
+    let mut r = rng(1);
+    let mut a = [7.0f32; 2];
+    assert_eq!(
+        policy.sample(&[0.0; 2], &mut r, &mut a).unwrap_err(),
+        ActError::ObsLength {
+            expected: 3,
+            found: 2
+        }
+    );
+    assert_eq!(
+        policy.mode(&[0.0, f32::NAN, 0.0], &mut a).unwrap_err(),
+        ActError::NonFiniteObs { index: 1 }
+    );
+    assert_eq!(
+        policy
+            .sample(&[f32::NEG_INFINITY, 0.0, 0.0], &mut r, &mut a)
+            .unwrap_err(),
+        ActError::NonFiniteObs { index: 0 }
+    );
+    assert_eq!(a, [7.0; 2]);
+    let mut short = [0.0f32; 1];
+    assert_eq!(
+        policy.sample(&[0.0; 3], &mut r, &mut short).unwrap_err(),
+        ActError::ActionLength {
+            expected: 2,
+            found: 1
+        }
+    );
+    assert_eq!(
+        policy.log_prob(&[0.0; 3], &[0.0, f32::NAN]).unwrap_err(),
+        ActError::NonFiniteAction { index: 1 }
+    );
+    assert_eq!(
+        policy.log_prob(&[0.0; 3], &[0.0]).unwrap_err(),
+        ActError::ActionLength {
+            expected: 2,
+            found: 1
+        }
+    );
+    let mut w = [0.0; 2];
+    assert_eq!(
+        policy.mixing_weights(&[0.0; 3], &mut w).unwrap_err(),
+        ActError::WeightsLength {
+            expected: 3,
+            found: 2
+        }
+    );
+}
+
+#[test]
+fn errors_explain_themselves() {
+    let msg = RawFile {
+        magic: *b"GGUF",
+        ..RawFile::valid()
+    }
+    .load_error()
+    .to_string();
+    assert!(msg.contains("not a policy file"), "{msg}");
+    let msg = over("hidden", 300, 256).to_string();
+    assert!(
+        msg.contains("hidden") && msg.contains("300") && msg.contains("256"),
+        "{msg}"
+    );
+}
