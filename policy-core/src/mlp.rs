@@ -14,19 +14,50 @@ struct Dense<'a> {
     outputs: usize,
 }
 
+/// Widest output tile. Hosts with SIMD registers keep 32 partial sums in registers; a
+/// Cortex-M4F has 32 single-precision registers in all, so it stops at 8.
+const MAX_TILE: usize = if cfg!(target_arch = "arm") { 8 } else { 32 };
+
 impl Dense<'_> {
-    /// `out[o] = bias[o] + Σ_i input[i] · w[i][o]`, as contiguous multiply-adds over `o`.
-    /// `input` may be longer than the layer's input width; the extra entries are ignored.
+    /// `out[o] = bias[o] + Σ_i input[i] · w[i][o]`.
+    ///
+    /// Outputs are computed in tiles of up to `MAX_TILE`, then 8, 4, 2 or 1: a tile's partial sums stay in
+    /// registers while the inputs stream by, and its weights for one input are contiguous
+    /// (input-major storage), so the multiply-adds vectorise. `input` may be longer than the
+    /// layer's input width; the extra entries are ignored.
     fn apply(&self, input: &[f32], out: &mut [f32]) {
-        for (o, b) in out.iter_mut().zip(self.bias) {
-            *o = f32::from_le_bytes(*b);
+        let mut start = 0;
+        while start < self.outputs {
+            start += match self.outputs - start {
+                r if r >= 32 && MAX_TILE >= 32 => self.tile::<32>(input, start, out),
+                r if r >= 16 && MAX_TILE >= 16 => self.tile::<16>(input, start, out),
+                8.. => self.tile::<8>(input, start, out),
+                4.. => self.tile::<4>(input, start, out),
+                2.. => self.tile::<2>(input, start, out),
+                _ => self.tile::<1>(input, start, out),
+            };
         }
-        let rows = self.weights.chunks_exact(self.outputs.max(1));
-        for (&x, row) in input.iter().zip(rows) {
-            for (o, w) in out.iter_mut().zip(row) {
-                *o += x * f32::from_le_bytes(*w);
+    }
+
+    /// Outputs `start .. start + W`; returns `W`.
+    fn tile<const W: usize>(&self, input: &[f32], start: usize, out: &mut [f32]) -> usize {
+        let fixed = |words: &[[u8; 4]]| -> Option<[[u8; 4]; W]> {
+            words.get(start..start + W)?.try_into().ok()
+        };
+        let mut acc = [0.0f32; W];
+        if let Some(bias) = fixed(self.bias) {
+            acc = bias.map(f32::from_le_bytes);
+        }
+        for (&x, row) in input.iter().zip(self.weights.chunks_exact(self.outputs.max(1))) {
+            if let Some(w) = fixed(row) {
+                for (a, w) in acc.iter_mut().zip(w) {
+                    *a += x * f32::from_le_bytes(w);
+                }
             }
         }
+        let dst = out.iter_mut().skip(start).take(W);
+        dst.zip(acc).for_each(|(o, a)| *o = a);
+        W
     }
 }
 
