@@ -23,8 +23,20 @@ struct Case {
 }
 
 const CASES: [Case; 2] = [
-    Case { name: "obs3-h64x64-a1-k5", obs: 3, hidden: 64, action: 1, components: 5 },
-    Case { name: "obs17-h256x256-a6-k5", obs: 17, hidden: 256, action: 6, components: 5 },
+    Case {
+        name: "obs3-h64x64-a1-k5",
+        obs: 3,
+        hidden: 64,
+        action: 1,
+        components: 5,
+    },
+    Case {
+        name: "obs17-h256x256-a6-k5",
+        obs: 17,
+        hidden: 256,
+        action: 6,
+        components: 5,
+    },
 ];
 
 /// Median nanoseconds per call of `op` over 7 batches of at least 0.1 s each.
@@ -51,9 +63,16 @@ fn time_per_op(mut op: impl FnMut(usize)) -> f64 {
 
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
-    let math = if cfg!(feature = "fast-math") { "micromath" } else { "libm" };
+    let math = if cfg!(feature = "fast-math") {
+        "micromath"
+    } else {
+        "libm"
+    };
     if !json {
-        println!("{:<24} {:<9} {:>10}   (math: {math})", "policy", "op", "ns/op");
+        println!(
+            "{:<24} {:<9} {:>10}   (math: {math})",
+            "policy", "op", "ns/op"
+        );
     }
     for case in CASES {
         let low = vec![-1.0; case.action];
@@ -74,7 +93,11 @@ fn main() {
         let policy = Policy::from_bytes(&bytes).expect("benchmark policy loads");
         let mut rng = Pcg32::seed_from_u64(7);
         let observations: Vec<Vec<f32>> = (0..256)
-            .map(|i| (0..case.obs).map(|j| ((i * 31 + j * 7) % 17) as f32 / 8.0 - 1.0).collect())
+            .map(|i| {
+                (0..case.obs)
+                    .map(|j| ((i * 31 + j * 7) % 17) as f32 / 8.0 - 1.0)
+                    .collect()
+            })
             .collect();
         let mut action = vec![0.0f32; case.action];
         let obs = |i: usize| black_box(observations[i % observations.len()].as_slice());

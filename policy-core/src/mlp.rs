@@ -48,7 +48,10 @@ impl Dense<'_> {
         if let Some(bias) = fixed(self.bias) {
             acc = bias.map(f32::from_le_bytes);
         }
-        for (&x, row) in input.iter().zip(self.weights.chunks_exact(self.outputs.max(1))) {
+        for (&x, row) in input
+            .iter()
+            .zip(self.weights.chunks_exact(self.outputs.max(1)))
+        {
             if let Some(w) = fixed(row) {
                 for (a, w) in acc.iter_mut().zip(w) {
                     *a += x * f32::from_le_bytes(w);

@@ -347,3 +347,121 @@ fn symmetric_uniform(state: &mut u64) -> f32 {
     z ^= z >> 31;
     ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
 }
+
+/// How far the `fast-math` build strays from libm, measured by [`fast_math_error`].
+#[cfg(feature = "fast-math")]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FastMathError {
+    /// Max |Δ| of deterministic actions.
+    pub mode_action: f32,
+    /// Max |Δ| of sampled actions from the same RNG stream, when both chose the same component.
+    pub sampled_action: f32,
+    /// Draws (of `draws`) whose component differed.
+    pub component_mismatches: usize,
+    /// Number of draws compared.
+    pub draws: usize,
+    /// Max |Δ| of mixing weights.
+    pub mixing_weight: f32,
+    /// Max |Δ log π| / max(1, |log π|) of the same action.
+    pub log_prob_relative: f32,
+}
+
+/// Evaluates random policies (shapes from 3-64×64-1-5 to 17-256×256-6-5, actions in
+/// [−2, 2]) on 2000 random observations each with both [`crate::math::Libm`] and
+/// [`crate::math::MicroMath`], compiled into the same binary, and reports the largest gaps.
+#[cfg(feature = "fast-math")]
+pub fn fast_math_error() -> FastMathError {
+    use crate::format::Activation;
+    use crate::math::{Libm, MicroMath};
+    let mut e = FastMathError::default();
+    let mut state = 3u64;
+    let shapes = [
+        (3, 64, 1, 5, Activation::Relu),
+        (17, 256, 6, 5, Activation::Relu),
+        (4, 32, 2, 3, Activation::Tanh),
+        (6, 64, 1, 1, Activation::Tanh),
+    ];
+    for (seed, (obs_dim, hidden, action, k, activation)) in (0u64..).zip(shapes) {
+        let (low, high) = (std::vec![-2.0; action], std::vec![2.0; action]);
+        let header = Header::new(
+            obs_dim,
+            &[hidden, hidden],
+            action,
+            k,
+            activation,
+            true,
+            (-5.0, 2.0),
+            &low,
+            &high,
+        );
+        let Ok(header) = header else { continue };
+        let bytes = random_policy(&header, seed, 1.0);
+        let (Ok(accurate), Ok(fast)) = (
+            Policy::<Libm>::from_bytes_with_math(&bytes),
+            Policy::<MicroMath>::from_bytes_with_math(&bytes),
+        ) else {
+            continue;
+        };
+        let (mut a1, mut a2) = (std::vec![0.0; action], std::vec![0.0; action]);
+        let (mut w1, mut w2) = (std::vec![0.0; k], std::vec![0.0; k]);
+        let max_gap = |acc: f32, x: &[f32], y: &[f32]| {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| (p - q).abs())
+                .fold(acc, f32::max)
+        };
+        for draw in 0..2000u64 {
+            let obs: Vec<f32> = (0..obs_dim)
+                .map(|_| 2.0 * symmetric_uniform(&mut state))
+                .collect();
+            let ok = accurate.mode(&obs, &mut a1).is_ok() && fast.mode(&obs, &mut a2).is_ok();
+            if ok {
+                e.mode_action = max_gap(e.mode_action, &a1, &a2);
+            }
+            if accurate.mixing_weights(&obs, &mut w1).is_ok()
+                && fast.mixing_weights(&obs, &mut w2).is_ok()
+            {
+                e.mixing_weight = max_gap(e.mixing_weight, &w1, &w2);
+            }
+            let mut rng1 = SplitMix(draw);
+            let mut rng2 = SplitMix(draw);
+            if let (Ok(s1), Ok(s2)) = (
+                accurate.sample(&obs, &mut rng1, &mut a1),
+                fast.sample(&obs, &mut rng2, &mut a2),
+            ) {
+                e.draws += 1;
+                if s1.component == s2.component {
+                    e.sampled_action = max_gap(e.sampled_action, &a1, &a2);
+                } else {
+                    e.component_mismatches += 1;
+                }
+            }
+            if let (Ok(l1), Ok(l2)) = (accurate.log_prob(&obs, &a1), fast.log_prob(&obs, &a1)) {
+                e.log_prob_relative = e.log_prob_relative.max((l1 - l2).abs() / l1.abs().max(1.0));
+            }
+        }
+    }
+    e
+}
+
+/// A tiny deterministic RNG so both math builds see the same stream.
+#[cfg(feature = "fast-math")]
+struct SplitMix(u64);
+
+#[cfg(feature = "fast-math")]
+impl RngCore for SplitMix {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        let unit = symmetric_uniform(&mut self.0);
+        // Spread the 24-bit uniform over 64 bits; only the top bits are used.
+        (((unit + 1.0) * 0.5 * 16_777_216.0) as u64) << 40
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for chunk in dst.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.iter_mut().zip(bytes).for_each(|(d, b)| *d = b);
+        }
+    }
+}

@@ -1,1 +1,1 @@
-
+//! Cross-crate tests: trainer ↔ policy-core ↔ firmware. The tests live in `tests/tests/`.

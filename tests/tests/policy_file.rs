@@ -1,0 +1,104 @@
+//! The `.mxp` format stays stable: the writer reproduces a committed version-1 file.
+
+use policy_core::format::{write_policy, Activation, BlockKind, Header};
+use policy_core::Policy;
+use std::path::PathBuf;
+
+fn golden_header() -> Header {
+    Header::new(
+        3,
+        &[4, 4],
+        1,
+        2,
+        Activation::Relu,
+        true,
+        (-20.0, 2.0),
+        &[-2.0],
+        &[2.0],
+    )
+    .unwrap()
+}
+
+/// Weights 0, 0.01, 0.02, … so every value is exact and visible in a hex dump.
+fn golden_weights(h: &Header) -> Vec<f32> {
+    (0..h.weight_count()).map(|i| i as f32 * 0.01).collect()
+}
+
+fn golden_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/golden-v1.mxp")
+}
+
+#[test]
+fn the_writer_reproduces_the_committed_version_1_file_byte_for_byte() {
+    // If this fails, the format changed: bump FORMAT_VERSION and keep reading old files,
+    // or revert. For a deliberate new version, write its golden file with
+    // `MIXPOLICY_WRITE_GOLDEN=1 cargo test -p mixpolicy-tests --test policy_file`.
+    let h = golden_header();
+    let bytes = write_policy(&h, &golden_weights(&h)).unwrap();
+    if std::env::var_os("MIXPOLICY_WRITE_GOLDEN").is_some() {
+        std::fs::write(golden_path(), &bytes).unwrap();
+    }
+    let committed = std::fs::read(golden_path()).expect("tests/data/golden-v1.mxp is committed");
+    assert_eq!(bytes, committed);
+}
+
+/// The network of DESIGN.md §3 evaluated in f64 straight from the documented weight
+/// layout: (mode component, mode action, log π(mode action)). An oracle independent of
+/// policy-core's evaluation code.
+fn reference_mode(h: &Header, w: &[f32], obs: &[f64]) -> (usize, f64, f64) {
+    let mut x: Vec<f64> = obs.to_vec();
+    let mut heads = Vec::new();
+    for block in h.blocks() {
+        let y: Vec<f64> = (0..block.outputs)
+            .map(|o| {
+                let s: f64 = (0..block.inputs)
+                    .map(|i| x[i] * f64::from(w[block.weight_index(i, o)]))
+                    .sum();
+                s + f64::from(w[block.bias_index(o)])
+            })
+            .collect();
+        match block.kind {
+            BlockKind::Hidden(_) => x = y.iter().map(|v| v.max(0.0)).collect(),
+            _ => heads.push(y),
+        }
+    }
+    let (mean, log_std, logits) = (&heads[0], &heads[1], &heads[2]);
+    let log_std: Vec<f64> = log_std.iter().map(|v| v.clamp(-20.0, 2.0)).collect();
+    let k = if logits[1] > logits[0] { 1 } else { 0 };
+    let u = mean[k];
+    let scale = 2.0;
+    let action = scale * u.tanh();
+    let norm = logits.iter().map(|l| l.exp()).sum::<f64>().ln();
+    let density: f64 = (0..2)
+        .map(|j| {
+            let z = (u - mean[j]) / log_std[j].exp();
+            (logits[j] - norm - 0.5 * z * z - log_std[j] - 0.5 * (2.0 * std::f64::consts::PI).ln())
+                .exp()
+        })
+        .sum();
+    let log_det = scale.ln() + (1.0 - u.tanh().powi(2)).ln();
+    (k, action, density.ln() - log_det)
+}
+
+#[test]
+fn the_committed_file_acts_as_the_documented_layout_says() {
+    let committed = std::fs::read(golden_path()).unwrap();
+    let policy = Policy::from_bytes(&committed).unwrap();
+    let h = golden_header();
+    let w = golden_weights(&h);
+    for obs in [[0.5f32, -0.25, 1.0], [-1.0, 2.0, 0.0], [3.0, 1.0, -2.0]] {
+        let (k_ref, a_ref, lp_ref) = reference_mode(&h, &w, &obs.map(f64::from));
+        let mut a = [0.0];
+        let k = policy.mode(&obs, &mut a).unwrap();
+        let lp = policy.log_prob(&obs, &a).unwrap();
+        assert_eq!(k, k_ref, "{obs:?}");
+        assert!(
+            (f64::from(a[0]) - a_ref).abs() <= 1e-5,
+            "{obs:?}: {a:?} vs {a_ref}"
+        );
+        assert!(
+            (f64::from(lp) - lp_ref).abs() <= 1e-4 * lp_ref.abs().max(1.0),
+            "{obs:?}: {lp} vs {lp_ref}"
+        );
+    }
+}

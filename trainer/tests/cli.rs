@@ -1,0 +1,80 @@
+//! `mixsac inspect` reports policy files, good and bad, through policy-core; bad command
+//! lines are usage errors.
+
+use policy_core::format::{Activation, Header};
+use policy_core::testing::random_policy;
+use std::process::Command;
+
+fn mixsac() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mixsac"))
+}
+
+#[test]
+fn inspect_prints_the_header() {
+    let dir = std::env::temp_dir().join(format!("mixpolicy-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let h = Header::new(
+        17,
+        &[256, 256],
+        6,
+        5,
+        Activation::Tanh,
+        true,
+        (-20.0, 2.0),
+        &[-1.0; 6],
+        &[1.0; 6],
+    )
+    .unwrap();
+    let path = dir.join("p.mxp");
+    std::fs::write(&path, random_policy(&h, 1, 1.0)).unwrap();
+    let out = mixsac().arg("inspect").arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("squashed Gaussian mixture, 5 component(s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("obs 17 -> hidden 256x256 (Tanh) -> action 6"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("parameters:    {}", h.weight_count())),
+        "{text}"
+    );
+
+    // A corrupted copy: clear message, non-zero exit, and the file is left as it was.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = mixsac().arg("inspect").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("corrupted or truncated"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_command_lines_are_usage_errors() {
+    for args in [
+        vec![],
+        vec!["frobnicate"],
+        vec!["inspect"],
+        vec!["inspect", "a", "b"],
+        vec!["train"],
+    ] {
+        let out = mixsac().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).starts_with("error: "),
+            "{args:?}"
+        );
+    }
+    let out = mixsac()
+        .args(["inspect", "/nonexistent/policy.mxp"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/policy.mxp"));
+}
