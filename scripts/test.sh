@@ -35,6 +35,10 @@ cargo clippy --workspace --all-targets --profile ci -- -D warnings
 cargo clippy -p policy-core --all-targets --profile ci --features std,fast-math -- -D warnings
 cargo clippy -p policy-core --target "$THUMB" --release -- -D warnings
 
+step "docs (broken links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p policy-core --no-deps --features std,fast-math
+RUSTDOCFLAGS="-D warnings" cargo doc -p policy-core --no-deps
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 

@@ -21,8 +21,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Features: `alloc` adds the `.mxp` writer ([`format::write_policy`]); `std` adds
-//! [`testing`], helpers for host-side tests of a shipped policy; `fast-math` swaps libm for
+//! Features: `alloc` adds the `.mxp` writer (`format::write_policy`); `std` adds
+//! `testing`, helpers for host-side tests of a shipped policy; `fast-math` swaps libm for
 //! micromath approximations (accuracy measured in this crate's README).
 #![no_std]
 #![cfg_attr(

@@ -75,6 +75,8 @@ pub(crate) struct Heads {
     pub inv_std: [f32; MAX_COMPONENTS * MAX_ACTION],
     /// Log mixing weights `log softmax(logits)`.
     pub log_w: [f32; MAX_COMPONENTS],
+    /// Mixing weights `softmax(logits)`.
+    pub w: [f32; MAX_COMPONENTS],
 }
 
 /// The trunk and the three heads of a policy.
@@ -169,6 +171,7 @@ impl<'a> Network<'a> {
             log_std: [0.0; MAX_COMPONENTS * MAX_ACTION],
             inv_std: [0.0; MAX_COMPONENTS * MAX_ACTION],
             log_w: [0.0; MAX_COMPONENTS],
+            w: [0.0; MAX_COMPONENTS],
         };
         let ka = self.components * self.action_dim;
         self.mean.apply(trunk, &mut heads.mean);
@@ -186,15 +189,20 @@ impl<'a> Network<'a> {
             *log_std = log_std.clamp(self.log_std_min, self.log_std_max);
             *inv_std = M::exp(-*log_std);
         }
-        log_softmax::<M>(heads.log_w.get_mut(..self.components).unwrap_or(&mut []));
+        let logits = heads.log_w.get_mut(..self.components).unwrap_or(&mut []);
+        softmax::<M>(logits, &mut heads.w);
         Ok(heads)
     }
 }
 
-/// `x ← x − logsumexp(x)`.
-fn log_softmax<M: Math>(x: &mut [f32]) {
+/// `w ← softmax(x)`, then `x ← log w = x − logsumexp(x)`, with one `exp` per entry.
+fn softmax<M: Math>(x: &mut [f32], w: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = x.iter().map(|&v| M::exp(v - max)).sum();
+    w.iter_mut()
+        .zip(x.iter())
+        .for_each(|(w, &v)| *w = M::exp(v - max));
+    let sum: f32 = w.iter().take(x.len()).sum();
     let log_norm = max + M::ln(sum);
+    w.iter_mut().for_each(|w| *w /= sum);
     x.iter_mut().for_each(|v| *v -= log_norm);
 }

@@ -105,7 +105,8 @@ impl<'a, M: Math> Policy<'a, M> {
     ) -> Result<Sample, ActError> {
         self.check_action_len(action.len())?;
         let heads = self.forward(obs)?;
-        let component = random::categorical::<M, R>(rng, self.log_w(&heads));
+        let w = heads.w.get(..self.components()).unwrap_or(&[]);
+        let component = random::categorical(rng, w);
         let mut eps = [0.0f32; MAX_ACTION];
         let eps = eps.get_mut(..self.action_dim()).unwrap_or(&mut []);
         random::standard_normals::<M, R>(rng, eps);
@@ -185,9 +186,10 @@ impl<'a, M: Math> Policy<'a, M> {
             });
         }
         let heads = self.forward(obs)?;
-        for (w, &lw) in weights.iter_mut().zip(self.log_w(&heads)) {
-            *w = M::exp(lw);
-        }
+        weights
+            .iter_mut()
+            .zip(heads.w)
+            .for_each(|(out, w)| *out = w);
         Ok(())
     }
 

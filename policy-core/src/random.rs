@@ -22,13 +22,12 @@ pub(crate) fn standard_normals<M: Math, R: RngCore + ?Sized>(rng: &mut R, out: &
     }
 }
 
-/// Index drawn with probabilities `exp(log_w)` (which sum to 1 up to rounding).
-pub(crate) fn categorical<M: Math, R: RngCore + ?Sized>(rng: &mut R, log_w: &[f32]) -> usize {
+/// Index drawn with probabilities `w` (which sum to 1 up to rounding).
+pub(crate) fn categorical<R: RngCore + ?Sized>(rng: &mut R, w: &[f32]) -> usize {
     let u = uniform(rng);
     let mut cumulative = 0.0;
     let mut last_possible = 0;
-    for (k, &lw) in log_w.iter().enumerate() {
-        let w = M::exp(lw);
+    for (k, &w) in w.iter().enumerate() {
         if w > 0.0 {
             last_possible = k;
         }
