@@ -52,6 +52,13 @@ step "policy-core for $THUMB (release, libm and fast-math)"
 cargo build -p policy-core --release --target "$THUMB"
 cargo build -p policy-core --release --target "$THUMB" --features fast-math
 
+step "no panic path in policy-core on $THUMB (link-time proof, libm and fast-math)"
+for features in "" "fast-math"; do
+    CARGO_TARGET_DIR=target/link-check cargo build --release --target "$THUMB" \
+        --manifest-path policy-core/link-check/Cargo.toml --features "$features" \
+        || die "policy-core has a panic path on $THUMB (features: '${features:-default}'): see the link error above"
+done
+
 # Totals over every `cargo test` above (each step already stopped the script on failure).
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')

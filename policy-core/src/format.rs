@@ -337,9 +337,16 @@ pub fn parse(bytes: &[u8]) -> Result<(Header, &[u8]), LoadError> {
         });
     }
 
+    // Pushes rather than collect(): heapless's FromIterator panics on overflow.
+    let mut hidden = FixedVec::new();
+    for &w in &hidden_u16 {
+        hidden
+            .push(usize::from(w))
+            .map_err(|_| LoadError::Malformed { field: "hidden" })?;
+    }
     let header = Header {
         obs_dim,
-        hidden: hidden_u16.iter().map(|&w| usize::from(w)).collect(),
+        hidden,
         action_dim,
         components,
         activation,

@@ -15,8 +15,6 @@ pub trait Math {
     fn atanh(x: f32) -> f32;
     /// square root
     fn sqrt(x: f32) -> f32;
-    /// `(sin x, cos x)`
-    fn sin_cos(x: f32) -> (f32, f32);
 }
 
 /// Accurate math from `libm` (the default).
@@ -42,15 +40,12 @@ impl Math for Libm {
     fn sqrt(x: f32) -> f32 {
         libm::sqrtf(x)
     }
-    fn sin_cos(x: f32) -> (f32, f32) {
-        libm::sincosf(x)
-    }
 }
 
-/// Fast approximations from `micromath` (feature `fast-math`) for `exp`, `tanh` and
-/// `sin_cos`; `ln`, `ln_1p`, `atanh` and `sqrt` stay on libm because micromath's `ln` and
-/// `sqrt` err by up to 2.6% and 6% (measured), which wrecks Box–Muller and the squash
-/// inverse. Resulting errors are measured in the crate README.
+/// Fast approximations from `micromath` (feature `fast-math`) for `exp` and `tanh`;
+/// `ln`, `ln_1p`, `atanh` and `sqrt` stay on libm because micromath's `ln` and `sqrt` err
+/// by up to 2.6% and 6% (measured), which wrecks normal sampling and the squash inverse.
+/// Resulting errors are measured in the crate README.
 #[cfg(feature = "fast-math")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MicroMath;
@@ -76,9 +71,6 @@ impl Math for MicroMath {
     fn sqrt(x: f32) -> f32 {
         Libm::sqrt(x)
     }
-    fn sin_cos(x: f32) -> (f32, f32) {
-        micromath::F32Ext::sin_cos(x)
-    }
 }
 
 /// The math this build uses: [`Libm`], or `MicroMath` with feature `fast-math`.
@@ -87,3 +79,10 @@ pub type DefaultMath = Libm;
 /// The math this build uses: [`Libm`], or `MicroMath` with feature `fast-math`.
 #[cfg(feature = "fast-math")]
 pub type DefaultMath = MicroMath;
+
+/// `x` limited to `[lo, hi]`. Unlike `f32::clamp`, which asserts `lo <= hi`, it has no
+/// panic path for the firmware's link-time check to find.
+#[allow(clippy::manual_clamp)]
+pub(crate) fn clip(x: f32, lo: f32, hi: f32) -> f32 {
+    x.max(lo).min(hi)
+}

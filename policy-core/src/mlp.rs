@@ -3,7 +3,7 @@
 use crate::capacity::{MAX_ACTION, MAX_COMPONENTS, MAX_HIDDEN, MAX_HIDDEN_LAYERS};
 use crate::error::{ActError, LoadError};
 use crate::format::{Activation, BlockKind, Header};
-use crate::math::Math;
+use crate::math::{clip, Math};
 use heapless::Vec as FixedVec;
 
 /// One dense layer; weights input-major, as stored in the file.
@@ -103,7 +103,8 @@ impl<'a> Network<'a> {
         };
         let mut hidden = FixedVec::new();
         let mut heads = [None; 3];
-        for block in header.blocks() {
+        // By reference: heapless's by-value iterator carries a slicing panic path in its Drop.
+        for block in header.blocks().iter() {
             let n_weights = block.inputs * block.outputs;
             let start = block.offset;
             let weights = words.get(start..start + n_weights).ok_or(wrong_length)?;
@@ -186,7 +187,7 @@ impl<'a> Network<'a> {
         }
         let pairs = heads.log_std.iter_mut().zip(heads.inv_std.iter_mut());
         for (log_std, inv_std) in pairs.take(ka) {
-            *log_std = log_std.clamp(self.log_std_min, self.log_std_max);
+            *log_std = clip(*log_std, self.log_std_min, self.log_std_max);
             *inv_std = M::exp(-*log_std);
         }
         let logits = heads.log_w.get_mut(..self.components).unwrap_or(&mut []);

@@ -3,7 +3,7 @@
 use crate::capacity::MAX_ACTION;
 use crate::error::{ActError, LoadError};
 use crate::format::{self, Header};
-use crate::math::{DefaultMath, Math};
+use crate::math::{clip, DefaultMath, Math};
 use crate::mixture;
 use crate::mlp::{Heads, Network};
 use crate::random;
@@ -161,7 +161,7 @@ impl<'a, M: Math> Policy<'a, M> {
         let u = u.get_mut(..self.action_dim()).unwrap_or(&mut []);
         let per_dim = action.iter().zip(&self.scale).zip(&self.offset);
         for (u, ((&a, &s), &o)) in u.iter_mut().zip(per_dim) {
-            let y = ((a - o) / s).clamp(-1.0 + ATANH_CLAMP, 1.0 - ATANH_CLAMP);
+            let y = clip((a - o) / s, -1.0 + ATANH_CLAMP, 1.0 - ATANH_CLAMP);
             *u = M::atanh(y);
         }
         Ok(self.log_prob_at(&heads, u))
@@ -234,7 +234,7 @@ impl<'a, M: Math> Policy<'a, M> {
             if !raw.is_finite() {
                 return Err(ActError::NonFiniteOutput);
             }
-            *a = raw.clamp(lo, hi);
+            *a = clip(raw, lo, hi);
         }
         action.iter_mut().zip(out).for_each(|(a, o)| *a = o);
         Ok(())

@@ -10,8 +10,8 @@ fn fast_math_stays_within_the_documented_error() {
     println!("{e:?}");
     assert_eq!(e.draws, 8000);
     assert!(e.mode_action <= 3e-3, "{e:?}");
-    assert!(e.sampled_action <= 2e-2, "{e:?}");
-    assert!(e.mixing_weight <= 2e-3, "{e:?}");
+    assert!(e.sampled_action <= 6e-3, "{e:?}");
+    assert!(e.mixing_weight <= 6e-4, "{e:?}");
     assert!(e.log_prob_relative <= 2e-2, "{e:?}");
     assert!(e.component_mismatches * 500 <= e.draws, "{e:?}"); // at most 0.2%
 }
