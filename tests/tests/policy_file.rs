@@ -43,8 +43,8 @@ fn the_writer_reproduces_the_committed_version_1_file_byte_for_byte() {
 }
 
 /// The network of DESIGN.md §3 evaluated in f64 straight from the documented weight
-/// layout: (mode component, mode action, log π(mode action)). An oracle independent of
-/// policy-core's evaluation code.
+/// layout: (mode component, mode action, log π(mode action)) of a squashed policy with a
+/// 1-D action. An oracle independent of policy-core's evaluation code.
 fn reference_mode(h: &Header, w: &[f32], obs: &[f64]) -> (usize, f64, f64) {
     let mut x: Vec<f64> = obs.to_vec();
     let mut heads = Vec::new();
@@ -58,18 +58,23 @@ fn reference_mode(h: &Header, w: &[f32], obs: &[f64]) -> (usize, f64, f64) {
             })
             .collect();
         match block.kind {
-            BlockKind::Hidden(_) => x = y.iter().map(|v| v.max(0.0)).collect(),
+            BlockKind::Hidden(_) => match h.activation {
+                Activation::Relu => x = y.iter().map(|v| v.max(0.0)).collect(),
+                Activation::Tanh => x = y.iter().map(|v| v.tanh()).collect(),
+            },
             _ => heads.push(y),
         }
     }
     let (mean, log_std, logits) = (&heads[0], &heads[1], &heads[2]);
-    let log_std: Vec<f64> = log_std.iter().map(|v| v.clamp(-20.0, 2.0)).collect();
-    let k = if logits[1] > logits[0] { 1 } else { 0 };
+    let (lo, hi) = (f64::from(h.log_std_min), f64::from(h.log_std_max));
+    let log_std: Vec<f64> = log_std.iter().map(|v| v.clamp(lo, hi)).collect();
+    let k = (0..logits.len()).fold(0, |best, j| if logits[j] > logits[best] { j } else { best });
     let u = mean[k];
-    let scale = 2.0;
-    let action = scale * u.tanh();
+    let scale = f64::from(h.action_high[0] - h.action_low[0]) / 2.0;
+    let bias = f64::from(h.action_high[0] + h.action_low[0]) / 2.0;
+    let action = scale * u.tanh() + bias;
     let norm = logits.iter().map(|l| l.exp()).sum::<f64>().ln();
-    let density: f64 = (0..2)
+    let density: f64 = (0..logits.len())
         .map(|j| {
             let z = (u - mean[j]) / log_std[j].exp();
             (logits[j] - norm - 0.5 * z * z - log_std[j] - 0.5 * (2.0 * std::f64::consts::PI).ln())
@@ -92,6 +97,41 @@ fn the_committed_file_acts_as_the_documented_layout_says() {
         let k = policy.mode(&obs, &mut a).unwrap();
         let lp = policy.log_prob(&obs, &a).unwrap();
         assert_eq!(k, k_ref, "{obs:?}");
+        assert!(
+            (f64::from(a[0]) - a_ref).abs() <= 1e-5,
+            "{obs:?}: {a:?} vs {a_ref}"
+        );
+        assert!(
+            (f64::from(lp) - lp_ref).abs() <= 1e-4 * lp_ref.abs().max(1.0),
+            "{obs:?}: {lp} vs {lp_ref}"
+        );
+    }
+}
+
+#[test]
+fn a_tanh_mixture_acts_as_the_documented_layout_says() {
+    let h = Header::new(
+        5,
+        &[8, 6, 7],
+        1,
+        4,
+        Activation::Tanh,
+        true,
+        (-3.0, 0.5),
+        &[-0.5],
+        &[1.5],
+    )
+    .unwrap();
+    let w: Vec<f32> = (0..h.weight_count())
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 60.0)
+        .collect();
+    let bytes = write_policy(&h, &w).unwrap();
+    let policy = Policy::from_bytes(&bytes).unwrap();
+    for obs in [[0.5f32, -0.25, 1.0, 0.0, 2.0], [-1.0, 2.0, 0.0, 0.3, -0.7]] {
+        let (k_ref, a_ref, lp_ref) = reference_mode(&h, &w, &obs.map(f64::from));
+        let mut a = [0.0];
+        assert_eq!(policy.mode(&obs, &mut a).unwrap(), k_ref, "{obs:?}");
+        let lp = policy.log_prob(&obs, &a).unwrap();
         assert!(
             (f64::from(a[0]) - a_ref).abs() <= 1e-5,
             "{obs:?}: {a:?} vs {a_ref}"
