@@ -85,6 +85,24 @@ fn reference_mode(h: &Header, w: &[f32], obs: &[f64]) -> (usize, f64, f64) {
     (k, action, density.ln() - log_det)
 }
 
+/// policy-core's mode action, its component and the log-prob of it match the oracle.
+fn assert_matches_reference(policy: &Policy, h: &Header, w: &[f32], obs: &[f32]) {
+    let obs64: Vec<f64> = obs.iter().map(|&x| f64::from(x)).collect();
+    let (k_ref, a_ref, lp_ref) = reference_mode(h, w, &obs64);
+    let mut a = [0.0];
+    assert_eq!(policy.mode(obs, &mut a).unwrap(), k_ref, "{obs:?}");
+    let lp = policy.log_prob(obs, &a).unwrap();
+    assert!(
+        (f64::from(a[0]) - a_ref).abs() <= 1e-5,
+        "{obs:?}: {a:?} vs {a_ref}"
+    );
+    let tol = 1e-4 * lp_ref.abs().max(1.0);
+    assert!(
+        (f64::from(lp) - lp_ref).abs() <= tol,
+        "{obs:?}: {lp} vs {lp_ref}"
+    );
+}
+
 #[test]
 fn the_committed_file_acts_as_the_documented_layout_says() {
     let committed = std::fs::read(golden_path()).unwrap();
@@ -92,19 +110,7 @@ fn the_committed_file_acts_as_the_documented_layout_says() {
     let h = golden_header();
     let w = golden_weights(&h);
     for obs in [[0.5f32, -0.25, 1.0], [-1.0, 2.0, 0.0], [3.0, 1.0, -2.0]] {
-        let (k_ref, a_ref, lp_ref) = reference_mode(&h, &w, &obs.map(f64::from));
-        let mut a = [0.0];
-        let k = policy.mode(&obs, &mut a).unwrap();
-        let lp = policy.log_prob(&obs, &a).unwrap();
-        assert_eq!(k, k_ref, "{obs:?}");
-        assert!(
-            (f64::from(a[0]) - a_ref).abs() <= 1e-5,
-            "{obs:?}: {a:?} vs {a_ref}"
-        );
-        assert!(
-            (f64::from(lp) - lp_ref).abs() <= 1e-4 * lp_ref.abs().max(1.0),
-            "{obs:?}: {lp} vs {lp_ref}"
-        );
+        assert_matches_reference(&policy, &h, &w, &obs);
     }
 }
 
@@ -128,17 +134,6 @@ fn a_tanh_mixture_acts_as_the_documented_layout_says() {
     let bytes = write_policy(&h, &w).unwrap();
     let policy = Policy::from_bytes(&bytes).unwrap();
     for obs in [[0.5f32, -0.25, 1.0, 0.0, 2.0], [-1.0, 2.0, 0.0, 0.3, -0.7]] {
-        let (k_ref, a_ref, lp_ref) = reference_mode(&h, &w, &obs.map(f64::from));
-        let mut a = [0.0];
-        assert_eq!(policy.mode(&obs, &mut a).unwrap(), k_ref, "{obs:?}");
-        let lp = policy.log_prob(&obs, &a).unwrap();
-        assert!(
-            (f64::from(a[0]) - a_ref).abs() <= 1e-5,
-            "{obs:?}: {a:?} vs {a_ref}"
-        );
-        assert!(
-            (f64::from(lp) - lp_ref).abs() <= 1e-4 * lp_ref.abs().max(1.0),
-            "{obs:?}: {lp} vs {lp_ref}"
-        );
+        assert_matches_reference(&policy, &h, &w, &obs);
     }
 }
