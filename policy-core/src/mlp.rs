@@ -79,6 +79,18 @@ pub(crate) struct Heads {
     pub w: [f32; MAX_COMPONENTS],
 }
 
+impl Default for Heads {
+    fn default() -> Self {
+        Heads {
+            mean: [0.0; MAX_COMPONENTS * MAX_ACTION],
+            log_std: [0.0; MAX_COMPONENTS * MAX_ACTION],
+            inv_std: [0.0; MAX_COMPONENTS * MAX_ACTION],
+            log_w: [0.0; MAX_COMPONENTS],
+            w: [0.0; MAX_COMPONENTS],
+        }
+    }
+}
+
 /// The trunk and the three heads of a policy.
 #[derive(Debug, Clone)]
 pub(crate) struct Network<'a> {
@@ -145,8 +157,9 @@ impl<'a> Network<'a> {
         })
     }
 
-    /// Runs the network. `obs` must already be checked for length and finiteness.
-    pub fn forward<M: Math>(&self, obs: &[f32]) -> Result<Heads, ActError> {
+    /// Runs the network into `heads` (filled in place: no copy of the result).
+    /// `obs` must already be checked for length and finiteness.
+    pub fn forward<M: Math>(&self, obs: &[f32], heads: &mut Heads) -> Result<(), ActError> {
         let mut buf_a = [0.0f32; MAX_HIDDEN];
         let mut buf_b = [0.0f32; MAX_HIDDEN];
         let (mut input, mut output) = (&mut buf_a, &mut buf_b);
@@ -167,13 +180,6 @@ impl<'a> Network<'a> {
         }
         let trunk: &[f32] = input;
 
-        let mut heads = Heads {
-            mean: [0.0; MAX_COMPONENTS * MAX_ACTION],
-            log_std: [0.0; MAX_COMPONENTS * MAX_ACTION],
-            inv_std: [0.0; MAX_COMPONENTS * MAX_ACTION],
-            log_w: [0.0; MAX_COMPONENTS],
-            w: [0.0; MAX_COMPONENTS],
-        };
         let ka = self.components * self.action_dim;
         self.mean.apply(trunk, &mut heads.mean);
         self.log_std.apply(trunk, &mut heads.log_std);
@@ -192,7 +198,7 @@ impl<'a> Network<'a> {
         }
         let logits = heads.log_w.get_mut(..self.components).unwrap_or(&mut []);
         softmax::<M>(logits, &mut heads.w);
-        Ok(heads)
+        Ok(())
     }
 }
 

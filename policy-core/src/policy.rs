@@ -104,7 +104,8 @@ impl<'a, M: Math> Policy<'a, M> {
         action: &mut [f32],
     ) -> Result<Sample, ActError> {
         self.check_action_len(action.len())?;
-        let heads = self.forward(obs)?;
+        let mut heads = Heads::default();
+        self.forward(obs, &mut heads)?;
         let w = heads.w.get(..self.components()).unwrap_or(&[]);
         let component = random::categorical(rng, w);
         let mut eps = [0.0f32; MAX_ACTION];
@@ -132,7 +133,8 @@ impl<'a, M: Math> Policy<'a, M> {
     /// Returns that component's index.
     pub fn mode(&self, obs: &[f32], action: &mut [f32]) -> Result<usize, ActError> {
         self.check_action_len(action.len())?;
-        let heads = self.forward(obs)?;
+        let mut heads = Heads::default();
+        self.forward(obs, &mut heads)?;
         let log_w = self.log_w(&heads);
         let mut component = 0;
         for (k, &lw) in log_w.iter().enumerate() {
@@ -153,7 +155,8 @@ impl<'a, M: Math> Policy<'a, M> {
     /// `atanh(clamp((a − bias)/scale, ±(1 − 1e-6)))`.
     pub fn log_prob(&self, obs: &[f32], action: &[f32]) -> Result<f32, ActError> {
         self.check_action(action)?;
-        let heads = self.forward(obs)?;
+        let mut heads = Heads::default();
+        self.forward(obs, &mut heads)?;
         if !self.header.squash {
             return Ok(self.log_prob_at(&heads, action));
         }
@@ -172,7 +175,8 @@ impl<'a, M: Math> Policy<'a, M> {
     /// [`Self::log_prob`] for unsquashed policies.
     pub fn log_prob_pre_squash(&self, obs: &[f32], u: &[f32]) -> Result<f32, ActError> {
         self.check_action(u)?;
-        let heads = self.forward(obs)?;
+        let mut heads = Heads::default();
+        self.forward(obs, &mut heads)?;
         Ok(self.log_prob_at(&heads, u))
     }
 
@@ -185,7 +189,8 @@ impl<'a, M: Math> Policy<'a, M> {
                 found: weights.len(),
             });
         }
-        let heads = self.forward(obs)?;
+        let mut heads = Heads::default();
+        self.forward(obs, &mut heads)?;
         weights
             .iter_mut()
             .zip(heads.w)
@@ -193,7 +198,7 @@ impl<'a, M: Math> Policy<'a, M> {
         Ok(())
     }
 
-    fn forward(&self, obs: &[f32]) -> Result<Heads, ActError> {
+    fn forward(&self, obs: &[f32], heads: &mut Heads) -> Result<(), ActError> {
         if obs.len() != self.obs_dim() {
             return Err(ActError::ObsLength {
                 expected: self.obs_dim(),
@@ -203,7 +208,7 @@ impl<'a, M: Math> Policy<'a, M> {
         if let Some(index) = obs.iter().position(|x| !x.is_finite()) {
             return Err(ActError::NonFiniteObs { index });
         }
-        self.net.forward::<M>(obs)
+        self.net.forward::<M>(obs, heads)
     }
 
     fn log_w<'h>(&self, heads: &'h Heads) -> &'h [f32] {
