@@ -19,12 +19,13 @@ pub enum HeaderError {
         /// Which dimension.
         what: &'static str,
     },
-    /// Action bounds are not finite or `low >= high` in dimension `dim`.
+    /// Action bounds of dimension `dim` are not finite with `low < high`, or the box is too
+    /// wide or too narrow for f32 (its half-width must be a normal positive f32).
     ActionBounds {
         /// The action dimension at fault.
         dim: usize,
     },
-    /// Log-std bounds are not finite or `min > max`.
+    /// Log-std bounds are not ordered `min <= max` within [`crate::format::LOG_STD_LIMITS`].
     LogStdBounds,
     /// The number of action bounds does not match the action dimension.
     BoundsLength {
@@ -173,9 +174,14 @@ impl fmt::Display for HeaderError {
             HeaderError::ZeroDim { what } => write!(f, "{what} dimension is zero"),
             HeaderError::ActionBounds { dim } => write!(
                 f,
-                "action bounds of dimension {dim} are not finite with low < high"
+                "action bounds of dimension {dim} are not finite with low < high and a box width f32 can hold"
             ),
-            HeaderError::LogStdBounds => write!(f, "log-std bounds are not finite with min <= max"),
+            HeaderError::LogStdBounds => write!(
+                f,
+                "log-std bounds must satisfy {} <= min <= max <= {}",
+                crate::format::LOG_STD_LIMITS.0,
+                crate::format::LOG_STD_LIMITS.1
+            ),
             HeaderError::BoundsLength { expected, found } => write!(
                 f,
                 "{found} action bounds given for a {expected}-dimensional action"

@@ -40,7 +40,17 @@ pub const FORMAT_VERSION: u16 = 1;
 /// Size of the smallest possible policy file (all dimensions 1, one hidden layer).
 pub const MIN_FILE_LEN: usize = 65;
 
+/// Log-std clamp bounds must lie within these: σ between 4e-18 and 2e17 keeps `exp(±log σ)`,
+/// the sampled pre-squash action and the log-density finite in f32.
+pub const LOG_STD_LIMITS: (f32, f32) = (-40.0, 40.0);
+
 const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// (scale, offset) of the box [lo, hi]: a = scale · y + offset maps [−1, 1] onto it.
+/// Halving first keeps both finite for any finite bounds.
+pub(crate) fn box_affine(lo: f32, hi: f32) -> (f32, f32) {
+    (hi / 2.0 - lo / 2.0, hi / 2.0 + lo / 2.0)
+}
 
 /// Hidden-layer nonlinearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,13 +205,17 @@ impl Header {
                 found: self.action_low.len(),
             });
         }
-        for (dim, (lo, hi)) in self.action_low.iter().zip(&self.action_high).enumerate() {
-            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        for (dim, (&lo, &hi)) in self.action_low.iter().zip(&self.action_high).enumerate() {
+            let (scale, offset) = box_affine(lo, hi);
+            // The squash maps onto the box through scale and offset, so both must be
+            // finite and the scale a normal positive number (its log enters log π).
+            if !(lo < hi && scale.is_normal() && scale > 0.0 && offset.is_finite()) {
                 return Err(HeaderError::ActionBounds { dim });
             }
         }
         let (lo, hi) = (self.log_std_min, self.log_std_max);
-        if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+        let (min, max) = LOG_STD_LIMITS;
+        if !(min <= lo && lo <= hi && hi <= max) {
             return Err(HeaderError::LogStdBounds);
         }
         Ok(())

@@ -53,7 +53,14 @@ pub struct MicroMath;
 #[cfg(feature = "fast-math")]
 impl Math for MicroMath {
     fn exp(x: f32) -> f32 {
-        micromath::F32Ext::exp(x)
+        // micromath returns NaN just past f32's range (measured: x in [88.72, 89.42]).
+        if x > 88.72 {
+            f32::INFINITY
+        } else if x < -87.33 {
+            0.0
+        } else {
+            micromath::F32Ext::exp(x)
+        }
     }
     fn ln(x: f32) -> f32 {
         Libm::ln(x)
@@ -62,8 +69,12 @@ impl Math for MicroMath {
         Libm::ln_1p(x)
     }
     fn tanh(x: f32) -> f32 {
-        // tanh x = 1 − 2 / (e^{2x} + 1); saturates correctly for large |x|.
-        1.0 - 2.0 / (Self::exp(2.0 * x) + 1.0)
+        // tanh x = 1 − 2 / (e^{2x} + 1); |tanh x| rounds to 1 in f32 beyond |x| = 9.1.
+        if x.abs() > 10.0 {
+            x.signum()
+        } else {
+            1.0 - 2.0 / (Self::exp(2.0 * x) + 1.0)
+        }
     }
     fn atanh(x: f32) -> f32 {
         Libm::atanh(x)

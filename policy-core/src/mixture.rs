@@ -49,6 +49,9 @@ fn softplus<M: Math>(x: f32) -> f32 {
 }
 
 fn log_sum_exp<M: Math>(x: &[f32]) -> f32 {
+    if x.iter().any(|v| v.is_nan()) {
+        return f32::NAN; // f32::max would drop it; let the caller see it
+    }
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if max == f32::NEG_INFINITY {
         return max;

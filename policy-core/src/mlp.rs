@@ -7,7 +7,7 @@ use crate::math::{clip, Math};
 use heapless::Vec as FixedVec;
 
 /// One dense layer; weights input-major, as stored in the file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct Dense<'a> {
     weights: &'a [[u8; 4]],
     bias: &'a [[u8; 4]],
@@ -17,6 +17,14 @@ struct Dense<'a> {
 /// Widest output tile. Hosts with SIMD registers keep 32 partial sums in registers; a
 /// Cortex-M4F has 32 single-precision registers in all, so it stops at 8.
 const MAX_TILE: usize = if cfg!(target_arch = "arm") { 8 } else { 32 };
+
+impl core::fmt::Debug for Dense<'_> {
+    /// The shape, not thousands of weight bytes.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let inputs = self.weights.len() / self.outputs.max(1);
+        write!(f, "Dense({inputs} -> {})", self.outputs)
+    }
+}
 
 impl Dense<'_> {
     /// `out[o] = bias[o] + Σ_i input[i] · w[i][o]`.

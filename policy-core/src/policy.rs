@@ -56,8 +56,7 @@ impl<'a, M: Math> Policy<'a, M> {
         let mut offset = [0.0; MAX_ACTION];
         let bounds = header.action_low.iter().zip(&header.action_high);
         for ((s, o), (&lo, &hi)) in scale.iter_mut().zip(offset.iter_mut()).zip(bounds) {
-            *s = (hi - lo) / 2.0;
-            *o = (hi + lo) / 2.0;
+            (*s, *o) = format::box_affine(lo, hi);
         }
         let log_scale_sum = scale
             .iter()
@@ -117,11 +116,11 @@ impl<'a, M: Math> Policy<'a, M> {
         let a = self.action_dim();
         let start = component * a;
         let mean = heads.mean.iter().skip(start);
-        let inv_std = heads.inv_std.iter().skip(start);
-        for (((u, &e), &m), &is) in u.iter_mut().zip(eps.iter()).zip(mean).zip(inv_std) {
-            *u = m + e / is;
+        let log_std = heads.log_std.iter().skip(start);
+        for (((u, &e), &m), &ls) in u.iter_mut().zip(eps.iter()).zip(mean).zip(log_std) {
+            *u = m + M::exp(ls) * e;
         }
-        let log_prob = self.log_prob_at(&heads, u);
+        let log_prob = self.log_prob_at(&heads, u)?;
         self.emit(u, action)?;
         Ok(Sample {
             component,
@@ -152,13 +151,13 @@ impl<'a, M: Math> Policy<'a, M> {
     }
 
     /// log π(a|s) of a given action. For squashed policies the pre-squash value is
-    /// `atanh(clamp((a − bias)/scale, ±(1 − 1e-6)))`.
+    /// `atanh(clamp((a − bias)/scale, ±(1 − 1e-6)))`. −∞ where the density underflows f32.
     pub fn log_prob(&self, obs: &[f32], action: &[f32]) -> Result<f32, ActError> {
         self.check_action(action)?;
         let mut heads = Heads::default();
         self.forward(obs, &mut heads)?;
         if !self.header.squash {
-            return Ok(self.log_prob_at(&heads, action));
+            return self.log_prob_at(&heads, action);
         }
         let mut u = [0.0f32; MAX_ACTION];
         let u = u.get_mut(..self.action_dim()).unwrap_or(&mut []);
@@ -167,7 +166,7 @@ impl<'a, M: Math> Policy<'a, M> {
             let y = clip((a - o) / s, -1.0 + ATANH_CLAMP, 1.0 - ATANH_CLAMP);
             *u = M::atanh(y);
         }
-        Ok(self.log_prob_at(&heads, u))
+        self.log_prob_at(&heads, u)
     }
 
     /// log π(a|s) where a = squash(u), given the pre-squash action `u` itself (exact for
@@ -177,7 +176,7 @@ impl<'a, M: Math> Policy<'a, M> {
         self.check_action(u)?;
         let mut heads = Heads::default();
         self.forward(obs, &mut heads)?;
-        Ok(self.log_prob_at(&heads, u))
+        self.log_prob_at(&heads, u)
     }
 
     /// The mixing weights w = softmax(logits) at `obs`, written to `weights`
@@ -215,13 +214,19 @@ impl<'a, M: Math> Policy<'a, M> {
         heads.log_w.get(..self.components()).unwrap_or(&[])
     }
 
-    fn log_prob_at(&self, heads: &Heads, u: &[f32]) -> f32 {
+    /// log π at the pre-squash action `u`. May be −∞ where the density underflows f32
+    /// (far outside every component); never NaN.
+    fn log_prob_at(&self, heads: &Heads, u: &[f32]) -> Result<f32, ActError> {
         let log_density = mixture::log_density::<M>(heads, self.components(), u);
-        if self.header.squash {
+        let log_prob = if self.header.squash {
             log_density - mixture::squash_log_det::<M>(u, self.log_scale_sum)
         } else {
             log_density
+        };
+        if log_prob.is_nan() {
+            return Err(ActError::NonFiniteOutput);
         }
+        Ok(log_prob)
     }
 
     /// Writes squash(u) (or u clipped) into `action`, inside the box and finite; on error

@@ -1,7 +1,7 @@
 //! Host-side checks of a shipped policy, for your own tests (feature `std`).
 //!
 //! - [`ks_test`] / [`ks_test_samples`]: do the sampled (or logged) actions of a 1-D policy at
-//!   one observation fit its density?
+//!   one observation fit its density? [`ks_test_cdf`] for any other CDF (e.g. a marginal).
 //! - [`chi_square_components`]: are the sampled components distributed as the mixing weights?
 //! - [`compare_policies`]: do two policy files act identically?
 //! - [`random_policy`]: a random, valid policy file to exercise code paths.
@@ -48,7 +48,15 @@ pub enum CheckError {
     TooFewSamples(usize),
     /// The policy refused the observation.
     Act(ActError),
-    /// The two files have different dimensions or bounds.
+    /// A sample, or the density somewhere on the grid, is not finite, or a sample lies
+    /// outside the action box.
+    NonFinite {
+        /// What was bad (`"sample"` or `"density"`).
+        what: &'static str,
+        /// The offending value.
+        value: f64,
+    },
+    /// The two files have different headers (dimensions, bounds, activation, clamps).
     HeadersDiffer,
     /// Two policies disagree on an observation.
     Mismatch {
@@ -78,6 +86,9 @@ impl fmt::Display for CheckError {
             ),
             CheckError::TooFewSamples(n) => write!(f, "{n} samples are too few (need 100)"),
             CheckError::Act(e) => write!(f, "{e}"),
+            CheckError::NonFinite { what, value } => {
+                write!(f, "{what} {value} is not finite or outside the action box")
+            }
             CheckError::HeadersDiffer => write!(f, "the policies' headers differ"),
             CheckError::Mismatch {
                 obs_index,
@@ -137,12 +148,17 @@ pub fn ks_test_samples<M: Math>(
             action_dim: policy.action_dim(),
         });
     }
-    let n = samples.len();
-    if n < 100 {
-        return Err(CheckError::TooFewSamples(n));
-    }
     let low = f64::from(policy.header().action_low.first().copied().unwrap_or(-1.0));
     let high = f64::from(policy.header().action_high.first().copied().unwrap_or(1.0));
+    if let Some(&bad) = samples
+        .iter()
+        .find(|&&a| !(f64::from(a) >= low && f64::from(a) <= high))
+    {
+        return Err(CheckError::NonFinite {
+            what: "sample",
+            value: f64::from(bad),
+        });
+    }
     let step = (high - low) / (CDF_GRID - 1) as f64;
     let mut cdf = Vec::with_capacity(CDF_GRID);
     let mut previous = density(policy, obs, low)?;
@@ -160,20 +176,41 @@ pub fn ks_test_samples<M: Math>(
         let (c0, c1) = (cdf.get(i).copied(), cdf.get(i + 1).copied());
         c0.unwrap_or(0.0) * (1.0 - frac) + c1.unwrap_or(1.0) * frac
     };
+    let samples: Vec<f64> = samples.iter().map(|&a| f64::from(a)).collect();
+    ks_test_cdf(&samples, cdf_at)
+}
 
-    let mut sorted: Vec<f64> = samples.iter().map(|&a| f64::from(a)).collect();
+/// Kolmogorov–Smirnov test of `samples` against any continuous CDF, e.g. a marginal of a
+/// multi-dimensional policy. p-value from the Kolmogorov distribution with Stephens'
+/// small-sample correction.
+pub fn ks_test_cdf(samples: &[f64], cdf: impl Fn(f64) -> f64) -> Result<FitReport, CheckError> {
+    let n = samples.len();
+    if n < 100 {
+        return Err(CheckError::TooFewSamples(n));
+    }
+    if let Some(&bad) = samples.iter().find(|a| !a.is_finite()) {
+        return Err(CheckError::NonFinite {
+            what: "sample",
+            value: bad,
+        });
+    }
+    let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     let nf = n as f64;
-    let statistic = sorted
-        .iter()
-        .enumerate()
-        .map(|(i, &a)| {
-            let f = cdf_at(a);
-            (f - i as f64 / nf)
-                .abs()
-                .max(((i + 1) as f64 / nf - f).abs())
-        })
-        .fold(0.0, f64::max);
+    let mut statistic: f64 = 0.0;
+    for (i, &a) in sorted.iter().enumerate() {
+        let f = cdf(a);
+        if !f.is_finite() {
+            return Err(CheckError::NonFinite {
+                what: "CDF value",
+                value: f,
+            });
+        }
+        let gap = (f - i as f64 / nf)
+            .abs()
+            .max(((i + 1) as f64 / nf - f).abs());
+        statistic = statistic.max(gap);
+    }
     Ok(FitReport {
         statistic,
         p_value: kolmogorov_p_value(statistic, n),
@@ -182,7 +219,14 @@ pub fn ks_test_samples<M: Math>(
 }
 
 fn density<M: Math>(policy: &Policy<'_, M>, obs: &[f32], a: f64) -> Result<f64, CheckError> {
-    Ok(f64::from(policy.log_prob(obs, &[a as f32])?).exp())
+    let p = f64::from(policy.log_prob(obs, &[a as f32])?).exp();
+    if !p.is_finite() {
+        return Err(CheckError::NonFinite {
+            what: "density",
+            value: p,
+        });
+    }
+    Ok(p)
 }
 
 /// P(D_n ≥ d) from the Kolmogorov distribution with Stephens' small-sample correction.
@@ -256,23 +300,18 @@ pub fn chi_square(counts: &[usize], weights: &[f32]) -> FitReport {
     }
 }
 
-/// Checks that two policy files act identically on `observations`: same dimensions and
-/// bounds, same deterministic component, and deterministic actions, mixing weights and
-/// log-probs equal within `rel_tol` (relative to max(1, |value|)).
+/// Checks that two policy files act identically on `observations`: equal headers; the same
+/// deterministic component; and deterministic actions, mixing weights and log-probs equal
+/// within `rel_tol` (relative to max(1, |value|)). Log-probs are compared at the
+/// deterministic action and at [`COMPARED_SAMPLES`] actions sampled from `first` (fixed
+/// seed), so components that never win the mode are compared too.
 pub fn compare_policies(
     first: &Policy<'_>,
     second: &Policy<'_>,
     observations: &[Vec<f32>],
     rel_tol: f64,
 ) -> Result<(), CheckError> {
-    let (h1, h2) = (first.header(), second.header());
-    let same_shape = h1.obs_dim == h2.obs_dim
-        && h1.action_dim == h2.action_dim
-        && h1.components == h2.components
-        && h1.squash == h2.squash
-        && h1.action_low == h2.action_low
-        && h1.action_high == h2.action_high;
-    if !same_shape {
+    if first.header() != second.header() {
         return Err(CheckError::HeadersDiffer);
     }
     let (a, k) = (first.action_dim(), first.components());
@@ -280,6 +319,7 @@ pub fn compare_policies(
         let (x, y) = (f64::from(x), f64::from(y));
         (x - y).abs() <= rel_tol * x.abs().max(y.abs()).max(1.0)
     };
+    let mut rng = SplitMix64(0x5eed);
     for (obs_index, obs) in observations.iter().enumerate() {
         let mismatch = |quantity, first: f32, second: f32| CheckError::Mismatch {
             obs_index,
@@ -306,31 +346,61 @@ pub fn compare_policies(
                 return Err(mismatch("mixing weight", x, y));
             }
         }
-        let (l1, l2) = (first.log_prob(obs, &a1)?, second.log_prob(obs, &a1)?);
-        if !close(l1, l2) {
-            return Err(mismatch("log_prob", l1, l2));
+        for i in 0..=COMPARED_SAMPLES {
+            if i > 0 {
+                first.sample(obs, &mut rng, &mut a1)?;
+            }
+            let (l1, l2) = (first.log_prob(obs, &a1)?, second.log_prob(obs, &a1)?);
+            if !(close(l1, l2) || l1 == l2) {
+                return Err(mismatch("log_prob", l1, l2));
+            }
         }
     }
     Ok(())
 }
 
+/// Actions per observation at which [`compare_policies`] compares log-probs, besides the mode.
+pub const COMPARED_SAMPLES: usize = 16;
+
+/// SplitMix64: a small fixed generator for the helpers here, independent of the caller's RNG.
+struct SplitMix64(u64);
+
+impl RngCore for SplitMix64 {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for chunk in dst.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.iter_mut().zip(bytes).for_each(|(d, b)| *d = b);
+        }
+    }
+}
+
 /// A valid policy file with weights drawn uniformly from ±`scale`/√fan-in and biases from
 /// ±`scale`, reproducible from `seed`.
 pub fn random_policy(header: &Header, seed: u64, scale: f32) -> Vec<u8> {
-    let mut state = seed;
+    let mut rng = SplitMix64(seed);
     let mut weights = std::vec![0.0f32; header.weight_count()];
     for block in header.blocks() {
         let fan_in = (block.inputs as f32).sqrt();
         for i in 0..block.inputs {
             for o in 0..block.outputs {
                 if let Some(w) = weights.get_mut(block.weight_index(i, o)) {
-                    *w = symmetric_uniform(&mut state) * scale / fan_in;
+                    *w = symmetric_uniform(&mut rng) * scale / fan_in;
                 }
             }
         }
         for o in 0..block.outputs {
             if let Some(b) = weights.get_mut(block.bias_index(o)) {
-                *b = symmetric_uniform(&mut state) * scale;
+                *b = symmetric_uniform(&mut rng) * scale;
             }
         }
     }
@@ -338,14 +408,9 @@ pub fn random_policy(header: &Header, seed: u64, scale: f32) -> Vec<u8> {
     write_policy(header, &weights).unwrap_or_default()
 }
 
-/// Uniform on (−1, 1) from a SplitMix64 stream.
-fn symmetric_uniform(state: &mut u64) -> f32 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+/// Uniform on (−1, 1) with 24 random bits.
+fn symmetric_uniform(rng: &mut SplitMix64) -> f32 {
+    ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
 }
 
 /// How far the `fast-math` build strays from libm, measured by [`fast_math_error`].
@@ -374,7 +439,7 @@ pub fn fast_math_error() -> FastMathError {
     use crate::format::Activation;
     use crate::math::{Libm, MicroMath};
     let mut e = FastMathError::default();
-    let mut state = 3u64;
+    let mut state = SplitMix64(3);
     let shapes = [
         (3, 64, 1, 5, Activation::Relu),
         (17, 256, 6, 5, Activation::Relu),
@@ -423,8 +488,8 @@ pub fn fast_math_error() -> FastMathError {
             {
                 e.mixing_weight = max_gap(e.mixing_weight, &w1, &w2);
             }
-            let mut rng1 = SplitMix(draw);
-            let mut rng2 = SplitMix(draw);
+            let mut rng1 = SplitMix64(draw);
+            let mut rng2 = SplitMix64(draw);
             if let (Ok(s1), Ok(s2)) = (
                 accurate.sample(&obs, &mut rng1, &mut a1),
                 fast.sample(&obs, &mut rng2, &mut a2),
@@ -442,26 +507,4 @@ pub fn fast_math_error() -> FastMathError {
         }
     }
     e
-}
-
-/// A tiny deterministic RNG so both math builds see the same stream.
-#[cfg(feature = "fast-math")]
-struct SplitMix(u64);
-
-#[cfg(feature = "fast-math")]
-impl RngCore for SplitMix {
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        let unit = symmetric_uniform(&mut self.0);
-        // Spread the 24-bit uniform over 64 bits; only the top bits are used.
-        (((unit + 1.0) * 0.5 * 16_777_216.0) as u64) << 40
-    }
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        for chunk in dst.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
-            chunk.iter_mut().zip(bytes).for_each(|(d, b)| *d = b);
-        }
-    }
 }

@@ -298,7 +298,39 @@ fn zero_dimensions_and_bad_bounds_are_refused() {
         .load_error(),
         bounds
     );
+    // A box whose half-width underflows to zero or a subnormal has no usable scale.
+    let narrow = |lo: f32, hi: f32| RawFile {
+        low: vec![lo],
+        high: vec![hi],
+        ..RawFile::valid()
+    };
+    assert_eq!(narrow(0.0, 1e-45).load_error(), bounds);
+    assert_eq!(narrow(1e-40, 2e-40).load_error(), bounds);
+    // The widest finite box still works: its width overflows f32, its half-width does not.
+    let wide = narrow(-3e38, 3e38).encode();
+    let policy = Policy::from_bytes(&wide).unwrap();
+    let mut a = [0.0];
+    let s = policy
+        .sample(&[0.1, 0.2, 0.3], &mut rng(1), &mut a)
+        .unwrap();
+    assert!(a[0].is_finite() && s.log_prob.is_finite(), "{a:?} {s:?}");
     let log_std = LoadError::Header(HeaderError::LogStdBounds);
+    assert_eq!(
+        RawFile {
+            log_std: (-20.0, 100.0),
+            ..RawFile::valid()
+        }
+        .load_error(),
+        log_std
+    );
+    assert_eq!(
+        RawFile {
+            log_std: (-100.0, 2.0),
+            ..RawFile::valid()
+        }
+        .load_error(),
+        log_std
+    );
     assert_eq!(
         RawFile {
             log_std: (1.0, -1.0),

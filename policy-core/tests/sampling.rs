@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use policy_core::testing::{chi_square, chi_square_components, ks_test, ks_test_samples};
+use policy_core::testing::{
+    chi_square, chi_square_components, ks_test, ks_test_cdf, ks_test_samples, CheckError,
+};
 use policy_core::{ActError, Policy};
 
 /// Family-wise significance level of each goodness-of-fit test below. A test that checks
@@ -146,23 +148,25 @@ fn emitted_actions_are_finite_and_inside_the_box() {
             for _ in 0..50 {
                 let pick = |r: &mut _| extremes[(uniform(r, 0.0, 8.999) as usize).min(8)];
                 let obs = [pick(&mut r), pick(&mut r), uniform(&mut r, -5.0, 5.0)];
+                let in_box = |a: &[f32; 2]| {
+                    (0..2).all(|d| a[d].is_finite() && low[d] <= a[d] && a[d] <= high[d])
+                };
+                // Each result is checked before the next call can overwrite the action.
                 let mut a = [f32::NAN; 2];
-                for result in [
-                    policy.sample(&obs, &mut r, &mut a).map(|_| ()),
-                    policy.mode(&obs, &mut a).map(|_| ()),
-                ] {
-                    match result {
-                        Ok(()) => {
-                            emitted += 1;
-                            for d in 0..2 {
-                                assert!(
-                                    a[d].is_finite() && low[d] <= a[d] && a[d] <= high[d],
-                                    "{a:?}"
-                                );
-                            }
-                        }
-                        Err(e) => assert_eq!(e, ActError::NonFiniteOutput),
+                match policy.sample(&obs, &mut r, &mut a) {
+                    Ok(_) => {
+                        emitted += 1;
+                        assert!(in_box(&a), "sample {a:?}");
                     }
+                    Err(e) => assert_eq!(e, ActError::NonFiniteOutput),
+                }
+                let mut a = [f32::NAN; 2];
+                match policy.mode(&obs, &mut a) {
+                    Ok(_) => {
+                        emitted += 1;
+                        assert!(in_box(&a), "mode {a:?}");
+                    }
+                    Err(e) => assert_eq!(e, ActError::NonFiniteOutput),
                 }
             }
         }
@@ -185,4 +189,114 @@ fn mode_is_the_squashed_mean_of_the_heaviest_component() {
     for (wk, l) in w.iter().zip([0.0f32, 1.5, 1.0]) {
         assert!((wk - l.exp() / z).abs() < 1e-6, "{w:?}");
     }
+}
+
+/// CDF of a·tanh-squashed N(μ, σ) at `a`, for a box [−bound, bound].
+fn squashed_normal_cdf(a: f64, bound: f64, mean: f64, std: f64) -> f64 {
+    let y = (a / bound).clamp(-1.0 + 1e-12, 1.0 - 1e-12);
+    0.5 * (1.0 + puruspe::erf((y.atanh() - mean) / (std * std::f64::consts::SQRT_2)))
+}
+
+#[test]
+fn each_action_dimension_of_a_joint_mixture_fits_its_marginal() {
+    // Two components with different means in both dimensions: the marginal of dimension d
+    // is Σ_k w_k · (squashed N(μ_kd, σ_kd)). A sampler that mixed up components or
+    // dimensions fails here even though each draw's log-prob is self-consistent.
+    let h = header(2, 2, true, 2.0);
+    let means = [0.8f32, -0.4, -0.9, 0.6]; // component-major: (k0: d0, d1), (k1: d0, d1)
+    let log_stds = [-1.0f32, -0.5, -0.7, -1.2];
+    let logits = [0.3f32, -0.2];
+    let bytes = constant_heads_policy(&h, &means, &log_stds, &logits);
+    let policy = Policy::from_bytes(&bytes).unwrap();
+    let z: f64 = logits.iter().map(|&l| f64::from(l).exp()).sum();
+    let w: Vec<f64> = logits.iter().map(|&l| f64::from(l).exp() / z).collect();
+    let mut r = rng(26);
+    let obs = [0.1, 0.2, 0.3];
+    let mut a = [0.0; 2];
+    let draws: Vec<[f32; 2]> = (0..4000)
+        .map(|_| {
+            policy.sample(&obs, &mut r, &mut a).unwrap();
+            a
+        })
+        .collect();
+    for d in 0..2 {
+        let samples: Vec<f64> = draws.iter().map(|a| f64::from(a[d])).collect();
+        let cdf = |x: f64| {
+            (0..2)
+                .map(|k| {
+                    let (m, ls) = (f64::from(means[2 * k + d]), f64::from(log_stds[2 * k + d]));
+                    w[k] * squashed_normal_cdf(x, 2.0, m, ls.exp())
+                })
+                .sum::<f64>()
+        };
+        let report = ks_test_cdf(&samples, cdf).unwrap();
+        assert!(
+            report.passes(SIGNIFICANCE / 2.0),
+            "dimension {d}: {report:?}"
+        );
+    }
+    // Power: dimension 0's samples against dimension 1's marginal must be rejected.
+    let samples: Vec<f64> = draws.iter().map(|a| f64::from(a[0])).collect();
+    let wrong = |x: f64| {
+        (0..2)
+            .map(|k| {
+                w[k] * squashed_normal_cdf(
+                    x,
+                    2.0,
+                    f64::from(means[2 * k + 1]),
+                    f64::from(log_stds[2 * k + 1]).exp(),
+                )
+            })
+            .sum::<f64>()
+    };
+    assert!(!ks_test_cdf(&samples, wrong).unwrap().passes(SIGNIFICANCE));
+}
+
+#[test]
+fn goodness_of_fit_refuses_non_finite_or_out_of_box_samples() {
+    let bytes = policy_bytes(1, 2, true, 2.0, 3);
+    let policy = Policy::from_bytes(&bytes).unwrap();
+    let mut samples = vec![0.5f32; 200];
+    samples[17] = f32::NAN;
+    assert!(matches!(
+        ks_test_samples(&policy, &[0.0; 3], &samples),
+        Err(CheckError::NonFinite { .. })
+    ));
+    samples[17] = 2.5;
+    assert!(matches!(
+        ks_test_samples(&policy, &[0.0; 3], &samples),
+        Err(CheckError::NonFinite { .. })
+    ));
+    let with_nan: Vec<f64> = (0..200)
+        .map(|i| if i == 5 { f64::NAN } else { 0.0 })
+        .collect();
+    assert!(ks_test_cdf(&with_nan, |x| x).is_err());
+}
+
+#[test]
+fn compare_policies_sees_components_that_never_win_the_mode() {
+    use policy_core::testing::compare_policies;
+    let h = header(1, 2, true, 2.0);
+    let observations: Vec<Vec<f32>> = (0..5).map(|i| vec![i as f32 * 0.1, 0.0, 1.0]).collect();
+    // Same mode component (logit 1.0 vs 0.0), different secondary means: ±1.5.
+    let p1 = constant_heads_policy(&h, &[0.0, 1.5], &[-1.0, -1.0], &[1.0, 0.0]);
+    let p2 = constant_heads_policy(&h, &[0.0, -1.5], &[-1.0, -1.0], &[1.0, 0.0]);
+    let (a, b) = (
+        Policy::from_bytes(&p1).unwrap(),
+        Policy::from_bytes(&p2).unwrap(),
+    );
+    assert!(compare_policies(&a, &a, &observations, 1e-6).is_ok());
+    match compare_policies(&a, &b, &observations, 1e-3) {
+        Err(CheckError::Mismatch { quantity, .. }) => assert_eq!(quantity, "log_prob"),
+        other => panic!("expected a log_prob mismatch, got {other:?}"),
+    }
+    // Headers that differ only in the log-std clamp are different policies.
+    let mut h3 = h.clone();
+    h3.log_std_min = -5.0;
+    let p3 = constant_heads_policy(&h3, &[0.0, 1.5], &[-1.0, -1.0], &[1.0, 0.0]);
+    let c = Policy::from_bytes(&p3).unwrap();
+    assert_eq!(
+        compare_policies(&a, &c, &observations, 1e-3),
+        Err(CheckError::HeadersDiffer)
+    );
 }
