@@ -27,6 +27,26 @@ else
         || die "the $THUMB standard library is missing: install it for your toolchain (rustup target add $THUMB)"
 fi
 
+step "Python venv for the Gymnasium conformance check (.venv)"
+PYTHON=${PYTHON:-python3}
+command -v "$PYTHON" >/dev/null || die "python3 not found: install Python 3 with venv (Debian: apt-get install python3 python3-venv)"
+if [ ! -x .venv/bin/python ]; then
+    if ! "$PYTHON" -m venv .venv; then
+        rm -rf .venv
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get install -y python3-venv >/dev/null && "$PYTHON" -m venv .venv \
+                || die "could not create a Python venv even after installing python3-venv"
+        else
+            die "'$PYTHON -m venv' failed: install the venv module (Debian: apt-get install python3-venv)"
+        fi
+    fi
+fi
+if ! .venv/bin/python -c "import gymnasium, numpy" 2>/dev/null; then
+    .venv/bin/python -m pip install --quiet "gymnasium==1.4.0" "numpy>=2" \
+        || die "pip could not install gymnasium 1.4.0 and numpy into .venv (is PyPI reachable?)"
+fi
+.venv/bin/python -c "import gymnasium, numpy; print('gymnasium', gymnasium.__version__, '/ numpy', numpy.__version__)"
+
 step "format"
 cargo fmt --all -- --check
 
@@ -44,6 +64,10 @@ trap 'rm -f "$log"' EXIT
 
 step "tests (workspace, ci profile: optimised, with overflow checks)"
 cargo test --workspace --profile ci 2>&1 | tee -a "$log"
+
+step "environments step-for-step against Gymnasium (the shipped mixsac binary)"
+cargo build --profile ci -p trainer --bin mixsac
+.venv/bin/python scripts/gym_conformance.py target/ci/mixsac
 
 step "fast-math accuracy (policy-core built with micromath)"
 cargo test -p policy-core --profile ci --features std,fast-math --test fast_math 2>&1 | tee -a "$log"

@@ -176,12 +176,11 @@ impl fmt::Display for HeaderError {
                 f,
                 "action bounds of dimension {dim} are not finite with low < high and a box width f32 can hold"
             ),
-            HeaderError::LogStdBounds => write!(
-                f,
-                "log-std bounds must satisfy {} <= min <= max <= {}",
-                crate::format::LOG_STD_LIMITS.0,
-                crate::format::LOG_STD_LIMITS.1
-            ),
+            // Literal numbers: formatting floats would link core's float printer, whose
+            // panic paths the firmware must not contain (tests/errors.rs keeps them in sync).
+            HeaderError::LogStdBounds => {
+                write!(f, "log-std bounds must satisfy -40 <= min <= max <= 40")
+            }
             HeaderError::BoundsLength { expected, found } => write!(
                 f,
                 "{found} action bounds given for a {expected}-dimensional action"

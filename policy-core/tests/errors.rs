@@ -501,6 +501,12 @@ fn bad_requests_get_typed_errors_and_leave_the_output_untouched() {
 
 #[test]
 fn errors_explain_themselves() {
+    let (lo, hi) = policy_core::format::LOG_STD_LIMITS;
+    let msg = HeaderError::LogStdBounds.to_string();
+    assert!(
+        msg.contains(&format!("{lo} <= min <= max <= {hi}")),
+        "{msg}"
+    );
     let msg = RawFile {
         magic: *b"GGUF",
         ..RawFile::valid()

@@ -57,8 +57,10 @@ fn inspect_prints_the_header() {
 
 #[test]
 fn bad_command_lines_are_usage_errors() {
+    let bare = mixsac().output().unwrap();
+    assert_eq!(bare.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bare.stderr).contains("Usage: mixsac <COMMAND>"));
     for args in [
-        vec![],
         vec!["frobnicate"],
         vec!["inspect"],
         vec!["inspect", "a", "b"],
@@ -77,4 +79,83 @@ fn bad_command_lines_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/policy.mxp"));
+}
+
+#[test]
+fn envs_lists_every_environment() {
+    let out = mixsac().arg("envs").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in trainer::envs::NAMES {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    assert!(
+        text.contains("[-2, 2]") && text.contains("200") && text.contains("1000"),
+        "{text}"
+    );
+}
+
+#[test]
+fn env_replay_reports_bad_input_clearly() {
+    use std::io::Write;
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = mixsac()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ok = run(
+        &["env-replay", "--env", "pendulum", "--state", "0.1,-0.2"],
+        "0.5\n1.0\n",
+    );
+    assert!(ok.status.success(), "{ok:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&ok.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["state"], serde_json::json!([0.1, -0.2]));
+    assert_eq!(lines[2]["step"], 2);
+    for (args, stdin, message) in [
+        (
+            vec!["env-replay", "--env", "nope"],
+            "",
+            "unknown environment `nope`",
+        ),
+        (
+            vec!["env-replay", "--env", "pendulum", "--state", "1"],
+            "",
+            "needs 2 finite numbers",
+        ),
+        (
+            vec!["env-replay", "--env", "pendulum"],
+            "0.1\nnan\n",
+            "line 2: action entry 0 is NaN",
+        ),
+        (
+            vec!["env-replay", "--env", "pendulum"],
+            "abc\n",
+            "`abc` is not a number",
+        ),
+        (
+            vec!["bench-envs", "--steps", "0"],
+            "",
+            "--steps must be at least 1",
+        ),
+    ] {
+        let out = run(&args, stdin);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
 }

@@ -1,0 +1,256 @@
+//! Environments of DESIGN.md §6: classic control (dynamics step-for-step equal to
+//! Gymnasium's) with shaped and unshaped rewards, and bandits whose reward is also
+//! available as candle tensor operations.
+//!
+//! Every environment is an [`Env`]: the [`Dynamics`] of one system plus what all of them
+//! share: action validation and clipping, the step counter and the time-limit cut-off
+//! (which sets `truncated`, never `terminated`).
+
+mod acrobot;
+mod bandit;
+mod mountain_car;
+mod pendulum;
+
+pub use bandit::Bandit;
+
+use rand::RngCore;
+
+/// `x ** 2` as Gymnasium computes it: C `pow(x, 2)`, which is not always `x * x` in the last
+/// bit. The exponent is hidden from the optimiser, which would otherwise turn the call into
+/// a multiplication; chaotic systems (Acrobot) amplify that last bit.
+fn pow2(x: f64) -> f64 {
+    x.powf(std::hint::black_box(2.0))
+}
+
+/// Most action dimensions an environment here has (bandits and classic control: 1).
+const MAX_ACTION: usize = 8;
+
+/// What one step returned besides the observation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transition {
+    /// Reward for this step.
+    pub reward: f64,
+    /// The episode ended in a terminal state (do not bootstrap).
+    pub terminated: bool,
+    /// The time-limit cut-off was reached (bootstrap through it).
+    pub truncated: bool,
+}
+
+/// Why an environment refused a request. The environment's state is unchanged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EnvError {
+    /// No environment has this name.
+    #[error("unknown environment `{0}`; `mixsac envs` lists them")]
+    Unknown(String),
+    /// The action has the wrong number of entries.
+    #[error("action has {found} entries, {env} takes {expected}")]
+    ActionLength {
+        env: String,
+        expected: usize,
+        found: usize,
+    },
+    /// The action holds a NaN or infinity.
+    #[error("action entry {index} is {value}, not a finite number")]
+    NonFiniteAction { index: usize, value: f64 },
+    /// A state given to [`Env::set_state`] has the wrong length or is not finite.
+    #[error("{env} state needs {expected} finite numbers ({layout}), got {found:?}")]
+    BadState {
+        env: String,
+        expected: usize,
+        layout: &'static str,
+        found: Vec<f64>,
+    },
+}
+
+/// The physics (or bandit) of one environment, without the shared bookkeeping.
+pub trait Dynamics: Send {
+    /// Observation length.
+    fn obs_dim(&self) -> usize;
+    /// Writes the observation of the current state.
+    fn observe(&self, obs: &mut [f32]);
+    /// Draws a start state.
+    fn reset(&mut self, rng: &mut dyn RngCore);
+    /// The full internal state (for replay and conformance checks).
+    fn state(&self) -> Vec<f64>;
+    /// Names of the state entries, e.g. `"theta, theta_dot"`.
+    fn state_layout(&self) -> &'static str;
+    /// Sets the internal state; `state` has already been checked for length and finiteness.
+    fn set_state(&mut self, state: &[f64]);
+    /// Advances one step with an action already inside the bounds; returns
+    /// (reward, terminated).
+    fn advance(&mut self, action: &[f64]) -> (f64, bool);
+}
+
+/// Static facts about an environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvSpec {
+    /// Name as given to `--env`.
+    pub name: String,
+    /// One line for `mixsac envs`.
+    pub description: &'static str,
+    /// Lower action bounds.
+    pub action_low: Vec<f64>,
+    /// Upper action bounds.
+    pub action_high: Vec<f64>,
+    /// Steps after which an episode is cut off (`truncated`).
+    pub cutoff: usize,
+}
+
+/// An environment: dynamics plus validation, clipping, step counting and the cut-off.
+pub struct Env {
+    spec: EnvSpec,
+    dynamics: Box<dyn Dynamics>,
+    steps: usize,
+}
+
+impl Env {
+    fn new(spec: EnvSpec, dynamics: impl Dynamics + 'static) -> Env {
+        Env {
+            spec,
+            dynamics: Box::new(dynamics),
+            steps: 0,
+        }
+    }
+
+    /// Static facts: name, bounds, cut-off.
+    pub fn spec(&self) -> &EnvSpec {
+        &self.spec
+    }
+
+    /// Observation length.
+    pub fn obs_dim(&self) -> usize {
+        self.dynamics.obs_dim()
+    }
+
+    /// Action length.
+    pub fn action_dim(&self) -> usize {
+        self.spec.action_low.len()
+    }
+
+    /// Starts an episode from a random start state; writes its observation.
+    pub fn reset(&mut self, rng: &mut dyn RngCore, obs: &mut [f32]) {
+        self.dynamics.reset(rng);
+        self.steps = 0;
+        self.dynamics.observe(obs);
+    }
+
+    /// Starts an episode from a given state (see [`Env::state_layout`]); writes its observation.
+    pub fn reset_to(&mut self, state: &[f64], obs: &mut [f32]) -> Result<(), EnvError> {
+        let expected = self.dynamics.state().len();
+        if state.len() != expected || state.iter().any(|x| !x.is_finite()) {
+            return Err(EnvError::BadState {
+                env: self.spec.name.clone(),
+                expected,
+                layout: self.dynamics.state_layout(),
+                found: state.to_vec(),
+            });
+        }
+        self.dynamics.set_state(state);
+        self.steps = 0;
+        self.dynamics.observe(obs);
+        Ok(())
+    }
+
+    /// The internal state.
+    pub fn state(&self) -> Vec<f64> {
+        self.dynamics.state()
+    }
+
+    /// Names of the internal state's entries.
+    pub fn state_layout(&self) -> &'static str {
+        self.dynamics.state_layout()
+    }
+
+    /// One step. The action is clipped to the bounds, as Gymnasium clips it; a non-finite
+    /// action is refused and leaves the state untouched.
+    pub fn step(&mut self, action: &[f64], obs: &mut [f32]) -> Result<Transition, EnvError> {
+        if action.len() != self.action_dim() || action.len() > MAX_ACTION {
+            return Err(EnvError::ActionLength {
+                env: self.spec.name.clone(),
+                expected: self.action_dim(),
+                found: action.len(),
+            });
+        }
+        if let Some((index, &value)) = action.iter().enumerate().find(|(_, a)| !a.is_finite()) {
+            return Err(EnvError::NonFiniteAction { index, value });
+        }
+        let mut clipped = [0.0; MAX_ACTION];
+        let bounds = self.spec.action_low.iter().zip(&self.spec.action_high);
+        for ((c, &a), (&lo, &hi)) in clipped.iter_mut().zip(action).zip(bounds) {
+            *c = a.clamp(lo, hi);
+        }
+        let (reward, terminated) = self.dynamics.advance(&clipped[..action.len()]);
+        self.steps += 1;
+        self.dynamics.observe(obs);
+        // A terminal step is not also a cut-off: `truncated` means "ended by the time limit only".
+        let truncated = !terminated && self.steps >= self.spec.cutoff;
+        Ok(Transition {
+            reward,
+            terminated,
+            truncated,
+        })
+    }
+}
+
+/// Every environment name `--env` accepts (`random-bandit:<seed>` for any u64 seed).
+pub const NAMES: [&str; 8] = [
+    "pendulum",
+    "shaped-pendulum",
+    "acrobot",
+    "shaped-acrobot",
+    "mountaincar",
+    "shaped-mountaincar",
+    "bimodal-bandit",
+    "random-bandit:<seed>",
+];
+
+/// Makes an environment by name.
+pub fn make(name: &str) -> Result<Env, EnvError> {
+    use acrobot::Acrobot;
+    use mountain_car::MountainCar;
+    use pendulum::Pendulum;
+    let spec = |description, low: f64, high: f64, cutoff| EnvSpec {
+        name: name.to_string(),
+        description,
+        action_low: vec![low],
+        action_high: vec![high],
+        cutoff,
+    };
+    Ok(match name {
+        "pendulum" => Env::new(
+            spec("Pendulum-v1 swing-up, reward 1 while within 0.25 rad of upright, else 0", -2.0, 2.0, 200),
+            Pendulum::new(false),
+        ),
+        "shaped-pendulum" => Env::new(
+            spec("Pendulum-v1 swing-up with Gymnasium's reward -(theta^2 + 0.1 theta_dot^2 + 0.001 u^2)", -2.0, 2.0, 200),
+            Pendulum::new(true),
+        ),
+        "acrobot" => Env::new(
+            spec("Acrobot-v1 (book dynamics, RK4, continuous torque), -1 per step, 0 on reaching the goal", -1.0, 1.0, 1000),
+            Acrobot::new(false),
+        ),
+        "shaped-acrobot" => Env::new(
+            spec("Acrobot-v1 with reward -cos(theta1) - cos(theta1 + theta2) - 1", -1.0, 1.0, 1000),
+            Acrobot::new(true),
+        ),
+        "mountaincar" => Env::new(
+            spec("MountainCarContinuous-v0 dynamics, -1 per step until the goal", -1.0, 1.0, 1000),
+            MountainCar::new(false),
+        ),
+        "shaped-mountaincar" => Env::new(
+            spec("MountainCarContinuous-v0 dynamics with reward x - 0.6", -1.0, 1.0, 1000),
+            MountainCar::new(true),
+        ),
+        "bimodal-bandit" => {
+            let bandit = Bandit::bimodal();
+            Env::new(spec("one-step bandit, r(a) ∝ N(a; -1, 0.5) + N(a; 1, 0.5), max r = 1", -3.0, 3.0, 1), bandit)
+        }
+        _ => match name.strip_prefix("random-bandit:").map(str::parse::<u64>) {
+            Some(Ok(seed)) => Env::new(
+                spec("one-step bandit, r(a) ∝ sum of 30 random Gaussians (seeded), max r = 1", -3.0, 3.0, 1),
+                Bandit::random(seed),
+            ),
+            _ => return Err(EnvError::Unknown(name.to_string())),
+        },
+    })
+}
