@@ -1,4 +1,6 @@
-//! The workstation half of mixpolicy: environments today; SAC with mixture policies, the
-//! estimators and the `.mxp` export to come. The `mixsac` command is `main.rs`.
+//! The workstation half of mixpolicy: environments, the mixture-policy actor in candle and
+//! its export to `.mxp`; SAC and the estimators to come. The `mixsac` command is `main.rs`.
 
 pub mod envs;
+pub mod nn;
+pub mod policy;

@@ -1,0 +1,60 @@
+//! Dense layers whose parameters are candle `Var`s initialised from our own seeded RNG
+//! (candle's CPU generator cannot be seeded, and runs must be reproducible).
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+use rand::Rng;
+
+/// `y = x Wᵀ + b`, W of shape [out, in] as in PyTorch and candle-nn.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    pub weight: Var,
+    pub bias: Var,
+}
+
+impl Dense {
+    /// PyTorch's default `Linear` initialisation: W and b uniform in ±1/√in.
+    pub fn new(
+        inputs: usize,
+        outputs: usize,
+        rng: &mut impl Rng,
+        device: &Device,
+    ) -> Result<Dense> {
+        let bound = 1.0 / (inputs as f32).sqrt();
+        let mut draw = |n: usize| {
+            (0..n)
+                .map(|_| rng.random_range(-bound..bound))
+                .collect::<Vec<f32>>()
+        };
+        let weight = Tensor::from_vec(draw(outputs * inputs), (outputs, inputs), device)?;
+        let bias = Tensor::from_vec(draw(outputs), outputs, device)?;
+        Ok(Dense {
+            weight: Var::from_tensor(&weight)?,
+            bias: Var::from_tensor(&bias)?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.weight.dims()[1]
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    /// The parameters with their names under `prefix` (`prefix.weight`, `prefix.bias`).
+    pub fn named_vars(&self, prefix: &str) -> Vec<(String, Var)> {
+        vec![
+            (format!("{prefix}.weight"), self.weight.clone()),
+            (format!("{prefix}.bias"), self.bias.clone()),
+        ]
+    }
+}
+
+/// Host copy of a tensor as f32, row-major.
+pub fn to_f32_vec(t: &Tensor) -> Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
+}

@@ -1,0 +1,253 @@
+//! The actor of DESIGN.md §3 in candle: an MLP trunk and three heads (means, log-stds,
+//! mixing logits) defining a joint mixture of K (squashed) Gaussians. The log-density here is
+//! the differentiable twin of policy-core's; `tests/parity.rs` holds the two together, and
+//! [`MixturePolicy::export`] writes the `.mxp` file with policy-core's writer.
+
+use crate::nn::{to_f32_vec, Dense};
+use anyhow::Context;
+use candle_core::{Device, Result, Tensor, Var, D};
+use policy_core::format::{write_policy, Activation, BlockKind, Header};
+use rand::Rng;
+use rand_distr::StandardNormal;
+
+const HALF_LN_TAU: f64 = 0.918_938_533_204_672_8; // ½ ln(2π)
+
+/// Shape and bounds of a policy (everything in the `.mxp` header).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySpec {
+    pub obs_dim: usize,
+    pub hidden: Vec<usize>,
+    pub action_dim: usize,
+    /// Mixture components K; 1 is the base policy.
+    pub components: usize,
+    pub activation: Activation,
+    /// tanh-squash actions into the box (else the environment clips them).
+    pub squash: bool,
+    pub log_std_min: f32,
+    pub log_std_max: f32,
+    pub action_low: Vec<f32>,
+    pub action_high: Vec<f32>,
+}
+
+impl PolicySpec {
+    /// The header policy-core validates and writes.
+    pub fn header(&self) -> anyhow::Result<Header> {
+        Header::new(
+            self.obs_dim,
+            &self.hidden,
+            self.action_dim,
+            self.components,
+            self.activation,
+            self.squash,
+            (self.log_std_min, self.log_std_max),
+            &self.action_low,
+            &self.action_high,
+        )
+        .map_err(|e| anyhow::anyhow!("invalid policy shape: {e}"))
+    }
+}
+
+/// The heads' outputs for a batch: μ and clamped log σ of shape [B, K, A], log w of [B, K].
+#[derive(Debug, Clone)]
+pub struct Heads {
+    pub mean: Tensor,
+    pub log_std: Tensor,
+    pub log_w: Tensor,
+}
+
+#[derive(Debug, Clone)]
+pub struct MixturePolicy {
+    spec: PolicySpec,
+    trunk: Vec<Dense>,
+    mean: Dense,
+    log_std: Dense,
+    logits: Dense,
+    /// (high − low)/2 and (high + low)/2, shape [A].
+    scale: Tensor,
+    offset: Tensor,
+    log_scale_sum: f64,
+}
+
+impl MixturePolicy {
+    /// A freshly initialised policy; `rng` makes it reproducible.
+    pub fn new(spec: PolicySpec, rng: &mut impl Rng, device: &Device) -> anyhow::Result<Self> {
+        spec.header()?; // refuse shapes the deployed format cannot hold, before training
+        let mut trunk = Vec::new();
+        let mut inputs = spec.obs_dim;
+        for &width in &spec.hidden {
+            trunk.push(Dense::new(inputs, width, rng, device)?);
+            inputs = width;
+        }
+        let (k, a) = (spec.components, spec.action_dim);
+        let mean = Dense::new(inputs, k * a, rng, device)?;
+        let log_std = Dense::new(inputs, k * a, rng, device)?;
+        let logits = Dense::new(inputs, k, rng, device)?;
+        let (scale, offset): (Vec<f32>, Vec<f32>) = spec
+            .action_low
+            .iter()
+            .zip(&spec.action_high)
+            .map(|(&lo, &hi)| (hi / 2.0 - lo / 2.0, hi / 2.0 + lo / 2.0))
+            .unzip();
+        let log_scale_sum = scale.iter().map(|&s| f64::from(s).ln()).sum();
+        Ok(MixturePolicy {
+            scale: Tensor::from_vec(scale, a, device)?,
+            offset: Tensor::from_vec(offset, a, device)?,
+            log_scale_sum,
+            spec,
+            trunk,
+            mean,
+            log_std,
+            logits,
+        })
+    }
+
+    pub fn spec(&self) -> &PolicySpec {
+        &self.spec
+    }
+
+    /// Every parameter with its checkpoint name (`actor.hidden.0.weight`, `actor.mean.bias`, …).
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        let mut vars: Vec<(String, Var)> = Vec::new();
+        for (i, layer) in self.trunk.iter().enumerate() {
+            vars.extend(layer.named_vars(&format!("actor.hidden.{i}")));
+        }
+        vars.extend(self.mean.named_vars("actor.mean"));
+        vars.extend(self.log_std.named_vars("actor.log_std"));
+        vars.extend(self.logits.named_vars("actor.logits"));
+        vars
+    }
+
+    /// The heads for a batch of observations [B, obs].
+    pub fn heads(&self, obs: &Tensor) -> Result<Heads> {
+        let mut x = obs.clone();
+        for layer in &self.trunk {
+            x = layer.forward(&x)?;
+            x = match self.spec.activation {
+                Activation::Relu => x.relu()?,
+                Activation::Tanh => x.tanh()?,
+            };
+        }
+        let b = x.dim(0)?;
+        let (k, a) = (self.spec.components, self.spec.action_dim);
+        let mean = self.mean.forward(&x)?.reshape((b, k, a))?;
+        let log_std = self.log_std.forward(&x)?.reshape((b, k, a))?;
+        let log_std = log_std.clamp(self.spec.log_std_min, self.spec.log_std_max)?;
+        let log_w = candle_nn::ops::log_softmax(&self.logits.forward(&x)?, D::Minus1)?;
+        Ok(Heads {
+            mean,
+            log_std,
+            log_w,
+        })
+    }
+
+    /// log π of the actions whose pre-squash values are `u` [B, A] (DESIGN.md §3):
+    /// logsumexp_k [log w_k + Σ_d log N(u_d; μ_kd, σ_kd)] − Σ_d log|da_d/du_d|. Returns [B].
+    pub fn log_prob_u(&self, heads: &Heads, u: &Tensor) -> Result<Tensor> {
+        let z = u
+            .unsqueeze(1)?
+            .broadcast_sub(&heads.mean)?
+            .mul(&heads.log_std.neg()?.exp()?)?;
+        let log_n = ((z.sqr()? * -0.5)? - &heads.log_std)?
+            .affine(1.0, -HALF_LN_TAU)?
+            .sum(D::Minus1)?;
+        let log_density = (log_n + &heads.log_w)?.log_sum_exp(D::Minus1)?;
+        if self.spec.squash {
+            log_density - self.squash_log_det(u)?
+        } else {
+            Ok(log_density)
+        }
+    }
+
+    /// Σ_d [log scale_d + 2(log 2 − u_d − softplus(−2u_d))] for u of shape [..., A].
+    fn squash_log_det(&self, u: &Tensor) -> Result<Tensor> {
+        let x = (u * -2.0)?;
+        let softplus = (x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+        let per_dim = ((u.neg()? - softplus)? + std::f64::consts::LN_2)? * 2.0;
+        per_dim?.sum(D::Minus1)? + self.log_scale_sum
+    }
+
+    /// Reparameterised draw from one component per row: u = Σ_k onehot_k (μ_k + σ_k ε), with
+    /// `onehot` [B, K] and `eps` [B, A]. Gradients flow to μ and σ of the chosen component.
+    pub fn sample_from_components(
+        &self,
+        heads: &Heads,
+        onehot: &Tensor,
+        eps: &Tensor,
+    ) -> Result<Tensor> {
+        let per_component = self.sample_every_component(heads, &eps.unsqueeze(1)?)?;
+        per_component.broadcast_mul(&onehot.unsqueeze(2)?)?.sum(1)
+    }
+
+    /// Reparameterised draws u_k = μ_k + σ_k ε_k from every component: `eps` [B, K, A] (or
+    /// [B, 1, A] to share ε), result [B, K, A].
+    pub fn sample_every_component(&self, heads: &Heads, eps: &Tensor) -> Result<Tensor> {
+        heads
+            .mean
+            .broadcast_add(&heads.log_std.exp()?.broadcast_mul(eps)?)
+    }
+
+    /// The action for pre-squash `u` [..., A]: scale·tanh(u) + offset, or u itself unsquashed
+    /// (the environment clips it, as policy-core does on the device).
+    pub fn squash(&self, u: &Tensor) -> Result<Tensor> {
+        if self.spec.squash {
+            u.tanh()?
+                .broadcast_mul(&self.scale)?
+                .broadcast_add(&self.offset)
+        } else {
+            Ok(u.clone())
+        }
+    }
+
+    /// The `.mxp` file of this policy, written by policy-core (weights transposed to its
+    /// input-major layout).
+    pub fn export(&self) -> anyhow::Result<Vec<u8>> {
+        let header = self.spec.header()?;
+        let mut weights = vec![0.0f32; header.weight_count()];
+        for block in header.blocks() {
+            let layer = match block.kind {
+                BlockKind::Hidden(i) => self.trunk.get(i).context("trunk layer")?,
+                BlockKind::Mean => &self.mean,
+                BlockKind::LogStd => &self.log_std,
+                BlockKind::Logits => &self.logits,
+            };
+            let w = to_f32_vec(layer.weight.as_tensor())?; // [out, in], row-major
+            let b = to_f32_vec(layer.bias.as_tensor())?;
+            for o in 0..block.outputs {
+                for i in 0..block.inputs {
+                    weights[block.weight_index(i, o)] = w[o * block.inputs + i];
+                }
+                weights[block.bias_index(o)] = b[o];
+            }
+        }
+        write_policy(&header, &weights)
+            .map_err(|e| anyhow::anyhow!("cannot export the policy: {e}"))
+    }
+}
+
+/// Standard normal noise of `shape`, from our seeded RNG.
+pub fn standard_normal(shape: &[usize], rng: &mut impl Rng, device: &Device) -> Result<Tensor> {
+    let n = shape.iter().product();
+    let values: Vec<f32> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
+    Tensor::from_vec(values, shape, device)
+}
+
+/// One-hot rows [B, K] of components drawn from the mixing weights exp(`log_w`) [B, K].
+pub fn sample_components(log_w: &Tensor, rng: &mut impl Rng) -> Result<Tensor> {
+    let (b, k) = log_w.dims2()?;
+    let w = to_f32_vec(&log_w.exp()?)?;
+    let mut onehot = vec![0.0f32; b * k];
+    for (row, out) in w.chunks(k).zip(onehot.chunks_mut(k)) {
+        let u: f32 = rng.random();
+        let mut cumulative = 0.0;
+        let mut chosen = k - 1;
+        for (j, &wj) in row.iter().enumerate() {
+            cumulative += wj;
+            if u < cumulative {
+                chosen = j;
+                break;
+            }
+        }
+        out[chosen] = 1.0;
+    }
+    Tensor::from_vec(onehot, (b, k), log_w.device())
+}
