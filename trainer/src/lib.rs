@@ -2,5 +2,6 @@
 //! its export to `.mxp`; SAC and the estimators to come. The `mixsac` command is `main.rs`.
 
 pub mod envs;
+pub mod estimators;
 pub mod nn;
 pub mod policy;

@@ -143,14 +143,12 @@ impl MixturePolicy {
     /// log π of the actions whose pre-squash values are `u` [B, A] (DESIGN.md §3):
     /// logsumexp_k [log w_k + Σ_d log N(u_d; μ_kd, σ_kd)] − Σ_d log|da_d/du_d|. Returns [B].
     pub fn log_prob_u(&self, heads: &Heads, u: &Tensor) -> Result<Tensor> {
-        let z = u
-            .unsqueeze(1)?
-            .broadcast_sub(&heads.mean)?
-            .mul(&heads.log_std.neg()?.exp()?)?;
-        let log_n = ((z.sqr()? * -0.5)? - &heads.log_std)?
-            .affine(1.0, -HALF_LN_TAU)?
-            .sum(D::Minus1)?;
-        let log_density = (log_n + &heads.log_w)?.log_sum_exp(D::Minus1)?;
+        self.log_prob_u_many(heads, &u.unsqueeze(1)?)?.squeeze(1)
+    }
+
+    /// [`Self::log_prob_u`] for M pre-squash actions per row: `u` [B, M, A], result [B, M].
+    pub fn log_prob_u_many(&self, heads: &Heads, u: &Tensor) -> Result<Tensor> {
+        let log_density = self.log_density_u_many(heads, u)?;
         if self.spec.squash {
             log_density - self.squash_log_det(u)?
         } else {
@@ -158,8 +156,23 @@ impl MixturePolicy {
         }
     }
 
+    /// log of the Gaussian-mixture density of pre-squash actions `u` [B, M, A]: [B, M].
+    pub fn log_density_u_many(&self, heads: &Heads, u: &Tensor) -> Result<Tensor> {
+        // [B, M, 1, A] against [B, 1, K, A]
+        let inv_std = heads.log_std.neg()?.exp()?.unsqueeze(1)?;
+        let z = u
+            .unsqueeze(2)?
+            .broadcast_sub(&heads.mean.unsqueeze(1)?)?
+            .broadcast_mul(&inv_std)?;
+        let log_n = (z.sqr()? * -0.5)?.broadcast_sub(&heads.log_std.unsqueeze(1)?)?;
+        let log_n = log_n.affine(1.0, -HALF_LN_TAU)?.sum(D::Minus1)?; // [B, M, K]
+        log_n
+            .broadcast_add(&heads.log_w.unsqueeze(1)?)?
+            .log_sum_exp(D::Minus1)
+    }
+
     /// Σ_d [log scale_d + 2(log 2 − u_d − softplus(−2u_d))] for u of shape [..., A].
-    fn squash_log_det(&self, u: &Tensor) -> Result<Tensor> {
+    pub fn squash_log_det(&self, u: &Tensor) -> Result<Tensor> {
         let x = (u * -2.0)?;
         let softplus = (x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
         let per_dim = ((u.neg()? - softplus)? + std::f64::consts::LN_2)? * 2.0;

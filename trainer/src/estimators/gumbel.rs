@@ -1,0 +1,37 @@
+//! `gumbel`: loss = α log π(a|s) − Q(s, a) with u = Σ_k z_k u_k,
+//! z = onehot(argmax y) + y − sg(y), y = softmax((log w + g)/τ), g ~ Gumbel(0, 1) (biased).
+
+use super::{ActorLoss, Context};
+use crate::policy::standard_normal;
+use candle_core::{DType, Result, Tensor, D};
+use rand::Rng;
+
+pub(super) fn loss(ctx: &Context, rng: &mut impl Rng) -> Result<ActorLoss> {
+    let (b, k, a) = ctx.heads.mean.dims3()?;
+    let device = ctx.obs.device();
+    let gumbel: Vec<f32> = (0..b * k)
+        .map(|_| {
+            let u: f32 = rng.random_range(f32::MIN_POSITIVE..1.0);
+            -(-u.ln()).ln()
+        })
+        .collect();
+    let g = Tensor::from_vec(gumbel, (b, k), device)?;
+    let y =
+        candle_nn::ops::softmax_last_dim(&((&ctx.heads.log_w + g)? / ctx.settings.gumbel_tau)?)?;
+    let hard = Tensor::arange(0u32, k as u32, device)?
+        .unsqueeze(0)?
+        .broadcast_eq(&y.argmax_keepdim(D::Minus1)?)?
+        .to_dtype(DType::F32)?;
+    let z = ((hard + &y)? - y.detach())?; // straight-through: forward one-hot, backward softmax
+    let eps = standard_normal(&[b, k, a], rng, device)?;
+    let per_component = ctx.policy.sample_every_component(ctx.heads, &eps)?;
+    let u = per_component.broadcast_mul(&z.unsqueeze(2)?)?.sum(1)?;
+    let action = ctx.policy.squash(&u)?;
+    let log_prob = ctx.policy.log_prob_u(ctx.heads, &u)?;
+    let q = ctx.critic.q(ctx.obs, &action)?;
+    let loss = ((&log_prob * ctx.settings.alpha)? - q)?.mean_all()?;
+    Ok(ActorLoss {
+        loss,
+        log_prob: log_prob.detach(),
+    })
+}

@@ -1,0 +1,177 @@
+//! Actor gradient estimators of DESIGN.md §4, one module each. Every estimator returns a
+//! loss whose gradient estimates −∇ J(θ), J = E_π[Q(s, a) − α log π(a|s)], from one action
+//! per state (plus baseline actions for `like` and `halfrep`).
+
+mod gumbel;
+mod halfrep;
+mod like;
+mod mrp;
+mod rep;
+
+use crate::policy::{sample_components, standard_normal, Heads, MixturePolicy};
+use candle_core::{Result, Tensor};
+use rand::Rng;
+
+/// The estimator names of the CLI (`--estimator`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Estimator {
+    /// Reparameterisation, K = 1 only.
+    Rep,
+    /// Likelihood ratio with a sampled baseline.
+    Like,
+    /// Half reparameterisation: score for the component, reparameterisation within it.
+    HalfRep,
+    /// Gumbel-softmax straight-through for the component (biased).
+    Gumbel,
+    /// Marginalised reparameterisation: every component, weighted by w.
+    Mrp,
+}
+
+impl Estimator {
+    pub const ALL: [Estimator; 5] = [
+        Estimator::Rep,
+        Estimator::Like,
+        Estimator::HalfRep,
+        Estimator::Gumbel,
+        Estimator::Mrp,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Estimator::Rep => "rep",
+            Estimator::Like => "like",
+            Estimator::HalfRep => "halfrep",
+            Estimator::Gumbel => "gumbel",
+            Estimator::Mrp => "mrp",
+        }
+    }
+}
+
+impl std::str::FromStr for Estimator {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Estimator::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                format!("unknown estimator `{s}` (expected one of rep, like, halfrep, gumbel, mrp)")
+            })
+    }
+}
+
+/// Q(s, a) for a batch: `obs` [B, O], `action` [B, A] → [B]. For SAC it is min(Q1, Q2);
+/// for bandits the true reward.
+pub trait Critic {
+    fn q(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor>;
+}
+
+impl<F: Fn(&Tensor, &Tensor) -> Result<Tensor>> Critic for F {
+    fn q(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
+        self(obs, action)
+    }
+}
+
+/// Settings shared by the estimators.
+#[derive(Debug, Clone, Copy)]
+pub struct EstimatorSettings {
+    /// Entropy scale α.
+    pub alpha: f64,
+    /// Actions sampled for the baseline b(s) of `like` and `halfrep`.
+    pub baseline_samples: usize,
+    /// Gumbel-softmax temperature τ.
+    pub gumbel_tau: f64,
+}
+
+impl Default for EstimatorSettings {
+    fn default() -> Self {
+        EstimatorSettings {
+            alpha: 0.1,
+            baseline_samples: 30,
+            gumbel_tau: 1.0,
+        }
+    }
+}
+
+/// An estimator's loss and the log-probs of the actions it drew (detached, for logging and
+/// the automatic-α update).
+pub struct ActorLoss {
+    pub loss: Tensor,
+    pub log_prob: Tensor,
+}
+
+/// The actor loss of `estimator` for a batch of observations.
+pub fn actor_loss(
+    estimator: Estimator,
+    policy: &MixturePolicy,
+    obs: &Tensor,
+    critic: &dyn Critic,
+    settings: &EstimatorSettings,
+    rng: &mut impl Rng,
+) -> Result<ActorLoss> {
+    let heads = policy.heads(obs)?;
+    let ctx = Context {
+        policy,
+        heads: &heads,
+        obs,
+        critic,
+        settings,
+    };
+    match estimator {
+        Estimator::Rep => rep::loss(&ctx, rng),
+        Estimator::Like => like::loss(&ctx, rng),
+        Estimator::HalfRep => halfrep::loss(&ctx, rng),
+        Estimator::Gumbel => gumbel::loss(&ctx, rng),
+        Estimator::Mrp => mrp::loss(&ctx, rng),
+    }
+}
+
+/// What every estimator works from.
+struct Context<'a> {
+    policy: &'a MixturePolicy,
+    heads: &'a Heads,
+    obs: &'a Tensor,
+    critic: &'a dyn Critic,
+    settings: &'a EstimatorSettings,
+}
+
+impl Context<'_> {
+    fn batch(&self) -> Result<usize> {
+        self.obs.dim(0)
+    }
+
+    /// One reparameterised draw per row from a sampled component: (onehot [B, K], u [B, A]).
+    fn draw(&self, rng: &mut impl Rng) -> Result<(Tensor, Tensor)> {
+        let onehot = sample_components(&self.heads.log_w, rng)?;
+        let a = self.policy.spec().action_dim;
+        let eps = standard_normal(&[self.batch()?, a], rng, self.obs.device())?;
+        let u = self
+            .policy
+            .sample_from_components(self.heads, &onehot, &eps)?;
+        Ok((onehot, u))
+    }
+
+    /// b(s): the mean of Q over `baseline_samples` actions drawn from π(·|s), no gradient.
+    fn baseline(&self, rng: &mut impl Rng) -> Result<Tensor> {
+        let n = self.settings.baseline_samples;
+        let b = self.batch()?;
+        let detached = Heads {
+            mean: self.heads.mean.detach().repeat((n, 1, 1))?,
+            log_std: self.heads.log_std.detach().repeat((n, 1, 1))?,
+            log_w: self.heads.log_w.detach().repeat((n, 1))?,
+        };
+        let onehot = sample_components(&detached.log_w, rng)?;
+        let eps = standard_normal(
+            &[n * b, self.policy.spec().action_dim],
+            rng,
+            self.obs.device(),
+        )?;
+        let u = self
+            .policy
+            .sample_from_components(&detached, &onehot, &eps)?;
+        let q = self
+            .critic
+            .q(&self.obs.repeat((n, 1))?, &self.policy.squash(&u)?)?;
+        Ok(q.reshape((n, b))?.mean(0)?.detach())
+    }
+}
