@@ -1,7 +1,13 @@
 //! The workstation half of mixpolicy: environments, the mixture-policy actor in candle and
 //! its export to `.mxp`; SAC and the estimators to come. The `mixsac` command is `main.rs`.
 
+pub mod config;
+pub mod critic;
 pub mod envs;
 pub mod estimators;
 pub mod nn;
+pub mod optim;
 pub mod policy;
+pub mod replay;
+pub mod sac;
+pub mod train;

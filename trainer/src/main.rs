@@ -8,6 +8,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 use trainer::envs::{self, Env};
 
+/// candle allocates for every small tensor; mimalloc makes that cheap (issue #4: ≈ 2× per update).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "mixsac",
@@ -54,23 +58,55 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Train a policy (not implemented yet in this version).
-    Train,
-    /// Evaluate a policy file (not implemented yet in this version).
-    Eval,
+    /// Train a policy with SAC and export it to DIR/policy.mxp.
+    Train {
+        #[command(flatten)]
+        args: Box<trainer::config::TrainArgs>,
+        /// Continue the run in --out from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Evaluate an exported policy file through policy-core (the deployed artifact).
+    Eval {
+        /// The .mxp file.
+        #[arg(long)]
+        policy: std::path::PathBuf,
+        /// Environment (see `mixsac envs`).
+        #[arg(long)]
+        env: String,
+        /// Episodes to run.
+        #[arg(long, default_value_t = 10)]
+        episodes: usize,
+        /// Seed of the start states and the policy's sampling.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Act with the mode (mean of the most probable component) instead of sampling.
+        #[arg(long)]
+        deterministic: bool,
+    },
 }
 
 fn main() -> ExitCode {
+    // candle's CPU kernels use rayon; for these small networks threads cost more than they
+    // give (measured: 4000 pendulum steps 7.0 s with 2 threads, 2.6 s with 1). Set
+    // RAYON_NUM_THREADS to override.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { file } => inspect(&file),
         Command::Envs => list_envs(),
         Command::EnvReplay { env, state, seed } => env_replay(&env, state.as_deref(), seed),
         Command::BenchEnvs { env, steps, json } => bench_envs(env.as_deref(), steps, json),
-        Command::Train | Command::Eval => {
-            eprintln!("error: this command is not implemented yet in this version");
-            return ExitCode::from(2);
-        }
+        Command::Train { args, resume } => train(*args, resume),
+        Command::Eval {
+            policy,
+            env,
+            episodes,
+            seed,
+            deterministic,
+        } => eval(&policy, &env, episodes, seed, deterministic),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -255,5 +291,115 @@ fn bench_envs(only: Option<&str>, steps: usize, json: bool) -> Result<()> {
             println!("{name:<22} {ns:>9.1} ns/step");
         }
     }
+    Ok(())
+}
+
+fn train(args: trainer::config::TrainArgs, resume: bool) -> Result<()> {
+    use std::io::IsTerminal;
+    let Some(out) = args.out.clone() else {
+        bail!("--out DIR is required (where config.toml, metrics.csv and policy.mxp go)")
+    };
+    let config = if resume {
+        let config = trainer::train::saved_config(&out)?;
+        if args.env.is_some() || args.config.is_some() {
+            bail!(
+                "--resume continues with {}; give only --out (and --resume)",
+                out.join("config.toml").display()
+            );
+        }
+        config
+    } else {
+        args.with_file()?.resolve()?
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(config.steps as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let summary = trainer::train::train(&config, &out, resume, |line: &str| match &bar {
+        Some(bar) => {
+            let step = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.split('/').next())
+                .and_then(|s| s.parse().ok());
+            if let Some(step) = step {
+                bar.set_position(step);
+            }
+            bar.set_message(line.split("  ").skip(1).collect::<Vec<_>>().join("  "));
+        }
+        None => eprintln!("{line}"),
+    })?;
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    println!(
+        "trained {} steps ({} episodes, last mean return {:.3}); policy written to {}",
+        summary.steps,
+        summary.episodes,
+        summary.last_return,
+        summary.policy_file.display()
+    );
+    Ok(())
+}
+
+fn eval(
+    path: &std::path::Path,
+    name: &str,
+    episodes: usize,
+    seed: u64,
+    deterministic: bool,
+) -> Result<()> {
+    use rand::SeedableRng;
+    if episodes == 0 {
+        bail!("--episodes must be at least 1");
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let policy =
+        policy_core::Policy::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?;
+    let mut env = envs::make(name)?;
+    if policy.obs_dim() != env.obs_dim() || policy.action_dim() != env.action_dim() {
+        bail!(
+            "{} takes {} observations and gives {} actions; {name} has {} and {}",
+            path.display(),
+            policy.obs_dim(),
+            policy.action_dim(),
+            env.obs_dim(),
+            env.action_dim()
+        );
+    }
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let mut obs = vec![0.0f32; env.obs_dim()];
+    let mut action = vec![0.0f32; env.action_dim()];
+    let mut returns = Vec::with_capacity(episodes);
+    for _ in 0..episodes {
+        env.reset(&mut rng, &mut obs);
+        let mut total = 0.0;
+        loop {
+            if deterministic {
+                policy.mode(&obs, &mut action)?;
+            } else {
+                policy.sample(&obs, &mut rng, &mut action)?;
+            }
+            let a: Vec<f64> = action.iter().map(|&x| f64::from(x)).collect();
+            let t = env.step(&a, &mut obs)?;
+            total += t.reward;
+            if t.terminated || t.truncated {
+                break;
+            }
+        }
+        returns.push(total);
+    }
+    let n = returns.len() as f64;
+    let mean = returns.iter().sum::<f64>() / n;
+    let sd = (returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+    println!(
+        "{}",
+        serde_json::json!({"env": name, "episodes": episodes, "mode": if deterministic {"deterministic"} else {"stochastic"},
+            "mean_return": mean, "std_return": sd, "returns": returns})
+    );
     Ok(())
 }

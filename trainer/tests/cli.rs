@@ -64,7 +64,7 @@ fn bad_command_lines_are_usage_errors() {
         vec!["frobnicate"],
         vec!["inspect"],
         vec!["inspect", "a", "b"],
-        vec!["train"],
+        vec!["eval"],
     ] {
         let out = mixsac().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -151,6 +151,23 @@ impl Env {
         Ok(())
     }
 
+    /// Steps taken in the current episode.
+    pub fn episode_steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Continues an episode from a saved state and step count (checkpoint resume).
+    pub fn resume_at(
+        &mut self,
+        state: &[f64],
+        steps: usize,
+        obs: &mut [f32],
+    ) -> Result<(), EnvError> {
+        self.reset_to(state, obs)?;
+        self.steps = steps;
+        Ok(())
+    }
+
     /// The internal state.
     pub fn state(&self) -> Vec<f64> {
         self.dynamics.state()

@@ -1,0 +1,389 @@
+//! The training loop: SAC on one environment, with metrics.csv, checkpoints that `--resume`
+//! continues exactly, and the policy exported with policy-core's writer.
+
+use crate::config::Config;
+use crate::envs;
+use crate::replay::ReplayBuffer;
+use crate::sac::{Agent, UpdateStats};
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Columns of metrics.csv.
+pub const METRICS_HEADER: &str =
+    "step,episode,episode_return,episode_length,critic_loss,actor_loss,alpha,log_prob_mean,steps_per_sec";
+
+/// Everything besides tensors that a checkpoint needs to continue the run exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Progress {
+    step: usize,
+    rng: Pcg64,
+    env_state: Vec<f64>,
+    env_steps: usize,
+    obs: Vec<f32>,
+    episode: usize,
+    episode_return: f64,
+    episode_length: usize,
+    window: Window,
+    last_row: Option<String>,
+}
+
+/// Sums since the last metrics row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Window {
+    returns: Vec<f64>,
+    lengths: Vec<usize>,
+    updates: usize,
+    critic_loss: f64,
+    actor_loss: f64,
+    log_prob: f64,
+}
+
+impl Window {
+    fn add(&mut self, s: &UpdateStats) {
+        self.updates += 1;
+        self.critic_loss += f64::from(s.critic_loss.unwrap_or(f32::NAN));
+        self.actor_loss += f64::from(s.actor_loss);
+        self.log_prob += f64::from(s.log_prob_mean);
+    }
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub steps: usize,
+    pub episodes: usize,
+    /// Mean return of the episodes finished in the last metrics window (NaN if none).
+    pub last_return: f64,
+    pub policy_file: PathBuf,
+}
+
+/// Files of a run directory.
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join("metrics.csv")
+    }
+    pub fn policy(&self) -> PathBuf {
+        self.root.join("policy.mxp")
+    }
+    pub fn checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoint")
+    }
+}
+
+fn device(config: &Config) -> Result<Device> {
+    match config.device.as_str() {
+        "cpu" => Ok(Device::Cpu),
+        _ if cfg!(feature = "cuda") => Ok(Device::new_cuda(0)?),
+        _ => bail!(
+            "--device cuda needs a build with `--features cuda` (and nvcc); this build is CPU-only"
+        ),
+    }
+}
+
+/// Trains from scratch into `dir` (which must not hold a run), or continues the run there.
+pub fn train(
+    config: &Config,
+    dir: &Path,
+    resume: bool,
+    mut report: impl FnMut(&str),
+) -> Result<Summary> {
+    let run = RunDir {
+        root: dir.to_path_buf(),
+    };
+    let device = device(config)?;
+    let mut env = envs::make(&config.env)?;
+    let (low, high) = (
+        env.spec().action_low.clone(),
+        env.spec().action_high.clone(),
+    );
+    let mut rng = Pcg64::seed_from_u64(config.seed);
+    let mut agent = Agent::new(config, env.obs_dim(), &low, &high, &mut rng, &device)?;
+    let mut buffer = ReplayBuffer::new(config.buffer_size, env.obs_dim(), low.len());
+    let mut obs = vec![0.0f32; env.obs_dim()];
+
+    let mut progress = if resume {
+        let p = load_checkpoint(&run, &mut agent, &mut buffer, &device)?;
+        env.resume_at(&p.env_state, p.env_steps, &mut obs)?;
+        obs.clone_from(&p.obs);
+        rewrite_metrics(&run, &p)?;
+        report(&format!(
+            "resuming {} at step {} of {}",
+            run.root.display(),
+            p.step,
+            config.steps
+        ));
+        p
+    } else {
+        if run.checkpoint().exists() || run.metrics().exists() {
+            bail!(
+                "{} already holds a run; use --resume to continue it, or another --out",
+                run.root.display()
+            );
+        }
+        std::fs::create_dir_all(&run.root)
+            .with_context(|| format!("cannot create {}", run.root.display()))?;
+        config.save(&run.config())?;
+        std::fs::write(run.metrics(), format!("{METRICS_HEADER}\n"))?;
+        env.reset(&mut rng, &mut obs);
+        Progress {
+            step: 0,
+            rng: rng.clone(),
+            env_state: env.state(),
+            env_steps: 0,
+            obs: obs.clone(),
+            episode: 0,
+            episode_return: 0.0,
+            episode_length: 0,
+            window: Window::default(),
+            last_row: None,
+        }
+    };
+    let mut rng = progress.rng.clone();
+    let mut metrics = std::fs::OpenOptions::new()
+        .append(true)
+        .open(run.metrics())?;
+    let mut next_obs = vec![0.0f32; env.obs_dim()];
+    let mut clock = Instant::now();
+    let mut clock_step = progress.step;
+
+    while progress.step < config.steps {
+        progress.step += 1;
+        let action: Vec<f32> = if progress.step <= config.learning_starts {
+            low.iter()
+                .zip(&high)
+                .map(|(&l, &h)| rng.random_range(l..h) as f32)
+                .collect()
+        } else {
+            agent.act(&obs, &mut rng)?
+        };
+        if action.iter().any(|a| !a.is_finite()) {
+            bail!(
+                "the policy produced a non-finite action at step {} (training diverged); stopped. {}",
+                progress.step,
+                intact(&run, progress.step, config.log_every)
+            );
+        }
+        let action64: Vec<f64> = action.iter().map(|&a| f64::from(a)).collect();
+        let t = env.step(&action64, &mut next_obs)?;
+        if !t.reward.is_finite() {
+            bail!(
+                "the environment returned a non-finite reward ({}) at step {}",
+                t.reward,
+                progress.step
+            );
+        }
+        buffer.push(&obs, &action, t.reward as f32, &next_obs, t.terminated);
+        progress.episode_return += t.reward;
+        progress.episode_length += 1;
+        obs.clone_from(&next_obs);
+        if t.terminated || t.truncated {
+            progress.window.returns.push(progress.episode_return);
+            progress.window.lengths.push(progress.episode_length);
+            progress.episode += 1;
+            progress.episode_return = 0.0;
+            progress.episode_length = 0;
+            env.reset(&mut rng, &mut obs);
+        }
+        if progress.step > config.learning_starts && buffer.len() >= config.batch_size {
+            let batch = buffer.sample(config.batch_size, &mut rng);
+            let stats = agent.update(&batch, &mut rng)?;
+            let critic_ok = stats.critic_loss.is_none_or(f32::is_finite);
+            if !(critic_ok && stats.actor_loss.is_finite() && stats.alpha.is_finite()) {
+                bail!(
+                    "non-finite loss at step {} (critic {}, actor {}, alpha {}); stopped. {}",
+                    progress.step,
+                    stats.critic_loss.map_or("-".into(), |c| c.to_string()),
+                    stats.actor_loss,
+                    stats.alpha,
+                    intact(&run, progress.step, config.log_every)
+                );
+            }
+            progress.window.add(&stats);
+        }
+        if progress.step % config.log_every == 0 || progress.step == config.steps {
+            let seconds = clock.elapsed().as_secs_f64();
+            let sps = (progress.step - clock_step) as f64 / seconds.max(1e-9);
+            let row = metrics_row(&progress, agent.alpha(), sps);
+            report(&format!(
+                "step {}/{}  episodes {}  recent return {}  {:.0} steps/s",
+                progress.step,
+                config.steps,
+                progress.episode,
+                row.split(',').nth(2).unwrap_or(""),
+                sps
+            ));
+            progress.rng = rng.clone();
+            progress.env_state = env.state();
+            progress.env_steps = env.episode_steps();
+            progress.obs.clone_from(&obs);
+            progress.last_row = Some(row.clone());
+            let last_return = mean(&progress.window.returns);
+            progress.window = Window::default();
+            save_checkpoint(&run, &agent, &buffer, &progress)?;
+            writeln!(metrics, "{row}")?;
+            std::fs::write(run.policy(), agent.actor.export()?)?;
+            clock = Instant::now();
+            clock_step = progress.step;
+            if progress.step == config.steps {
+                return Ok(Summary {
+                    steps: progress.step,
+                    episodes: progress.episode,
+                    last_return,
+                    policy_file: run.policy(),
+                });
+            }
+        }
+    }
+    // Resumed a run that had already finished.
+    std::fs::write(run.policy(), agent.actor.export()?)?;
+    Ok(Summary {
+        steps: progress.step,
+        episodes: progress.episode,
+        last_return: f64::NAN,
+        policy_file: run.policy(),
+    })
+}
+
+/// The recovery advice after a divergence.
+fn intact(run: &RunDir, step: usize, log_every: usize) -> String {
+    format!(
+        "The last checkpoint ({}, step {}) and its policy.mxp are intact: lower the learning rates in {} \
+         and continue with --resume, or start again",
+        run.checkpoint().display(),
+        (step - 1) / log_every * log_every,
+        run.config().display()
+    )
+}
+
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        f64::NAN
+    } else {
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+}
+
+fn metrics_row(p: &Progress, alpha: f64, steps_per_sec: f64) -> String {
+    let w = &p.window;
+    let per_update = |x: f64| {
+        if w.updates == 0 {
+            f64::NAN
+        } else {
+            x / w.updates as f64
+        }
+    };
+    let lengths: Vec<f64> = w.lengths.iter().map(|&l| l as f64).collect();
+    format!(
+        "{},{},{},{},{},{},{},{},{:.1}",
+        p.step,
+        p.episode,
+        mean(&w.returns),
+        mean(&lengths),
+        per_update(w.critic_loss),
+        per_update(w.actor_loss),
+        alpha,
+        per_update(w.log_prob),
+        steps_per_sec
+    )
+}
+
+/// Writes the checkpoint to a fresh directory and swaps it in, so an interruption at any
+/// moment leaves the previous checkpoint or the new one, whole.
+fn save_checkpoint(
+    run: &RunDir,
+    agent: &Agent,
+    buffer: &ReplayBuffer,
+    progress: &Progress,
+) -> Result<()> {
+    let fresh = run.root.join("checkpoint.new");
+    let _ = std::fs::remove_dir_all(&fresh);
+    std::fs::create_dir_all(&fresh)?;
+    let tensors: HashMap<String, Tensor> = agent.state()?.into_iter().collect();
+    candle_core::safetensors::save(&tensors, fresh.join("model.safetensors"))?;
+    std::fs::write(
+        fresh.join("replay.postcard"),
+        postcard::to_allocvec(buffer)?,
+    )?;
+    std::fs::write(fresh.join("progress.json"), serde_json::to_vec(progress)?)?;
+    let old = run.root.join("checkpoint.old");
+    let _ = std::fs::remove_dir_all(&old);
+    if run.checkpoint().exists() {
+        std::fs::rename(run.checkpoint(), &old)?;
+    }
+    std::fs::rename(&fresh, run.checkpoint())?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+fn load_checkpoint(
+    run: &RunDir,
+    agent: &mut Agent,
+    buffer: &mut ReplayBuffer,
+    device: &Device,
+) -> Result<Progress> {
+    let dir = run.checkpoint();
+    let old = run.root.join("checkpoint.old");
+    if !dir.exists() && old.exists() {
+        // Interrupted between the two renames of save_checkpoint: the old one is whole.
+        std::fs::rename(&old, &dir)?;
+    }
+    if !dir.exists() {
+        bail!("{} has no checkpoint to resume from", run.root.display());
+    }
+    let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), device)
+        .with_context(|| format!("cannot read {}", dir.join("model.safetensors").display()))?;
+    agent.load_state(&tensors)?;
+    let bytes = std::fs::read(dir.join("replay.postcard"))?;
+    *buffer =
+        postcard::from_bytes(&bytes).context("the checkpoint's replay buffer is unreadable")?;
+    let progress: Progress = serde_json::from_slice(&std::fs::read(dir.join("progress.json"))?)
+        .context("the checkpoint's progress.json is unreadable")?;
+    Ok(progress)
+}
+
+/// Keeps the metrics rows up to the checkpoint (a crash may have cut or run past it).
+fn rewrite_metrics(run: &RunDir, p: &Progress) -> Result<()> {
+    let text = std::fs::read_to_string(run.metrics()).unwrap_or_default();
+    let mut rows: Vec<&str> = vec![METRICS_HEADER];
+    rows.extend(text.lines().skip(1).filter(|l| {
+        l.split(',')
+            .next()
+            .and_then(|s| s.parse::<usize>().ok())
+            .is_some_and(|s| s <= p.step)
+    }));
+    let last_step = rows
+        .last()
+        .and_then(|l| l.split(',').next())
+        .and_then(|s| s.parse::<usize>().ok());
+    let mut out = rows.join("\n") + "\n";
+    if let (Some(row), true) = (&p.last_row, last_step != Some(p.step)) {
+        out += &format!("{row}\n");
+    }
+    std::fs::write(run.metrics(), out)?;
+    Ok(())
+}
+
+/// The directory's saved config (for `--resume`).
+pub fn saved_config(dir: &Path) -> Result<Config> {
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let config: Config =
+        toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
+    config.validate()?;
+    Ok(config)
+}
