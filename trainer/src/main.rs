@@ -66,6 +66,22 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Measure training throughput (steps/s, one update per step) of the estimator and
+    /// policy combinations of the paper at classic-control settings.
+    Bench {
+        /// Environment.
+        #[arg(long, default_value = "pendulum")]
+        env: String,
+        /// Steps per combination (including the 1000 random first steps).
+        #[arg(long, default_value_t = 10_000)]
+        steps: usize,
+        /// Repetitions per combination; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Evaluate an exported policy file through policy-core (the deployed artifact).
     Eval {
         /// The .mxp file.
@@ -100,6 +116,12 @@ fn main() -> ExitCode {
         Command::EnvReplay { env, state, seed } => env_replay(&env, state.as_deref(), seed),
         Command::BenchEnvs { env, steps, json } => bench_envs(env.as_deref(), steps, json),
         Command::Train { args, resume } => train(*args, resume),
+        Command::Bench {
+            env,
+            steps,
+            repeats,
+            json,
+        } => bench(&env, steps, repeats, json),
         Command::Eval {
             policy,
             env,
@@ -319,7 +341,12 @@ fn train(args: trainer::config::TrainArgs, resume: bool) -> Result<()> {
         );
         bar
     });
-    let summary = trainer::train::train(&config, &out, resume, |line: &str| match &bar {
+    let mode = if resume {
+        trainer::train::Mode::Resume
+    } else {
+        trainer::train::Mode::Fresh
+    };
+    let summary = trainer::train::train(&config, &out, mode, |line: &str| match &bar {
         Some(bar) => {
             let step = line
                 .split_whitespace()
@@ -401,5 +428,53 @@ fn eval(
         serde_json::json!({"env": name, "episodes": episodes, "mode": if deterministic {"deterministic"} else {"stochastic"},
             "mean_return": mean, "std_return": sd, "returns": returns})
     );
+    Ok(())
+}
+
+fn bench(env: &str, steps: usize, repeats: usize, json: bool) -> Result<()> {
+    if steps == 0 || repeats == 0 {
+        bail!("--steps and --repeats must be at least 1");
+    }
+    let combos = [
+        ("squashed", "rep"),
+        ("squashed", "like"),
+        ("sgm", "like"),
+        ("sgm", "halfrep"),
+        ("sgm", "gumbel"),
+        ("sgm", "mrp"),
+    ];
+    let scratch = std::env::temp_dir().join(format!("mixsac-bench-{}", std::process::id()));
+    for (policy, estimator) in combos {
+        let args = trainer::config::TrainArgs {
+            env: Some(env.to_string()),
+            policy: Some(
+                <trainer::config::PolicyKind as clap::ValueEnum>::from_str(policy, true)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            estimator: Some(estimator.to_string()),
+            steps: Some(steps),
+            log_every: Some(steps),
+            ..Default::default()
+        };
+        let config = args.resolve()?;
+        let mut rates: Vec<f64> = (0..repeats)
+            .map(|_| {
+                let start = Instant::now();
+                trainer::train::train(&config, &scratch, trainer::train::Mode::NoFiles, |_| {})?;
+                Ok(steps as f64 / start.elapsed().as_secs_f64())
+            })
+            .collect::<Result<_>>()?;
+        rates.sort_by(f64::total_cmp);
+        let median = rates[rates.len() / 2];
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"policy": policy, "estimator": estimator, "env": env, "steps": steps,
+                "steps_per_sec": median.round(), "runs": rates.iter().map(|r| r.round()).collect::<Vec<_>>()})
+            );
+        } else {
+            println!("{policy:<9} {estimator:<8} {median:>7.0} steps/s  (runs: {rates:.0?})");
+        }
+    }
     Ok(())
 }

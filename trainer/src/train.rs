@@ -94,13 +94,26 @@ fn device(config: &Config) -> Result<Device> {
     }
 }
 
+/// How [`train`] treats its directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A new run: the directory must not hold one.
+    Fresh,
+    /// Continue the run in the directory from its last checkpoint.
+    Resume,
+    /// Benchmark: train without writing checkpoints, metrics or the policy.
+    NoFiles,
+}
+
 /// Trains from scratch into `dir` (which must not hold a run), or continues the run there.
 pub fn train(
     config: &Config,
     dir: &Path,
-    resume: bool,
+    mode: Mode,
     mut report: impl FnMut(&str),
 ) -> Result<Summary> {
+    let resume = mode == Mode::Resume;
+    let write = mode != Mode::NoFiles;
     let run = RunDir {
         root: dir.to_path_buf(),
     };
@@ -128,16 +141,18 @@ pub fn train(
         ));
         p
     } else {
-        if run.checkpoint().exists() || run.metrics().exists() {
-            bail!(
-                "{} already holds a run; use --resume to continue it, or another --out",
-                run.root.display()
-            );
+        if write {
+            if run.checkpoint().exists() || run.metrics().exists() {
+                bail!(
+                    "{} already holds a run; use --resume to continue it, or another --out",
+                    run.root.display()
+                );
+            }
+            std::fs::create_dir_all(&run.root)
+                .with_context(|| format!("cannot create {}", run.root.display()))?;
+            config.save(&run.config())?;
+            std::fs::write(run.metrics(), format!("{METRICS_HEADER}\n"))?;
         }
-        std::fs::create_dir_all(&run.root)
-            .with_context(|| format!("cannot create {}", run.root.display()))?;
-        config.save(&run.config())?;
-        std::fs::write(run.metrics(), format!("{METRICS_HEADER}\n"))?;
         env.reset(&mut rng, &mut obs);
         Progress {
             step: 0,
@@ -153,9 +168,14 @@ pub fn train(
         }
     };
     let mut rng = progress.rng.clone();
-    let mut metrics = std::fs::OpenOptions::new()
-        .append(true)
-        .open(run.metrics())?;
+    let mut metrics = match write {
+        true => Some(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(run.metrics())?,
+        ),
+        false => None,
+    };
     let mut next_obs = vec![0.0f32; env.obs_dim()];
     let mut clock = Instant::now();
     let mut clock_step = progress.step;
@@ -233,9 +253,11 @@ pub fn train(
             progress.last_row = Some(row.clone());
             let last_return = mean(&progress.window.returns);
             progress.window = Window::default();
-            save_checkpoint(&run, &agent, &buffer, &progress)?;
-            writeln!(metrics, "{row}")?;
-            std::fs::write(run.policy(), agent.actor.export()?)?;
+            if let Some(metrics) = &mut metrics {
+                save_checkpoint(&run, &agent, &buffer, &progress)?;
+                writeln!(metrics, "{row}")?;
+                std::fs::write(run.policy(), agent.actor.export()?)?;
+            }
             clock = Instant::now();
             clock_step = progress.step;
             if progress.step == config.steps {
