@@ -29,10 +29,24 @@ impl QNetwork {
 
     /// Q for `obs` [B, O] and `action` [B, A]: [B].
     pub fn forward(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
+        self.run(obs, action, false)
+    }
+
+    /// As [`QNetwork::forward`] with the weights held constant: gradients still flow to the
+    /// action (the actor's loss needs ∇ₐQ) but none are computed for the critic's weights.
+    pub fn forward_frozen(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
+        self.run(obs, action, true)
+    }
+
+    fn run(&self, obs: &Tensor, action: &Tensor, frozen: bool) -> Result<Tensor> {
         let mut x = Tensor::cat(&[obs, action], D::Minus1)?;
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x)?;
+            x = if frozen {
+                layer.forward_frozen(&x)?
+            } else {
+                layer.forward(&x)?
+            };
             if i < last {
                 x = x.relu()?;
             }
@@ -89,11 +103,12 @@ impl DoubleQ {
         })
     }
 
-    /// min(Q1, Q2) of the online networks: [B].
-    pub fn min_q(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
+    /// min(Q1, Q2) with the critics' weights held constant, for the actor's loss: gradients
+    /// reach the action, none are computed for the critics: [B].
+    pub fn min_q_frozen(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
         self.q1
-            .forward(obs, action)?
-            .minimum(&self.q2.forward(obs, action)?)
+            .forward_frozen(obs, action)?
+            .minimum(&self.q2.forward_frozen(obs, action)?)
     }
 
     /// min(Q̄1, Q̄2) of the targets, no gradient: [B].

@@ -152,7 +152,7 @@ impl Agent {
 
         let out = match &self.judge {
             Judge::Learned { critic, .. } => {
-                let q = |o: &Tensor, a: &Tensor| critic.min_q(o, a);
+                let q = |o: &Tensor, a: &Tensor| critic.min_q_frozen(o, a);
                 actor_loss(
                     self.config.estimator,
                     &self.actor,
