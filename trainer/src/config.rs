@@ -54,7 +54,7 @@ pub struct TrainArgs {
     /// Actor gradient estimator: rep, like, halfrep, gumbel, mrp [default: rep for K = 1, halfrep otherwise].
     #[arg(long)]
     pub estimator: Option<String>,
-    /// Entropy scale: a number ≥ 0, or `auto` for automatic tuning [default: 0.01].
+    /// Entropy scale: a number ≥ 0, or `auto` for automatic tuning (target entropy −A) [default: 0.01].
     #[arg(long, allow_hyphen_values = true)]
     pub alpha: Option<String>,
     /// Environment steps (one update per step after learning_starts) [default: 20000].
@@ -63,31 +63,31 @@ pub struct TrainArgs {
     /// Seed of every random choice in the run [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Hidden width of the two-layer actor and critics [default by family: 64 / 256 / 16].
+    /// Hidden width of the two-layer actor and critics [default: 64 classic control, 16 bandits].
     #[arg(long)]
     pub hidden: Option<usize>,
-    /// Minibatch size [default by family: 32 / 256 / 32].
+    /// Minibatch size [default: 32].
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Replay buffer capacity [default by family: 100000 / 1000000 / 5000].
+    /// Replay buffer capacity [default: 100000 classic control, 5000 bandits].
     #[arg(long)]
     pub buffer_size: Option<usize>,
-    /// Polyak factor of the target critics [default by family: 0.01 / 0.005].
+    /// Polyak factor of the target critics [default: 0.01].
     #[arg(long)]
     pub tau: Option<f64>,
     /// Discount factor [default: 0.99].
     #[arg(long)]
     pub gamma: Option<f64>,
-    /// Actor learning rate [default: 1e-3 classic control and bandits, 3e-4 MuJoCo-size].
+    /// Actor learning rate [default: 1e-3].
     #[arg(long)]
     pub actor_lr: Option<f64>,
-    /// Critic learning rate [default: 1e-3 classic control, 3e-4 MuJoCo-size].
+    /// Critic learning rate [default: 1e-3].
     #[arg(long)]
     pub critic_lr: Option<f64>,
     /// Learning rate of log α when --alpha auto [default: 3e-4].
     #[arg(long)]
     pub alpha_lr: Option<f64>,
-    /// Uniformly random actions for this many first steps [default by family: 1000 / 10000 / 100].
+    /// Uniformly random actions for this many first steps [default: 1000 classic control, 100 bandits].
     #[arg(long)]
     pub learning_starts: Option<usize>,
     /// Actions sampled for the baseline of like and halfrep [default: 30].
