@@ -12,41 +12,6 @@ use rand_distr::StandardNormal;
 
 const HALF_LN_TAU: f64 = 0.918_938_533_204_672_8; // ½ ln(2π)
 
-/// Shape and bounds of a policy (everything in the `.mxp` header).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicySpec {
-    pub obs_dim: usize,
-    pub hidden: Vec<usize>,
-    pub action_dim: usize,
-    /// Mixture components K; 1 is the base policy.
-    pub components: usize,
-    pub activation: Activation,
-    /// tanh-squash actions into the box (else the environment clips them).
-    pub squash: bool,
-    pub log_std_min: f32,
-    pub log_std_max: f32,
-    pub action_low: Vec<f32>,
-    pub action_high: Vec<f32>,
-}
-
-impl PolicySpec {
-    /// The header policy-core validates and writes.
-    pub fn header(&self) -> anyhow::Result<Header> {
-        Header::new(
-            self.obs_dim,
-            &self.hidden,
-            self.action_dim,
-            self.components,
-            self.activation,
-            self.squash,
-            (self.log_std_min, self.log_std_max),
-            &self.action_low,
-            &self.action_high,
-        )
-        .map_err(|e| anyhow::anyhow!("invalid policy shape: {e}"))
-    }
-}
-
 /// The heads' outputs for a batch: μ and clamped log σ of shape [B, K, A], log w of [B, K].
 #[derive(Debug, Clone)]
 pub struct Heads {
@@ -57,7 +22,8 @@ pub struct Heads {
 
 #[derive(Debug, Clone)]
 pub struct MixturePolicy {
-    spec: PolicySpec,
+    /// Shape and bounds: policy-core's header, the one definition shared with the file.
+    spec: Header,
     trunk: Vec<Dense>,
     mean: Dense,
     log_std: Dense,
@@ -69,9 +35,9 @@ pub struct MixturePolicy {
 }
 
 impl MixturePolicy {
-    /// A freshly initialised policy; `rng` makes it reproducible.
-    pub fn new(spec: PolicySpec, rng: &mut impl Rng, device: &Device) -> anyhow::Result<Self> {
-        spec.header()?; // refuse shapes the deployed format cannot hold, before training
+    /// A freshly initialised policy of the (validated) shape `spec`; `rng` makes it
+    /// reproducible.
+    pub fn new(spec: Header, rng: &mut impl Rng, device: &Device) -> anyhow::Result<Self> {
         let mut trunk = Vec::new();
         let mut inputs = spec.obs_dim;
         for &width in &spec.hidden {
@@ -101,7 +67,7 @@ impl MixturePolicy {
         })
     }
 
-    pub fn spec(&self) -> &PolicySpec {
+    pub fn spec(&self) -> &Header {
         &self.spec
     }
 
@@ -214,7 +180,7 @@ impl MixturePolicy {
     /// The `.mxp` file of this policy, written by policy-core (weights transposed to its
     /// input-major layout).
     pub fn export(&self) -> anyhow::Result<Vec<u8>> {
-        let header = self.spec.header()?;
+        let header = &self.spec;
         let mut weights = vec![0.0f32; header.weight_count()];
         for block in header.blocks() {
             let layer = match block.kind {
@@ -232,8 +198,7 @@ impl MixturePolicy {
                 weights[block.bias_index(o)] = b[o];
             }
         }
-        write_policy(&header, &weights)
-            .map_err(|e| anyhow::anyhow!("cannot export the policy: {e}"))
+        write_policy(header, &weights).map_err(|e| anyhow::anyhow!("cannot export the policy: {e}"))
     }
 }
 

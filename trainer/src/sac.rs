@@ -7,11 +7,11 @@ use crate::envs::Bandit;
 use crate::estimators::{actor_loss, Critic, EstimatorSettings};
 use crate::nn::to_f32_vec;
 use crate::optim::Adam;
-use crate::policy::{sample_components, standard_normal, MixturePolicy, PolicySpec};
+use crate::policy::{sample_components, standard_normal, MixturePolicy};
 use crate::replay::Batch;
 use anyhow::Result;
 use candle_core::{Device, Tensor, Var, D};
-use policy_core::format::Activation;
+use policy_core::format::{Activation, Header};
 use rand::Rng;
 
 /// Losses and statistics of one update.
@@ -51,18 +51,21 @@ impl Agent {
         rng: &mut impl Rng,
         device: &Device,
     ) -> Result<Agent> {
-        let spec = PolicySpec {
+        let low: Vec<f32> = action_low.iter().map(|&x| x as f32).collect();
+        let high: Vec<f32> = action_high.iter().map(|&x| x as f32).collect();
+        // Refuses shapes the deployed format cannot hold, before any training.
+        let spec = Header::new(
             obs_dim,
-            hidden: vec![config.hidden, config.hidden],
-            action_dim: action_low.len(),
-            components: config.components,
-            activation: Activation::Relu,
-            squash: config.policy.squashed(),
-            log_std_min: config.log_std_min,
-            log_std_max: config.log_std_max,
-            action_low: action_low.iter().map(|&x| x as f32).collect(),
-            action_high: action_high.iter().map(|&x| x as f32).collect(),
-        };
+            &[config.hidden, config.hidden],
+            low.len(),
+            config.components,
+            Activation::Relu,
+            config.policy.squashed(),
+            (config.log_std_min, config.log_std_max),
+            &low,
+            &high,
+        )
+        .map_err(|e| anyhow::anyhow!("this policy cannot be exported: {e}"))?;
         let actor = MixturePolicy::new(spec, rng, device)?;
         let actor_optimizer = Adam::new(actor.named_vars(), config.actor_lr)?;
         let judge = match Bandit::from_name(&config.env) {

@@ -3,12 +3,12 @@
 //! (the bimodal bandit), the exact gradient coming from quadrature. DESIGN.md §4.
 
 use candle_core::{Device, Tensor, D};
-use policy_core::format::Activation;
+use policy_core::format::{Activation, Header};
 use rand::SeedableRng;
 use trainer::envs::Bandit;
 use trainer::estimators::{actor_loss, Critic, Estimator, EstimatorSettings};
 use trainer::nn::to_f32_vec;
-use trainer::policy::{Heads, MixturePolicy, PolicySpec};
+use trainer::policy::{Heads, MixturePolicy};
 
 const ALPHA: f64 = 0.1;
 const BATCHES: usize = 100;
@@ -30,18 +30,18 @@ fn narrowed(components: usize, seed: u64, log_std_shift: f64) -> MixturePolicy {
 }
 
 fn policy(components: usize, seed: u64) -> MixturePolicy {
-    let spec = PolicySpec {
-        obs_dim: 1,
-        hidden: vec![16, 16],
-        action_dim: 1,
+    let spec = Header::new(
+        1,
+        &[16, 16],
+        1,
         components,
-        activation: Activation::Relu,
-        squash: true,
-        log_std_min: -20.0,
-        log_std_max: 2.0,
-        action_low: vec![-3.0],
-        action_high: vec![3.0],
-    };
+        Activation::Relu,
+        true,
+        (-20.0, 2.0),
+        &[-3.0],
+        &[3.0],
+    )
+    .unwrap();
     MixturePolicy::new(
         spec,
         &mut rand_pcg::Pcg64::seed_from_u64(seed),

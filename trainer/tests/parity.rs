@@ -2,11 +2,11 @@
 //! deterministic action, log-probs and mixing weights (issue: relative 1e-5).
 
 use candle_core::{Device, Tensor};
-use policy_core::format::Activation;
+use policy_core::format::{Activation, Header};
 use policy_core::Policy;
 use rand::{Rng, SeedableRng};
 use trainer::nn::to_f32_vec;
-use trainer::policy::{MixturePolicy, PolicySpec};
+use trainer::policy::MixturePolicy;
 
 const REL_TOL: f32 = 1e-5;
 
@@ -21,19 +21,21 @@ fn spec(
     k: usize,
     activation: Activation,
     squash: bool,
-) -> PolicySpec {
-    PolicySpec {
-        obs_dim: obs,
-        hidden: hidden.to_vec(),
-        action_dim: action,
-        components: k,
+) -> Header {
+    let low: Vec<f32> = (0..action).map(|d| -1.0 - d as f32).collect();
+    let high: Vec<f32> = (0..action).map(|d| 2.0 + 0.5 * d as f32).collect();
+    Header::new(
+        obs,
+        hidden,
+        action,
+        k,
         activation,
         squash,
-        log_std_min: -20.0,
-        log_std_max: 2.0,
-        action_low: (0..action).map(|d| -1.0 - d as f32).collect(),
-        action_high: (0..action).map(|d| 2.0 + 0.5 * d as f32).collect(),
-    }
+        (-20.0, 2.0),
+        &low,
+        &high,
+    )
+    .unwrap()
 }
 
 #[test]

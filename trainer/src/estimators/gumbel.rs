@@ -26,10 +26,8 @@ pub(super) fn loss(ctx: &Context, rng: &mut impl Rng) -> Result<ActorLoss> {
     let eps = standard_normal(&[b, k, a], rng, device)?;
     let per_component = ctx.policy.sample_every_component(ctx.heads, &eps)?;
     let u = per_component.broadcast_mul(&z.unsqueeze(2)?)?.sum(1)?;
-    let action = ctx.policy.squash(&u)?;
-    let log_prob = ctx.policy.log_prob_u(ctx.heads, &u)?;
-    let q = ctx.critic.q(ctx.obs, &action)?;
-    let loss = ((&log_prob * ctx.settings.alpha)? - q)?.mean_all()?;
+    let (terms, log_prob) = ctx.reparameterised_terms(&u)?;
+    let loss = terms.mean_all()?;
     Ok(ActorLoss {
         loss,
         log_prob: log_prob.detach(),

@@ -151,6 +151,15 @@ impl Context<'_> {
         Ok((onehot, u))
     }
 
+    /// The reparameterised objective α log π(a|s) − Q(s, a) per row for pre-squash actions
+    /// `u` [B, A], with log π(a|s): ([B], [B]).
+    fn reparameterised_terms(&self, u: &Tensor) -> Result<(Tensor, Tensor)> {
+        let action = self.policy.squash(u)?;
+        let log_prob = self.policy.log_prob_u(self.heads, u)?;
+        let q = self.critic.q(self.obs, &action)?;
+        Ok((((&log_prob * self.settings.alpha)? - q)?, log_prob))
+    }
+
     /// b(s): the mean of Q over `baseline_samples` actions drawn from π(·|s), no gradient.
     fn baseline(&self, rng: &mut impl Rng) -> Result<Tensor> {
         let n = self.settings.baseline_samples;
