@@ -239,11 +239,11 @@ pub fn train(
             let sps = (progress.step - clock_step) as f64 / seconds.max(1e-9);
             let row = metrics_row(&progress, agent.alpha(), sps);
             report(&format!(
-                "step {}/{}  episodes {}  recent return {}  {:.0} steps/s",
+                "step {}/{}  episodes {}  recent return {:.3}  {:.0} steps/s",
                 progress.step,
                 config.steps,
                 progress.episode,
-                row.split(',').nth(2).unwrap_or(""),
+                mean(&progress.window.returns),
                 sps
             ));
             progress.rng = rng.clone();
