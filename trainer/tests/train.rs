@@ -316,3 +316,44 @@ fn a_finished_run_is_not_overwritten() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_saved_config_reproduces_the_run_and_flags_override_the_file() {
+    let (a, b, c) = (temp_dir("cfg-a"), temp_dir("cfg-b"), temp_dir("cfg-c"));
+    train(
+        &a,
+        &[
+            "--env",
+            "shaped-mountaincar",
+            "--steps",
+            "600",
+            "--learning-starts",
+            "100",
+            "--log-every",
+            "200",
+            "--seed",
+            "9",
+            "--hidden",
+            "32",
+        ],
+    );
+    let saved = a.join("config.toml");
+    train(&b, &["--config", saved.to_str().unwrap()]);
+    assert_eq!(metrics_without_timing(&a), metrics_without_timing(&b));
+    assert_eq!(
+        std::fs::read(a.join("policy.mxp")).unwrap(),
+        std::fs::read(b.join("policy.mxp")).unwrap()
+    );
+    // A flag beats the file; the file's other keys stay.
+    train(&c, &["--config", saved.to_str().unwrap(), "--steps", "400"]);
+    let resolved = std::fs::read_to_string(c.join("config.toml")).unwrap();
+    assert!(
+        resolved.contains("steps = 400")
+            && resolved.contains("seed = 9")
+            && resolved.contains("hidden = 32"),
+        "{resolved}"
+    );
+    for d in [a, b, c] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
