@@ -1,52 +1,97 @@
 //! Double Q-network with Polyak-averaged target copies (DESIGN.md §5).
+//!
+//! The two Q-networks are one two-member ensemble: every layer holds both members' weights
+//! ([2, in, out]) and runs as one batched matrix product, which halves the number of tensor
+//! operations per update (candle's per-operation cost dominates at these sizes).
 
-use crate::nn::Dense;
 use candle_core::{Device, Result, Tensor, Var, D};
 use rand::Rng;
 
-/// Q(s, a): MLP over the concatenated observation and action, ReLU, one output.
+/// Members of the ensemble: Q1 and Q2.
+const MEMBERS: usize = 2;
+
+/// One layer of both members: W [2, in, out], b [2, 1, out].
 #[derive(Debug, Clone)]
-pub struct QNetwork {
-    layers: Vec<Dense>,
+struct EnsembleDense {
+    weight: Var,
+    bias: Var,
 }
 
-impl QNetwork {
-    pub fn new(
+impl EnsembleDense {
+    /// Each member initialised like PyTorch's `Linear`: uniform in ±1/√in.
+    fn new(inputs: usize, outputs: usize, rng: &mut impl Rng, device: &Device) -> Result<Self> {
+        let bound = 1.0 / (inputs as f32).sqrt();
+        let mut draw = |n: usize| {
+            (0..n)
+                .map(|_| rng.random_range(-bound..bound))
+                .collect::<Vec<f32>>()
+        };
+        let weight = Tensor::from_vec(
+            draw(MEMBERS * inputs * outputs),
+            (MEMBERS, inputs, outputs),
+            device,
+        )?;
+        let bias = Tensor::from_vec(draw(MEMBERS * outputs), (MEMBERS, 1, outputs), device)?;
+        Ok(EnsembleDense {
+            weight: Var::from_tensor(&weight)?,
+            bias: Var::from_tensor(&bias)?,
+        })
+    }
+
+    /// `x` [2, B, in] → [2, B, out]; `frozen` detaches the parameters.
+    fn forward(&self, x: &Tensor, frozen: bool) -> Result<Tensor> {
+        let (w, b) = match frozen {
+            true => (
+                self.weight.as_tensor().detach(),
+                self.bias.as_tensor().detach(),
+            ),
+            false => (
+                self.weight.as_tensor().clone(),
+                self.bias.as_tensor().clone(),
+            ),
+        };
+        x.matmul(&w)?.broadcast_add(&b)
+    }
+
+    fn copy(&self) -> Result<Self> {
+        Ok(EnsembleDense {
+            weight: Var::from_tensor(&self.weight.as_tensor().copy()?)?,
+            bias: Var::from_tensor(&self.bias.as_tensor().copy()?)?,
+        })
+    }
+}
+
+/// Q1 and Q2 as one ensemble: MLP over the concatenated observation and action, ReLU.
+#[derive(Debug, Clone)]
+pub struct QEnsemble {
+    layers: Vec<EnsembleDense>,
+}
+
+impl QEnsemble {
+    fn new(
         obs_dim: usize,
         action_dim: usize,
         hidden: &[usize],
         rng: &mut impl Rng,
         device: &Device,
-    ) -> Result<QNetwork> {
+    ) -> Result<Self> {
         let mut layers = Vec::new();
         let mut inputs = obs_dim + action_dim;
         for &width in hidden.iter().chain(std::iter::once(&1)) {
-            layers.push(Dense::new(inputs, width, rng, device)?);
+            layers.push(EnsembleDense::new(inputs, width, rng, device)?);
             inputs = width;
         }
-        Ok(QNetwork { layers })
+        Ok(QEnsemble { layers })
     }
 
-    /// Q for `obs` [B, O] and `action` [B, A]: [B].
-    pub fn forward(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
-        self.run(obs, action, false)
-    }
-
-    /// As [`QNetwork::forward`] with the weights held constant: gradients still flow to the
-    /// action (the actor's loss needs ∇ₐQ) but none are computed for the critic's weights.
-    pub fn forward_frozen(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
-        self.run(obs, action, true)
-    }
-
-    fn run(&self, obs: &Tensor, action: &Tensor, frozen: bool) -> Result<Tensor> {
-        let mut x = Tensor::cat(&[obs, action], D::Minus1)?;
+    /// (Q1, Q2) for `obs` [B, O] and `action` [B, A], as [2, B].
+    pub fn forward(&self, obs: &Tensor, action: &Tensor, frozen: bool) -> Result<Tensor> {
+        let x = Tensor::cat(&[obs, action], D::Minus1)?;
+        let (b, width) = x.dims2()?;
+        let mut x = x.unsqueeze(0)?.broadcast_as((MEMBERS, b, width))?;
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = if frozen {
-                layer.forward_frozen(&x)?
-            } else {
-                layer.forward(&x)?
-            };
+            x = layer.forward(&x, frozen)?;
             if i < last {
                 x = x.relu()?;
             }
@@ -54,22 +99,25 @@ impl QNetwork {
         x.squeeze(D::Minus1)
     }
 
-    pub fn named_vars(&self, prefix: &str) -> Vec<(String, Var)> {
+    fn named_vars(&self, prefix: &str) -> Vec<(String, Var)> {
         self.layers
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| l.named_vars(&format!("{prefix}.{i}")))
+            .flat_map(|(i, l)| {
+                [
+                    (format!("{prefix}.{i}.weight"), l.weight.clone()),
+                    (format!("{prefix}.{i}.bias"), l.bias.clone()),
+                ]
+            })
             .collect()
     }
 }
 
-/// Two Q-networks and their targets.
+/// The two Q-networks and their targets.
 #[derive(Debug, Clone)]
 pub struct DoubleQ {
-    pub q1: QNetwork,
-    pub q2: QNetwork,
-    pub target1: QNetwork,
-    pub target2: QNetwork,
+    pub online: QEnsemble,
+    pub target: QEnsemble,
 }
 
 impl DoubleQ {
@@ -80,71 +128,52 @@ impl DoubleQ {
         rng: &mut impl Rng,
         device: &Device,
     ) -> Result<DoubleQ> {
-        let q1 = QNetwork::new(obs_dim, action_dim, hidden, rng, device)?;
-        let q2 = QNetwork::new(obs_dim, action_dim, hidden, rng, device)?;
-        let copy = |q: &QNetwork| -> Result<QNetwork> {
-            let layers = q
+        let online = QEnsemble::new(obs_dim, action_dim, hidden, rng, device)?;
+        let target = QEnsemble {
+            layers: online
                 .layers
                 .iter()
-                .map(|l| {
-                    Ok(Dense {
-                        weight: Var::from_tensor(&l.weight.as_tensor().copy()?)?,
-                        bias: Var::from_tensor(&l.bias.as_tensor().copy()?)?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok(QNetwork { layers })
+                .map(EnsembleDense::copy)
+                .collect::<Result<_>>()?,
         };
-        Ok(DoubleQ {
-            target1: copy(&q1)?,
-            target2: copy(&q2)?,
-            q1,
-            q2,
-        })
+        Ok(DoubleQ { online, target })
+    }
+
+    /// (Q1, Q2) of the online networks, [2, B], for the critic's loss.
+    pub fn q_both(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
+        self.online.forward(obs, action, false)
     }
 
     /// min(Q1, Q2) with the critics' weights held constant, for the actor's loss: gradients
     /// reach the action, none are computed for the critics: [B].
     pub fn min_q_frozen(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
-        self.q1
-            .forward_frozen(obs, action)?
-            .minimum(&self.q2.forward_frozen(obs, action)?)
+        self.online.forward(obs, action, true)?.min(0)
     }
 
     /// min(Q̄1, Q̄2) of the targets, no gradient: [B].
     pub fn min_target_q(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
-        Ok(self
-            .target1
-            .forward(obs, action)?
-            .minimum(&self.target2.forward(obs, action)?)?
-            .detach())
+        Ok(self.target.forward(obs, action, true)?.min(0)?.detach())
     }
 
     /// θ̄ ← (1 − τ) θ̄ + τ θ for both targets.
     pub fn polyak_update(&self, tau: f64) -> Result<()> {
-        for (online, target) in [(&self.q1, &self.target1), (&self.q2, &self.target2)] {
-            for (o, t) in online.layers.iter().zip(&target.layers) {
-                for (ov, tv) in [(&o.weight, &t.weight), (&o.bias, &t.bias)] {
-                    tv.set(&((tv.as_tensor() * (1.0 - tau))? + (ov.as_tensor() * tau)?)?)?;
-                }
+        for (o, t) in self.online.layers.iter().zip(&self.target.layers) {
+            for (ov, tv) in [(&o.weight, &t.weight), (&o.bias, &t.bias)] {
+                tv.set(&((tv.as_tensor() * (1.0 - tau))? + (ov.as_tensor() * tau)?)?)?;
             }
         }
         Ok(())
     }
 
-    /// Online parameters (`critic.q1.0.weight`, …) and targets (`critic.target1.0.weight`, …).
+    /// Online parameters (`critic.q.0.weight`, …) and targets (`critic.target.0.weight`, …).
     pub fn named_vars(&self) -> Vec<(String, Var)> {
-        let mut v = self.q1.named_vars("critic.q1");
-        v.extend(self.q2.named_vars("critic.q2"));
-        v.extend(self.target1.named_vars("critic.target1"));
-        v.extend(self.target2.named_vars("critic.target2"));
+        let mut v = self.online.named_vars("critic.q");
+        v.extend(self.target.named_vars("critic.target"));
         v
     }
 
     /// The parameters the critic optimiser updates.
     pub fn online_vars(&self) -> Vec<(String, Var)> {
-        let mut v = self.q1.named_vars("critic.q1");
-        v.extend(self.q2.named_vars("critic.q2"));
-        v
+        self.online.named_vars("critic.q")
     }
 }

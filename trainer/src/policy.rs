@@ -132,6 +132,10 @@ impl MixturePolicy {
             .broadcast_mul(&inv_std)?;
         let log_n = (z.sqr()? * -0.5)?.broadcast_sub(&heads.log_std.unsqueeze(1)?)?;
         let log_n = log_n.affine(1.0, -HALF_LN_TAU)?.sum(D::Minus1)?; // [B, M, K]
+        if self.spec.components == 1 {
+            // log w = 0 and logsumexp over one term is the identity: same values, fewer ops.
+            return log_n.squeeze(D::Minus1);
+        }
         log_n
             .broadcast_add(&heads.log_w.unsqueeze(1)?)?
             .log_sum_exp(D::Minus1)

@@ -146,9 +146,9 @@ impl Agent {
             let next_q = critic.min_target_q(&next_obs, &self.actor.squash(&next_u)?)?;
             let soft_value = (next_q - (next_log_prob * self.settings.alpha)?)?;
             let target = (rewards + ((soft_value * not_done)? * self.config.gamma)?)?.detach();
-            let q1 = critic.q1.forward(&obs, &actions)?;
-            let q2 = critic.q2.forward(&obs, &actions)?;
-            let loss = ((q1 - &target)?.sqr()?.mean_all()? + (q2 - &target)?.sqr()?.mean_all()?)?;
+            // Σ over Q1, Q2 of the mean squared error = 2 × the mean over both.
+            let q = critic.q_both(&obs, &actions)?;
+            let loss = (q.broadcast_sub(&target.unsqueeze(0)?)?.sqr()?.mean_all()? * 2.0)?;
             stats.critic_loss = Some(loss.to_scalar::<f32>()?);
             optimizer.step(&loss.backward()?)?;
         }
