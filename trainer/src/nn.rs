@@ -37,20 +37,6 @@ impl Dense {
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
     }
 
-    /// The same with the parameters detached: no gradient is computed for them.
-    pub fn forward_frozen(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight.as_tensor().detach().t()?)?
-            .broadcast_add(&self.bias.as_tensor().detach())
-    }
-
-    pub fn inputs(&self) -> usize {
-        self.weight.dims()[1]
-    }
-
-    pub fn outputs(&self) -> usize {
-        self.weight.dims()[0]
-    }
-
     /// The parameters with their names under `prefix` (`prefix.weight`, `prefix.bias`).
     pub fn named_vars(&self, prefix: &str) -> Vec<(String, Var)> {
         vec![
