@@ -47,13 +47,27 @@ if ! .venv/bin/python -c "import gymnasium, numpy" 2>/dev/null; then
 fi
 .venv/bin/python -c "import gymnasium, numpy; print('gymnasium', gymnasium.__version__, '/ numpy', numpy.__version__)"
 
+step "QEMU for the firmware check (qemu-system-arm)"
+if ! command -v qemu-system-arm >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get install -y qemu-system-arm >/dev/null \
+            || { apt-get update >/dev/null && apt-get install -y qemu-system-arm >/dev/null; } \
+            || die "could not install qemu-system-arm with apt-get"
+    else
+        die "qemu-system-arm not found: install it (Debian/Ubuntu: sudo apt-get install qemu-system-arm)"
+    fi
+fi
+qemu-system-arm --version | head -1
+
 step "format"
 cargo fmt --all -- --check
+cargo fmt --manifest-path firmware-example/Cargo.toml -- --check
 
 step "clippy (host, all features; no_std target)"
 cargo clippy --workspace --all-targets --profile ci -- -D warnings
 cargo clippy -p policy-core --all-targets --profile ci --features std,fast-math -- -D warnings
 cargo clippy -p policy-core --target "$THUMB" --release -- -D warnings
+(cd firmware-example && CARGO_TARGET_DIR=../target/firmware cargo clippy --release -- -D warnings)
 
 step "docs (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc -p policy-core --no-deps --features std,fast-math
@@ -62,7 +76,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p policy-core --no-deps
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-step "tests (workspace, ci profile: optimised, with overflow checks)"
+step "tests (workspace, ci profile: optimised, with overflow checks; includes the firmware under QEMU)"
 cargo test --workspace --profile ci 2>&1 | tee -a "$log"
 
 step "environments step-for-step against Gymnasium (the shipped mixsac binary)"

@@ -91,9 +91,27 @@ pub type DefaultMath = Libm;
 #[cfg(feature = "fast-math")]
 pub type DefaultMath = MicroMath;
 
-/// `x` limited to `[lo, hi]`. Unlike `f32::clamp`, which asserts `lo <= hi`, it has no
-/// panic path for the firmware's link-time check to find.
-#[allow(clippy::manual_clamp)]
+/// `x` limited to `[lo, hi]`; NaN gives `lo`. Unlike `f32::clamp`, which asserts
+/// `lo <= hi`, it has no panic path for the firmware's link-time check to find.
 pub(crate) fn clip(x: f32, lo: f32, hi: f32) -> f32 {
-    x.max(lo).min(hi)
+    min(max(x, lo), hi)
+}
+
+/// `f32::max` (a NaN argument yields the other one) as two comparisons: on a Cortex-M4F,
+/// which lacks `vmaxnm`, `f32::max` is a call into a software `fmaxf`.
+pub(crate) fn max(a: f32, b: f32) -> f32 {
+    if b > a || a.is_nan() {
+        b
+    } else {
+        a
+    }
+}
+
+/// `f32::min` likewise.
+pub(crate) fn min(a: f32, b: f32) -> f32 {
+    if b < a || a.is_nan() {
+        b
+    } else {
+        a
+    }
 }

@@ -6,7 +6,7 @@
 //! written so that it stays finite for large |u|.
 
 use crate::capacity::MAX_COMPONENTS;
-use crate::math::Math;
+use crate::math::{max, Math};
 use crate::mlp::Heads;
 
 const HALF_LN_TAU: f32 = 0.918_938_5; // ½ ln(2π)
@@ -45,16 +45,16 @@ pub(crate) fn squash_log_det<M: Math>(u: &[f32], log_scale_sum: f32) -> f32 {
 
 /// ln(1 + eˣ) without overflow.
 fn softplus<M: Math>(x: f32) -> f32 {
-    x.max(0.0) + M::ln_1p(M::exp(-x.abs()))
+    max(x, 0.0) + M::ln_1p(M::exp(-x.abs()))
 }
 
 fn log_sum_exp<M: Math>(x: &[f32]) -> f32 {
     if x.iter().any(|v| v.is_nan()) {
         return f32::NAN; // f32::max would drop it; let the caller see it
     }
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return max;
+    let largest = x.iter().copied().fold(f32::NEG_INFINITY, max);
+    if largest == f32::NEG_INFINITY {
+        return largest;
     }
-    max + M::ln(x.iter().map(|&v| M::exp(v - max)).sum())
+    largest + M::ln(x.iter().map(|&v| M::exp(v - largest)).sum())
 }

@@ -1,0 +1,69 @@
+//! Chooses the memory map and embeds the policy file.
+//!
+//! `FIRMWARE_POLICY=/path/to/policy.mxp` swaps in another policy (relative paths are taken
+//! from this directory); the default is the committed `policies/pendulum-sgm5.mxp`.
+
+use std::env;
+use std::fs;
+use std::path::PathBuf;
+
+const DEFAULT_POLICY: &str = "policies/pendulum-sgm5.mxp";
+
+fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+
+    // The linker script only matters for the MCU; host builds of the library skip it.
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
+        let layout = if env::var_os("CARGO_FEATURE_MPS2_AN386").is_some() {
+            "memory/mps2-an386.x"
+        } else {
+            "memory/stm32f405.x"
+        };
+        // cortex-m-rt's link.x includes `memory.x` from the search path. No memory.x may sit
+        // in the package root: it would silently win over this one.
+        fs::copy(root.join(layout), out.join("memory.x")).expect("copy the memory map");
+        println!("cargo:rustc-link-search={}", out.display());
+        println!("cargo:rustc-link-arg-bins=-Tlink.x");
+        println!("cargo:rerun-if-changed={layout}");
+    }
+
+    println!("cargo:rerun-if-env-changed=FIRMWARE_POLICY");
+    let policy = env::var_os("FIRMWARE_POLICY")
+        .map(|p| root.join(p))
+        .unwrap_or_else(|| root.join(DEFAULT_POLICY));
+    let bytes = match fs::read(&policy) {
+        Ok(bytes) => bytes,
+        Err(e) => panic!("cannot read the policy file {}: {e}", policy.display()),
+    };
+    println!("cargo:rerun-if-changed={}", policy.display());
+
+    // policy-core reads weights in place, fastest when they are 4-byte aligned (one FPU load
+    // per weight). main.rs places the file at a 4-aligned address after `pad` bytes chosen so
+    // that the weights land aligned. A file that does not parse is embedded as it is: the
+    // firmware reports the error at run time, which is what a corrupted file must do.
+    let pad = match policy_core::format::parse(&bytes) {
+        Ok((_, weights)) => {
+            let offset = weights.as_ptr() as usize - bytes.as_ptr() as usize;
+            (4 - offset % 4) % 4
+        }
+        Err(e) => {
+            println!(
+                "cargo:warning=the policy file {} does not load: {e}",
+                policy.display()
+            );
+            0
+        }
+    };
+    let mut padded = vec![0u8; pad];
+    padded.extend_from_slice(&bytes);
+    fs::write(out.join("policy.bin"), &padded).expect("write the padded policy");
+    fs::write(
+        out.join("policy.rs"),
+        format!(
+            "const POLICY_PAD: usize = {pad};\nconst POLICY_PADDED_LEN: usize = {};\n",
+            padded.len()
+        ),
+    )
+    .expect("write policy.rs");
+}

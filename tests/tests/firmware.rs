@@ -1,0 +1,181 @@
+//! The firmware, built for thumbv7em-none-eabihf and run under QEMU's STM32F405 board,
+//! agrees with the host running the same policy file through policy-core on the same
+//! episodes and seed; a corrupted policy makes it print the typed error and exit non-zero.
+//!
+//! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` target; `scripts/test.sh`
+//! installs both when it can. Without them these tests fail and say what to install.
+
+use mixpolicy_firmware::{run_episode, NoMeter, EPISODES, EPISODE_STEPS, SEED};
+use policy_core::Policy;
+use rand_core::SeedableRng;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TARGET: &str = "thumbv7em-none-eabihf";
+/// The firmware takes well under a second; anything near this is a hang.
+const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn firmware_dir() -> PathBuf {
+    repo().join("firmware-example")
+}
+
+fn committed_policy() -> PathBuf {
+    firmware_dir().join("policies/pendulum-sgm5.mxp")
+}
+
+/// Builds the release firmware embedding `policy` into its own target directory (so tests
+/// running side by side do not rebuild each other's) and returns the ELF's path.
+fn build_firmware(policy: &Path, target_dir: &str) -> PathBuf {
+    let target_dir = repo().join("target").join(target_dir);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(firmware_dir())
+        .args(["build", "--release", "--target", TARGET])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("FIRMWARE_POLICY", policy)
+        .output()
+        .expect("run cargo");
+    assert!(
+        output.status.success(),
+        "building the firmware failed (is the target installed? `rustup target add {TARGET}`):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    target_dir.join(TARGET).join("release/mixpolicy-firmware")
+}
+
+struct Run {
+    success: bool,
+    stdout: String,
+}
+
+/// Boots `elf` on QEMU's netduinoplus2 (STM32F405) and waits for it to exit, killing it
+/// after `QEMU_TIMEOUT`.
+fn run_qemu(elf: &Path) -> Run {
+    let mut child = Command::new("qemu-system-arm")
+        .args(["-machine", "netduinoplus2", "-nographic"])
+        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start qemu-system-arm ({e}): apt-get install qemu-system-arm")
+        });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for qemu") {
+            break status;
+        }
+        if started.elapsed() > QEMU_TIMEOUT {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("the firmware did not exit within {QEMU_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = child.wait_with_output().expect("collect qemu's output");
+    Run {
+        success: status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+    }
+}
+
+/// `key=value` fields of the line that starts with `prefix=`.
+fn records<'a>(stdout: &'a str, prefix: &str) -> Vec<HashMap<&'a str, &'a str>> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with(&format!("{prefix}=")))
+        .map(|line| {
+            line.split(' ')
+                .filter_map(|kv| kv.split_once('='))
+                .collect()
+        })
+        .collect()
+}
+
+fn hex(s: &str) -> u32 {
+    u32::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex field")
+}
+
+#[test]
+fn firmware_under_qemu_matches_the_host_episode_for_episode() {
+    let policy_path = committed_policy();
+    let bytes = std::fs::read(&policy_path).unwrap();
+    let run = run_qemu(&build_firmware(&policy_path, "firmware"));
+    assert!(run.success, "firmware failed:\n{}", run.stdout);
+
+    let policy = Policy::from_bytes(&bytes).unwrap();
+    let mut rng = rand_pcg::Pcg32::seed_from_u64(SEED);
+    let episodes = records(&run.stdout, "episode");
+    assert_eq!(episodes.len(), EPISODES, "firmware output:\n{}", run.stdout);
+    let mut returns = Vec::new();
+    for (index, mcu) in episodes.iter().enumerate() {
+        let host = run_episode(&policy, &mut rng, &mut NoMeter).unwrap();
+        let host_components: String = host
+            .components
+            .iter()
+            .map(|&c| char::from(b'0' + c))
+            .collect();
+        assert_eq!(mcu["episode"], index.to_string());
+        assert_eq!(mcu["components"].len(), EPISODE_STEPS);
+        assert_eq!(
+            mcu["components"], host_components,
+            "episode {index}: component choices differ"
+        );
+        let mcu_return = f32::from_bits(hex(mcu["return_bits"]));
+        assert!(
+            (mcu_return - host.total_reward).abs() <= 1e-4,
+            "episode {index}: return {mcu_return} on the MCU, {} on the host",
+            host.total_reward
+        );
+        // Both sides run the same f32 operations in the same order (IEEE single precision,
+        // no fused multiply-add, libm in software), so the actions agree to the last bit.
+        assert_eq!(
+            hex(mcu["checksum"]),
+            host.checksum,
+            "episode {index}: action checksums differ"
+        );
+        returns.push(host.total_reward);
+    }
+    // The embedded policy is a trained one: it swings the pendulum up (an untrained policy
+    // scores about -1200 per episode; this one averages about -120, see policies/README.md).
+    let mean = returns.iter().sum::<f32>() / returns.len() as f32;
+    assert!(mean > -400.0, "mean return {mean}: {returns:?}");
+}
+
+#[test]
+fn a_corrupted_embedded_policy_prints_the_typed_error_and_exits_non_zero() {
+    let mut bytes = std::fs::read(committed_policy()).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10; // one bit in the weights: only the CRC can tell
+    let expected = Policy::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(expected.contains("CRC"), "{expected}");
+
+    let dir = std::env::temp_dir().join(format!("mixpolicy-firmware-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let corrupt = dir.join("corrupt.mxp");
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let run = run_qemu(&build_firmware(&corrupt, "firmware-corrupt"));
+    std::fs::remove_dir_all(&dir).ok();
+
+    assert!(
+        !run.success,
+        "a corrupted policy must fail:\n{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "error: cannot load the embedded policy: {expected}"
+        )),
+        "expected the typed error, got:\n{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("episode="), "{}", run.stdout);
+}
