@@ -131,25 +131,11 @@ fn tile<const W: usize, T: Word>(layer: &Layer<'_, T>, start: usize, out: &mut [
     if let Some(bias) = fixed(bias) {
         acc = bias.map(T::value);
     }
-    // Two inputs per iteration halves the loop overhead; each sum still adds its terms in
-    // input order, so results are the same to the last bit as one input at a time.
-    let stride = bias.len().max(1);
-    let row_pairs = weights.chunks_exact(2 * stride);
-    let (last_row, pairs) = (row_pairs.remainder(), row_pairs.len());
-    for (x, rows) in input.chunks_exact(2).zip(row_pairs) {
-        let (Some(w0), Some(w1)) = (fixed(rows), rows.get(stride..).and_then(fixed)) else {
-            continue;
-        };
-        if let [x0, x1] = *x {
-            for ((a, w0), w1) in acc.iter_mut().zip(w0).zip(w1) {
-                *a += x0 * w0.value();
-                *a += x1 * w1.value();
+    for (&x, row) in input.iter().zip(weights.chunks_exact(bias.len().max(1))) {
+        if let Some(w) = fixed(row) {
+            for (a, w) in acc.iter_mut().zip(w) {
+                *a += x * w.value();
             }
-        }
-    }
-    if let (Some(&x), Some(w)) = (input.get(2 * pairs), fixed(last_row)) {
-        for (a, w) in acc.iter_mut().zip(w) {
-            *a += x * w.value();
         }
     }
     let dst = out.iter_mut().skip(start).take(W);
