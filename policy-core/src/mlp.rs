@@ -65,7 +65,8 @@ struct Dense<'a> {
 }
 
 /// Widest output tile. Hosts with SIMD registers keep 32 partial sums in registers; a
-/// Cortex-M4F has 32 single-precision registers in all, so it stops at 8.
+/// Cortex-M4F has 32 single-precision registers in all: 16 sums leave room for the input and
+/// the weights in flight (measured: 16 beats 8 there, see BENCHMARKS.md).
 const MAX_TILE: usize = if cfg!(target_arch = "arm") { 16 } else { 32 };
 
 impl core::fmt::Debug for Dense<'_> {
@@ -94,38 +95,27 @@ fn apply_words<T: Word>(words: &[T], outputs: usize, input: &[f32], out: &mut [f
     let Some((weights, bias)) = words.split_at_checked(words.len().saturating_sub(outputs)) else {
         return;
     };
-    let layer = Layer {
-        weights,
-        bias,
-        input,
-    };
     let mut start = 0;
     while start < outputs {
         start += match outputs - start {
-            r if r >= 32 && MAX_TILE >= 32 => tile::<32, T>(&layer, start, out),
-            r if r >= 16 && MAX_TILE >= 16 => tile::<16, T>(&layer, start, out),
-            8.. => tile::<8, T>(&layer, start, out),
-            4.. => tile::<4, T>(&layer, start, out),
-            2.. => tile::<2, T>(&layer, start, out),
-            _ => tile::<1, T>(&layer, start, out),
+            r if r >= 32 && MAX_TILE >= 32 => tile::<32, T>(weights, bias, input, start, out),
+            r if r >= 16 && MAX_TILE >= 16 => tile::<16, T>(weights, bias, input, start, out),
+            8.. => tile::<8, T>(weights, bias, input, start, out),
+            4.. => tile::<4, T>(weights, bias, input, start, out),
+            2.. => tile::<2, T>(weights, bias, input, start, out),
+            _ => tile::<1, T>(weights, bias, input, start, out),
         };
     }
 }
 
-/// What every tile of one layer evaluation reads.
-struct Layer<'a, T> {
-    weights: &'a [T],
-    bias: &'a [T],
-    input: &'a [f32],
-}
-
 /// Outputs `start .. start + W`; returns `W`.
-fn tile<const W: usize, T: Word>(layer: &Layer<'_, T>, start: usize, out: &mut [f32]) -> usize {
-    let Layer {
-        weights,
-        bias,
-        input,
-    } = *layer;
+fn tile<const W: usize, T: Word>(
+    weights: &[T],
+    bias: &[T],
+    input: &[f32],
+    start: usize,
+    out: &mut [f32],
+) -> usize {
     let fixed = |words: &[T]| -> Option<[T; W]> { words.get(start..start + W)?.try_into().ok() };
     let mut acc = [0.0f32; W];
     if let Some(bias) = fixed(bias) {
