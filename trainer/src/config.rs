@@ -108,6 +108,12 @@ pub struct TrainArgs {
     /// cpu, or cuda (build with --features cuda) [default: cpu].
     #[arg(long)]
     pub device: Option<String>,
+    /// Python with gymnasium, for gym:<ID> environments [default: $MIXSAC_PYTHON, else python3].
+    #[arg(long)]
+    pub python: Option<String>,
+    /// Seconds to wait for one reply of a gym:<ID> environment before stopping it [default: 60].
+    #[arg(long)]
+    pub env_timeout: Option<f64>,
 }
 
 /// Entropy scale: fixed, or tuned towards target entropy −A.
@@ -143,13 +149,36 @@ pub struct Config {
     pub log_std_max: f32,
     pub log_every: usize,
     pub device: String,
+    /// Python for gym:<ID> environments (unset: $MIXSAC_PYTHON, else python3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+    /// Seconds to wait for one reply of a gym:<ID> environment.
+    #[serde(default = "default_env_timeout")]
+    pub env_timeout: f64,
+}
+
+fn default_env_timeout() -> f64 {
+    60.0
 }
 
 /// Which defaults of DESIGN.md §5 apply.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Family {
     ClassicControl,
+    /// gym:<ID> environments (MuJoCo, DeepMind Control, users' own).
+    MujocoSize,
     Bandit,
+}
+
+impl Family {
+    /// The default of this family among the three.
+    fn pick<T>(self, classic: T, mujoco: T, bandit: T) -> T {
+        match self {
+            Family::ClassicControl => classic,
+            Family::MujocoSize => mujoco,
+            Family::Bandit => bandit,
+        }
+    }
 }
 
 impl TrainArgs {
@@ -194,7 +223,9 @@ impl TrainArgs {
             log_std_min,
             log_std_max,
             log_every,
-            device
+            device,
+            python,
+            env_timeout
         )
     }
 
@@ -203,13 +234,16 @@ impl TrainArgs {
         let Some(env) = self.env.clone() else {
             bail!("--env is required (see `mixsac envs`)")
         };
-        crate::envs::make(&env)?; // a clear error for unknown names, before anything else
-        let family = if env.contains("bandit") {
+        // A clear error for unknown names before anything else (no Python is started here).
+        let gym = crate::envs::check_name(&env)?;
+        let family = if gym {
+            Family::MujocoSize
+        } else if env.contains("bandit") {
             Family::Bandit
         } else {
             Family::ClassicControl
         };
-        let classic = family == Family::ClassicControl;
+        let lr = family.pick(1e-3, 3e-4, 1e-3);
         let policy = self.policy.unwrap_or(PolicyKind::Squashed);
         let components = self
             .components
@@ -224,28 +258,32 @@ impl TrainArgs {
             policy,
             components,
             estimator,
-            alpha: self.alpha.unwrap_or_else(|| "0.01".into()),
+            alpha: self
+                .alpha
+                .unwrap_or_else(|| family.pick("0.01", "auto", "0.01").into()),
             steps: self.steps.unwrap_or(20_000),
             seed: self.seed.unwrap_or(0),
-            hidden: self.hidden.unwrap_or(if classic { 64 } else { 16 }),
-            batch_size: self.batch_size.unwrap_or(32),
+            hidden: self.hidden.unwrap_or(family.pick(64, 256, 16)),
+            batch_size: self.batch_size.unwrap_or(family.pick(32, 256, 32)),
             buffer_size: self
                 .buffer_size
-                .unwrap_or(if classic { 100_000 } else { 5000 }),
-            tau: self.tau.unwrap_or(0.01),
+                .unwrap_or(family.pick(100_000, 1_000_000, 5000)),
+            tau: self.tau.unwrap_or(family.pick(0.01, 0.005, 0.01)),
             gamma: self.gamma.unwrap_or(0.99),
-            actor_lr: self.actor_lr.unwrap_or(1e-3),
-            critic_lr: self.critic_lr.unwrap_or(1e-3),
+            actor_lr: self.actor_lr.unwrap_or(lr),
+            critic_lr: self.critic_lr.unwrap_or(lr),
             alpha_lr: self.alpha_lr.unwrap_or(3e-4),
             learning_starts: self
                 .learning_starts
-                .unwrap_or(if classic { 1000 } else { 100 }),
+                .unwrap_or(family.pick(1000, 10_000, 100)),
             baseline_samples: self.baseline_samples.unwrap_or(30),
             gumbel_tau: self.gumbel_tau.unwrap_or(1.0),
             log_std_min: self.log_std_min.unwrap_or(-20.0),
             log_std_max: self.log_std_max.unwrap_or(2.0),
             log_every: self.log_every.unwrap_or(1000),
             device: self.device.unwrap_or_else(|| "cpu".into()),
+            python: self.python,
+            env_timeout: self.env_timeout.unwrap_or(default_env_timeout()),
         };
         config.validate()?;
         Ok(config)
@@ -296,6 +334,9 @@ impl Config {
                 bail!("--{name} must be at least 1");
             }
         }
+        if !(self.env_timeout.is_finite() && self.env_timeout > 0.0) {
+            bail!("--env-timeout must be a positive number of seconds, got {}", self.env_timeout);
+        }
         if !matches!(self.device.as_str(), "cpu" | "cuda") {
             bail!("--device must be cpu or cuda, got `{}`", self.device);
         }
@@ -316,7 +357,15 @@ impl Config {
     }
 
     pub fn is_bandit(&self) -> bool {
-        self.env.contains("bandit")
+        !self.env.starts_with(crate::envs::GYM_PREFIX) && self.env.contains("bandit")
+    }
+
+    /// How gym:<ID> environments of this run are started.
+    pub fn gym_options(&self) -> crate::envs::GymOptions {
+        crate::envs::GymOptions {
+            timeout: std::time::Duration::from_secs_f64(self.env_timeout),
+            ..crate::envs::GymOptions::new(self.python.as_deref())
+        }
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

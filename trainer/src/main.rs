@@ -6,7 +6,7 @@ use policy_core::format::{self, Header};
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::Instant;
-use trainer::envs::{self, Env};
+use trainer::envs::{self, Env, GymOptions};
 
 /// candle allocates for every small tensor; mimalloc makes that cheap (issue #4: ≈ 2× per update).
 #[global_allocator]
@@ -48,12 +48,16 @@ enum Command {
     },
     /// Measure nanoseconds per environment step (random actions, resets included).
     BenchEnvs {
-        /// Only this environment (default: all, with random-bandit:0).
+        /// Only this environment (default: all, with random-bandit:0). For gym:<ID>, the
+        /// bridge's cost per step is reported next to Python's own env.step time.
         #[arg(long)]
         env: Option<String>,
-        /// Steps per environment.
-        #[arg(long, default_value_t = 2_000_000)]
-        steps: usize,
+        /// Steps per environment [default: 2000000; 20000 for gym:<ID>].
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Python with gymnasium, for gym:<ID> [default: $MIXSAC_PYTHON, else python3].
+        #[arg(long)]
+        python: Option<String>,
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -78,6 +82,9 @@ enum Command {
         /// Repetitions per combination; the median is reported.
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Only these combinations, named estimator-policy (e.g. `halfrep-sgm`); repeatable.
+        #[arg(long)]
+        only: Vec<String>,
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -99,6 +106,9 @@ enum Command {
         /// Act with the mode (mean of the most probable component) instead of sampling.
         #[arg(long)]
         deterministic: bool,
+        /// Python with gymnasium, for gym:<ID> [default: $MIXSAC_PYTHON, else python3].
+        #[arg(long)]
+        python: Option<String>,
     },
 }
 
@@ -114,21 +124,35 @@ fn main() -> ExitCode {
         Command::Inspect { file } => inspect(&file),
         Command::Envs => list_envs(),
         Command::EnvReplay { env, state, seed } => env_replay(&env, state.as_deref(), seed),
-        Command::BenchEnvs { env, steps, json } => bench_envs(env.as_deref(), steps, json),
+        Command::BenchEnvs {
+            env,
+            steps,
+            python,
+            json,
+        } => bench_envs(env.as_deref(), steps, &GymOptions::new(python.as_deref()), json),
         Command::Train { args, resume } => train(*args, resume),
         Command::Bench {
             env,
             steps,
             repeats,
+            only,
             json,
-        } => bench(&env, steps, repeats, json),
+        } => bench(&env, steps, repeats, &only, json),
         Command::Eval {
             policy,
             env,
             episodes,
             seed,
             deterministic,
-        } => eval(&policy, &env, episodes, seed, deterministic),
+            python,
+        } => eval(
+            &policy,
+            &env,
+            episodes,
+            seed,
+            deterministic,
+            &GymOptions::new(python.as_deref()),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -233,7 +257,7 @@ fn env_replay(name: &str, state: Option<&str>, seed: u64) -> Result<()> {
     let mut obs = vec![0.0f32; env.obs_dim()];
     match state {
         Some(s) => env.reset_to(&parse_numbers(s, "--state")?, &mut obs)?,
-        None => env.reset(&mut rand_pcg::Pcg64::seed_from_u64(seed), &mut obs),
+        None => env.reset(&mut rand_pcg::Pcg64::seed_from_u64(seed), &mut obs)?,
     }
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());
@@ -261,7 +285,7 @@ fn env_replay(name: &str, state: Option<&str>, seed: u64) -> Result<()> {
 }
 
 /// ns per step of `env` under uniformly random actions, resetting at episode ends.
-pub fn time_env(env: &mut Env, steps: usize) -> f64 {
+pub fn time_env(env: &mut Env, steps: usize) -> Result<f64> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
     let mut obs = vec![0.0f32; env.obs_dim()];
@@ -277,23 +301,26 @@ pub fn time_env(env: &mut Env, steps: usize) -> f64 {
                 .collect()
         })
         .collect();
-    env.reset(&mut rng, &mut obs);
+    env.reset(&mut rng, &mut obs)?;
     let start = Instant::now();
     for i in 0..steps {
-        match env.step(&actions[i % actions.len()], &mut obs) {
-            Ok(t) if t.terminated || t.truncated => env.reset(&mut rng, &mut obs),
-            Ok(_) => {}
-            Err(e) => panic!("benchmark actions are valid: {e}"),
+        let t = env.step(&actions[i % actions.len()], &mut obs)?;
+        if t.terminated || t.truncated {
+            env.reset(&mut rng, &mut obs)?;
         }
     }
     std::hint::black_box(&obs);
-    start.elapsed().as_nanos() as f64 / steps as f64
+    Ok(start.elapsed().as_nanos() as f64 / steps as f64)
 }
 
-fn bench_envs(only: Option<&str>, steps: usize, json: bool) -> Result<()> {
-    if steps == 0 {
+fn bench_envs(only: Option<&str>, steps: Option<usize>, gym: &GymOptions, json: bool) -> Result<()> {
+    if steps == Some(0) {
         bail!("--steps must be at least 1");
     }
+    if let Some(name) = only.filter(|n| n.starts_with(envs::GYM_PREFIX)) {
+        return bench_gym(name, steps.unwrap_or(20_000), gym, json);
+    }
+    let steps = steps.unwrap_or(2_000_000);
     let names: Vec<String> = match only {
         Some(name) => vec![name.to_string()],
         None => envs::NAMES
@@ -303,7 +330,7 @@ fn bench_envs(only: Option<&str>, steps: usize, json: bool) -> Result<()> {
     };
     for name in names {
         let mut env = envs::make(&name)?;
-        let ns = time_env(&mut env, steps);
+        let ns = time_env(&mut env, steps)?;
         if json {
             println!(
                 "{}",
@@ -312,6 +339,30 @@ fn bench_envs(only: Option<&str>, steps: usize, json: bool) -> Result<()> {
         } else {
             println!("{name:<22} {ns:>9.1} ns/step");
         }
+    }
+    Ok(())
+}
+
+/// Bridge cost per step of a Gymnasium environment next to Python's own `env.step` time.
+fn bench_gym(name: &str, steps: usize, gym: &GymOptions, json: bool) -> Result<()> {
+    let mut env = envs::make_with(name, gym)?;
+    time_env(&mut env, steps.min(1000))?; // warm-up: imports, caches
+    let bridge = time_env(&mut env, steps)?;
+    let worker = env.gym_worker().context("a gym: environment has a worker")?;
+    let steps32 = u32::try_from(steps).context("--steps is too large for gym:")?;
+    let python = worker.python_step_ns(steps32, 1)?;
+    let ratio = bridge / python;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"env": name, "steps": steps,
+                "bridge_ns_per_step": bridge.round(), "python_ns_per_step": python.round(),
+                "ratio": (ratio * 100.0).round() / 100.0})
+        );
+    } else {
+        println!(
+            "{name}: {bridge:.0} ns/step through the bridge, {python:.0} ns/step in Python's own env.step ({ratio:.2}x)"
+        );
     }
     Ok(())
 }
@@ -379,6 +430,7 @@ fn eval(
     episodes: usize,
     seed: u64,
     deterministic: bool,
+    gym: &GymOptions,
 ) -> Result<()> {
     use rand::SeedableRng;
     if episodes == 0 {
@@ -387,7 +439,7 @@ fn eval(
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let policy =
         policy_core::Policy::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?;
-    let mut env = envs::make(name)?;
+    let mut env = envs::make_with(name, gym)?;
     if policy.obs_dim() != env.obs_dim() || policy.action_dim() != env.action_dim() {
         bail!(
             "{} takes {} observations and gives {} actions; {name} has {} and {}",
@@ -403,7 +455,7 @@ fn eval(
     let mut action = vec![0.0f32; env.action_dim()];
     let mut returns = Vec::with_capacity(episodes);
     for _ in 0..episodes {
-        env.reset(&mut rng, &mut obs);
+        env.reset(&mut rng, &mut obs)?;
         let mut total = 0.0;
         loop {
             if deterministic {
@@ -431,11 +483,11 @@ fn eval(
     Ok(())
 }
 
-fn bench(env: &str, steps: usize, repeats: usize, json: bool) -> Result<()> {
+fn bench(env: &str, steps: usize, repeats: usize, only: &[String], json: bool) -> Result<()> {
     if steps == 0 || repeats == 0 {
         bail!("--steps and --repeats must be at least 1");
     }
-    let combos = [
+    let all = [
         ("squashed", "rep"),
         ("squashed", "like"),
         ("sgm", "like"),
@@ -443,6 +495,14 @@ fn bench(env: &str, steps: usize, repeats: usize, json: bool) -> Result<()> {
         ("sgm", "gumbel"),
         ("sgm", "mrp"),
     ];
+    let name = |(policy, estimator): &(&str, &str)| format!("{estimator}-{policy}");
+    if let Some(unknown) = only.iter().find(|o| !all.iter().any(|c| name(c) == **o)) {
+        let known: Vec<String> = all.iter().map(name).collect();
+        bail!("unknown combination `{unknown}` for --only (expected one of {})", known.join(", "));
+    }
+    let combos = all
+        .into_iter()
+        .filter(|c| only.is_empty() || only.contains(&name(c)));
     let scratch = std::env::temp_dir().join(format!("mixsac-bench-{}", std::process::id()));
     for (policy, estimator) in combos {
         let args = trainer::config::TrainArgs {

@@ -118,7 +118,7 @@ pub fn train(
         root: dir.to_path_buf(),
     };
     let device = device(config)?;
-    let mut env = envs::make(&config.env)?;
+    let mut env = envs::make_with(&config.env, &config.gym_options())?;
     let (low, high) = (
         env.spec().action_low.clone(),
         env.spec().action_high.clone(),
@@ -129,9 +129,7 @@ pub fn train(
     let mut obs = vec![0.0f32; env.obs_dim()];
 
     let mut progress = if resume {
-        let p = load_checkpoint(&run, &mut agent, &mut buffer, &device)?;
-        env.resume_at(&p.env_state, p.env_steps, &mut obs)?;
-        obs.clone_from(&p.obs);
+        let mut p = load_checkpoint(&run, &mut agent, &mut buffer, &device)?;
         rewrite_metrics(&run, &p)?;
         report(&format!(
             "resuming {} at step {} of {}",
@@ -139,6 +137,17 @@ pub fn train(
             p.step,
             config.steps
         ));
+        if env.can_restore() {
+            env.resume_at(&p.env_state, p.env_steps, &mut obs)?;
+            obs.clone_from(&p.obs);
+        } else {
+            // Gymnasium keeps its state in Python: continue with a fresh episode, seeded from
+            // the checkpoint's generator (the interrupted episode's return is not counted).
+            report("the environment cannot restore its mid-episode state; continuing with a new episode");
+            env.reset(&mut p.rng, &mut obs)?;
+            p.episode_return = 0.0;
+            p.episode_length = 0;
+        }
         p
     } else {
         if write {
@@ -153,7 +162,7 @@ pub fn train(
             config.save(&run.config())?;
             std::fs::write(run.metrics(), format!("{METRICS_HEADER}\n"))?;
         }
-        env.reset(&mut rng, &mut obs);
+        env.reset(&mut rng, &mut obs)?;
         Progress {
             step: 0,
             rng: rng.clone(),
@@ -198,7 +207,13 @@ pub fn train(
             );
         }
         let action64: Vec<f64> = action.iter().map(|&a| f64::from(a)).collect();
-        let t = env.step(&action64, &mut next_obs)?;
+        let t = env.step(&action64, &mut next_obs).with_context(|| {
+            format!(
+                "the environment failed at step {}; stopped. {}",
+                progress.step,
+                intact(&run, progress.step, config.log_every)
+            )
+        })?;
         if !t.reward.is_finite() {
             bail!(
                 "the environment returned a non-finite reward ({}) at step {}",
@@ -216,7 +231,13 @@ pub fn train(
             progress.episode += 1;
             progress.episode_return = 0.0;
             progress.episode_length = 0;
-            env.reset(&mut rng, &mut obs);
+            env.reset(&mut rng, &mut obs).with_context(|| {
+                format!(
+                    "the environment failed to reset at step {}; stopped. {}",
+                    progress.step,
+                    intact(&run, progress.step, config.log_every)
+                )
+            })?;
         }
         if progress.step > config.learning_starts && buffer.len() >= config.batch_size {
             let batch = buffer.sample(config.batch_size, &mut rng);
@@ -282,11 +303,16 @@ pub fn train(
 
 /// The recovery advice after a divergence.
 fn intact(run: &RunDir, step: usize, log_every: usize) -> String {
+    let saved = (step - 1) / log_every * log_every;
+    if saved == 0 {
+        return format!(
+            "No checkpoint had been written yet (the first comes at step {log_every})"
+        );
+    }
     format!(
-        "The last checkpoint ({}, step {}) and its policy.mxp are intact: lower the learning rates in {} \
-         and continue with --resume, or start again",
+        "The last checkpoint ({}, step {saved}) and its policy.mxp are intact: continue with \
+         --resume (after a divergence, lower the learning rates in {} first), or start again",
         run.checkpoint().display(),
-        (step - 1) / log_every * log_every,
         run.config().display()
     )
 }

@@ -4,14 +4,17 @@
 //!
 //! Every environment is an [`Env`]: the [`Dynamics`] of one system plus what all of them
 //! share: action validation and clipping, the step counter and the time-limit cut-off
-//! (which sets `truncated`, never `terminated`).
+//! (which sets `truncated`, never `terminated`). `gym:<ID>` names any Gymnasium
+//! environment, stepped by a Python worker ([`gym`]) behind the same interface.
 
 mod acrobot;
 mod bandit;
+pub mod gym;
 mod mountain_car;
 mod pendulum;
 
 pub use bandit::Bandit;
+pub use gym::{GymError, GymOptions};
 
 use rand::RngCore;
 
@@ -40,7 +43,7 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EnvError {
     /// No environment has this name.
-    #[error("unknown environment `{0}`; `mixsac envs` lists them")]
+    #[error("unknown environment `{0}`; `mixsac envs` lists them, and gym:<ID> runs a Gymnasium one")]
     Unknown(String),
     /// The action has the wrong number of entries.
     #[error("action has {found} entries, {env} takes {expected}")]
@@ -52,7 +55,13 @@ pub enum EnvError {
     /// The action holds a NaN or infinity.
     #[error("action entry {index} is {value}, not a finite number")]
     NonFiniteAction { index: usize, value: f64 },
-    /// A state given to [`Env::set_state`] has the wrong length or is not finite.
+    /// A Gymnasium environment failed (see [`GymError`]).
+    #[error(transparent)]
+    Gym(#[from] GymError),
+    /// Gymnasium environments hold their state in Python; it cannot be set from here.
+    #[error("{env} cannot be put into a given state: Gymnasium holds it")]
+    NotRestorable { env: String },
+    /// A state given to [`Env::reset_to`] has the wrong length or is not finite.
     #[error("{env} state needs {expected} finite numbers ({layout}), got {found:?}")]
     BadState {
         env: String,
@@ -87,19 +96,25 @@ pub struct EnvSpec {
     /// Name as given to `--env`.
     pub name: String,
     /// One line for `mixsac envs`.
-    pub description: &'static str,
+    pub description: String,
     /// Lower action bounds.
     pub action_low: Vec<f64>,
     /// Upper action bounds.
     pub action_high: Vec<f64>,
-    /// Steps after which an episode is cut off (`truncated`).
+    /// Steps after which an episode is cut off (`truncated`); `usize::MAX` for none.
     pub cutoff: usize,
+}
+
+/// What steps: our own dynamics, or a Gymnasium worker (which applies its own time limit).
+enum Backend {
+    Local(Box<dyn Dynamics>),
+    Gym(Box<gym::GymWorker>),
 }
 
 /// An environment: dynamics plus validation, clipping, step counting and the cut-off.
 pub struct Env {
     spec: EnvSpec,
-    dynamics: Box<dyn Dynamics>,
+    backend: Backend,
     steps: usize,
 }
 
@@ -107,9 +122,36 @@ impl Env {
     fn new(spec: EnvSpec, dynamics: impl Dynamics + 'static) -> Env {
         Env {
             spec,
-            dynamics: Box::new(dynamics),
+            backend: Backend::Local(Box::new(dynamics)),
             steps: 0,
         }
+    }
+
+    /// Starts a Gymnasium worker for `id`.
+    fn gym(name: &str, id: &str, options: &GymOptions) -> Result<Env, EnvError> {
+        let worker = gym::GymWorker::start(id, options)?;
+        let spec = worker.spec();
+        let flattened = if spec.flattened {
+            ", observation flattened"
+        } else {
+            ""
+        };
+        Ok(Env {
+            spec: EnvSpec {
+                name: name.to_string(),
+                description: format!("Gymnasium {id} in {}{flattened}", options.python),
+                action_low: spec.action_low.clone(),
+                action_high: spec.action_high.clone(),
+                cutoff: spec.max_episode_steps.unwrap_or(usize::MAX),
+            },
+            backend: Backend::Gym(Box::new(worker)),
+            steps: 0,
+        })
+    }
+
+    /// Whether [`Env::state`] can be saved and restored (not for Gymnasium environments).
+    pub fn can_restore(&self) -> bool {
+        matches!(self.backend, Backend::Local(_))
     }
 
     /// Static facts: name, bounds, cut-off.
@@ -119,7 +161,10 @@ impl Env {
 
     /// Observation length.
     pub fn obs_dim(&self) -> usize {
-        self.dynamics.obs_dim()
+        match &self.backend {
+            Backend::Local(dynamics) => dynamics.obs_dim(),
+            Backend::Gym(worker) => worker.spec().obs_dim,
+        }
     }
 
     /// Action length.
@@ -127,27 +172,42 @@ impl Env {
         self.spec.action_low.len()
     }
 
-    /// Starts an episode from a random start state; writes its observation.
-    pub fn reset(&mut self, rng: &mut dyn RngCore, obs: &mut [f32]) {
-        self.dynamics.reset(rng);
+    /// Starts an episode from a random start state; writes its observation. (A Gymnasium
+    /// environment is reset with a seed drawn from `rng`, so runs stay reproducible.)
+    pub fn reset(&mut self, rng: &mut dyn RngCore, obs: &mut [f32]) -> Result<(), EnvError> {
+        match &mut self.backend {
+            Backend::Local(dynamics) => {
+                dynamics.reset(rng);
+                dynamics.observe(obs);
+            }
+            Backend::Gym(worker) => {
+                let first = worker.reset(rng.next_u64())?;
+                copy_f32(&first, obs);
+            }
+        }
         self.steps = 0;
-        self.dynamics.observe(obs);
+        Ok(())
     }
 
     /// Starts an episode from a given state (see [`Env::state_layout`]); writes its observation.
     pub fn reset_to(&mut self, state: &[f64], obs: &mut [f32]) -> Result<(), EnvError> {
-        let expected = self.dynamics.state().len();
+        let Backend::Local(dynamics) = &mut self.backend else {
+            return Err(EnvError::NotRestorable {
+                env: self.spec.name.clone(),
+            });
+        };
+        let expected = dynamics.state().len();
         if state.len() != expected || state.iter().any(|x| !x.is_finite()) {
             return Err(EnvError::BadState {
                 env: self.spec.name.clone(),
                 expected,
-                layout: self.dynamics.state_layout(),
+                layout: dynamics.state_layout(),
                 found: state.to_vec(),
             });
         }
-        self.dynamics.set_state(state);
+        dynamics.set_state(state);
         self.steps = 0;
-        self.dynamics.observe(obs);
+        dynamics.observe(obs);
         Ok(())
     }
 
@@ -168,14 +228,28 @@ impl Env {
         Ok(())
     }
 
-    /// The internal state.
+    /// The internal state (empty for Gymnasium environments, whose state stays in Python).
     pub fn state(&self) -> Vec<f64> {
-        self.dynamics.state()
+        match &self.backend {
+            Backend::Local(dynamics) => dynamics.state(),
+            Backend::Gym(_) => Vec::new(),
+        }
     }
 
     /// Names of the internal state's entries.
     pub fn state_layout(&self) -> &'static str {
-        self.dynamics.state_layout()
+        match &self.backend {
+            Backend::Local(dynamics) => dynamics.state_layout(),
+            Backend::Gym(_) => "held by Gymnasium, not restorable",
+        }
+    }
+
+    /// The Gymnasium worker, for `gym:` environments.
+    pub fn gym_worker(&mut self) -> Option<&mut gym::GymWorker> {
+        match &mut self.backend {
+            Backend::Gym(worker) => Some(worker),
+            Backend::Local(_) => None,
+        }
     }
 
     /// One step. The action is clipped to the bounds, as Gymnasium clips it; a non-finite
@@ -196,20 +270,43 @@ impl Env {
         for ((c, &a), (&lo, &hi)) in clipped.iter_mut().zip(action).zip(bounds) {
             *c = a.clamp(lo, hi);
         }
-        let (reward, terminated) = self.dynamics.advance(&clipped[..action.len()]);
+        let clipped = &clipped[..action.len()];
         self.steps += 1;
-        self.dynamics.observe(obs);
-        // A terminal step is not also a cut-off: `truncated` means "ended by the time limit only".
-        let truncated = !terminated && self.steps >= self.spec.cutoff;
-        Ok(Transition {
-            reward,
-            terminated,
-            truncated,
-        })
+        match &mut self.backend {
+            Backend::Local(dynamics) => {
+                let (reward, terminated) = dynamics.advance(clipped);
+                dynamics.observe(obs);
+                // A terminal step is not also a cut-off: `truncated` means "ended by the time
+                // limit only".
+                let truncated = !terminated && self.steps >= self.spec.cutoff;
+                Ok(Transition {
+                    reward,
+                    terminated,
+                    truncated,
+                })
+            }
+            Backend::Gym(worker) => {
+                let step = worker.step(clipped)?;
+                copy_f32(&step.obs, obs);
+                Ok(Transition {
+                    reward: step.reward,
+                    terminated: step.terminated,
+                    truncated: step.truncated && !step.terminated,
+                })
+            }
+        }
     }
 }
 
-/// Every environment name `--env` accepts (`random-bandit:<seed>` for any u64 seed).
+/// Writes float64 values into an f32 observation buffer.
+fn copy_f32(values: &[f64], obs: &mut [f32]) {
+    for (o, &v) in obs.iter_mut().zip(values) {
+        *o = v as f32;
+    }
+}
+
+/// Every environment name `--env` accepts (`random-bandit:<seed>` for any u64 seed; `gym:<ID>`
+/// for a Gymnasium environment, not listed here).
 pub const NAMES: [&str; 8] = [
     "pendulum",
     "shaped-pendulum",
@@ -221,14 +318,38 @@ pub const NAMES: [&str; 8] = [
     "random-bandit:<seed>",
 ];
 
-/// Makes an environment by name.
+/// Prefix of Gymnasium environment names.
+pub const GYM_PREFIX: &str = "gym:";
+
+/// Checks a name without making the environment (no Python worker is started): `Ok(true)`
+/// for `gym:<ID>`, `Ok(false)` for our own environments.
+pub fn check_name(name: &str) -> Result<bool, EnvError> {
+    match name.strip_prefix(GYM_PREFIX) {
+        Some(id) if !id.trim().is_empty() => Ok(true),
+        Some(_) => Err(EnvError::Unknown(name.to_string())),
+        None => make(name).map(|_| false),
+    }
+}
+
+/// Makes an environment by name; `gym:<ID>` uses the Python of [`GymOptions::default`].
 pub fn make(name: &str) -> Result<Env, EnvError> {
+    make_with(name, &GymOptions::default())
+}
+
+/// Makes an environment by name; `gym:<ID>` environments run in `gym`'s Python.
+pub fn make_with(name: &str, gym: &GymOptions) -> Result<Env, EnvError> {
     use acrobot::Acrobot;
     use mountain_car::MountainCar;
     use pendulum::Pendulum;
-    let spec = |description, low: f64, high: f64, cutoff| EnvSpec {
+    if let Some(id) = name.strip_prefix(GYM_PREFIX) {
+        if id.trim().is_empty() {
+            return Err(EnvError::Unknown(name.to_string()));
+        }
+        return Env::gym(name, id, gym);
+    }
+    let spec = |description: &str, low: f64, high: f64, cutoff| EnvSpec {
         name: name.to_string(),
-        description,
+        description: description.to_string(),
         action_low: vec![low],
         action_high: vec![high],
         cutoff,

@@ -1,0 +1,191 @@
+"""mixsac's Gymnasium worker: runs one environment for the trainer over binary pipes.
+
+Started by mixsac (`python -c <this file> ENV_ID`); the trainer owns the process. Protocol,
+all little-endian:
+
+  requests (stdin), each 1 + max(8 action_dim, 12) bytes, zero-padded:
+                      b"R" u64 seed            reset(seed=seed)
+                      b"S" f64 x action_dim    step(action)
+                      b"B" u32 n u64 seed      time n env.step calls on sampled actions
+                      b"Q"                     quit
+  replies (stdout):   u32 length, then length bytes: b"\\x00" payload on success,
+                      b"\\x01" u8 kind, utf-8 message on failure (kind 1: missing package)
+
+  hello (first reply): u32 version, u32 obs_dim, u32 action_dim, f64 low[a], f64 high[a],
+                       i64 max_episode_steps (-1: none), u8 observation flattened
+  reset reply:         f64 obs[obs_dim]
+  step reply:          f64 obs[obs_dim], f64 reward, u8 terminated, u8 truncated
+  bench reply:         f64 nanoseconds per env.step
+
+The environment's own prints go to stderr: stdout is reserved for replies. After each
+reply the worker polls for the next request for a moment before it blocks: on virtual
+machines, waking a halted CPU through a pipe can cost more than the step itself.
+"""
+import os
+import select
+import struct
+import sys
+import time
+import traceback
+
+VERSION = 1
+MISSING_PACKAGE = 1
+OTHER = 0
+
+# Replies go to a private copy of stdout; anything printed lands on stderr.
+REPLIES = os.dup(1)
+os.dup2(2, 1)
+REQUESTS = sys.stdin.fileno()
+SPIN_NS = 200_000
+
+
+def send(payload):
+    frame = struct.pack("<I", len(payload)) + payload
+    view = memoryview(frame)
+    while view:
+        view = view[os.write(REPLIES, view):]
+
+
+def fail(kind, message):
+    send(b"\x01" + bytes([kind]) + message.encode("utf-8", "replace"))
+
+
+def read_request(n):
+    """The next n-byte request; polls for SPIN_NS, then blocks. Exits when the trainer is gone."""
+    data = b""
+    os.set_blocking(REQUESTS, False)
+    deadline = time.perf_counter_ns() + SPIN_NS
+    while len(data) < n:
+        try:
+            chunk = os.read(REQUESTS, n - len(data))
+        except BlockingIOError:
+            if time.perf_counter_ns() > deadline:
+                select.select([REQUESTS], [], [])
+            else:
+                os.sched_yield()  # lets the trainer run if it shares this CPU
+            continue
+        if not chunk:
+            sys.exit(0)
+        data += chunk
+    return data
+
+
+def main():
+    env_id = sys.argv[1]
+    python = sys.executable or "python3"
+    try:
+        import numpy as np
+        import gymnasium as gym
+        from gymnasium import spaces
+    except ImportError as e:
+        missing = getattr(e, "name", None) or "gymnasium"
+        fail(MISSING_PACKAGE, f"{missing} is not installed in {python} — "
+             f"pip install 'gymnasium[mujoco]'")
+        return
+    if env_id.startswith("dm_control/"):
+        try:
+            import shimmy  # noqa: F401  registers the dm_control/ IDs
+
+            gym.register_envs(shimmy)
+        except ImportError:
+            fail(MISSING_PACKAGE, f"DeepMind Control tasks need shimmy, which is not installed "
+                 f"in {python} — pip install 'shimmy[dm-control]'")
+            return
+    try:
+        env = gym.make(env_id)
+    except gym.error.DependencyNotInstalled as e:
+        fail(MISSING_PACKAGE, f"{env_id} needs a package that is not installed in {python}: {e}")
+        return
+    except Exception as e:  # unknown ID, bad kwargs, ...
+        fail(OTHER, f"gymnasium cannot make {env_id}: {type(e).__name__}: {e}")
+        return
+
+    action_space = env.action_space
+    if not isinstance(action_space, spaces.Box):
+        fail(OTHER, f"{env_id} has a {type(action_space).__name__} action space; "
+             "mixsac trains continuous (Box) actions only")
+        return
+    low = np.asarray(action_space.low, dtype=np.float64).ravel()
+    high = np.asarray(action_space.high, dtype=np.float64).ravel()
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        fail(OTHER, f"{env_id}'s action space has infinite bounds {action_space}; "
+             "squashed policies need finite ones")
+        return
+    flattened = 0
+    if not isinstance(env.observation_space, spaces.Box):
+        if isinstance(env.observation_space, (spaces.Dict, spaces.Tuple)) and all(
+            isinstance(s, spaces.Box) for s in _leaves(env.observation_space, spaces)
+        ):
+            env = gym.wrappers.FlattenObservation(env)
+            flattened = 1
+        else:
+            fail(OTHER, f"{env_id} has a {type(env.observation_space).__name__} observation "
+                 "space; mixsac needs Box observations (or a Dict/Tuple of Boxes)")
+            return
+    obs_dim = int(np.prod(env.observation_space.shape))
+    action_dim = low.size
+    limit = env.spec.max_episode_steps if env.spec and env.spec.max_episode_steps else -1
+    send(b"\x00" + struct.pack(f"<III{action_dim}d{action_dim}dqB", VERSION, obs_dim,
+                               action_dim, *low, *high, limit, flattened))
+
+    action_shape, action_dtype = action_space.shape, action_space.dtype
+    request_size = 1 + max(8 * action_dim, 12)
+
+    def observation(obs):
+        return np.ascontiguousarray(obs, dtype="<f8").reshape(-1).tobytes()
+
+    while True:
+        request = read_request(request_size)
+        op = request[:1]
+        try:
+            if op == b"S":
+                action = np.frombuffer(request, dtype="<f8", count=action_dim, offset=1)
+                action = action.astype(action_dtype).reshape(action_shape)
+                obs, reward, terminated, truncated, _ = env.step(action)
+                send(b"\x00" + observation(obs)
+                     + struct.pack("<dBB", float(reward), bool(terminated), bool(truncated)))
+            elif op == b"R":
+                (seed,) = struct.unpack_from("<Q", request, 1)
+                obs, _ = env.reset(seed=seed)
+                send(b"\x00" + observation(obs))
+            elif op == b"B":
+                n, seed = struct.unpack_from("<IQ", request, 1)
+                send(b"\x00" + struct.pack("<d", own_step_time(env, n, seed)))
+            elif op == b"Q":
+                env.close()
+                return
+            else:
+                fail(OTHER, f"bridge protocol error: unknown request {op!r}")
+                return
+        except Exception as e:
+            fail(OTHER, f"{env_id} raised {type(e).__name__}: {e}\n{traceback.format_exc()}")
+
+
+def _leaves(space, spaces):
+    if isinstance(space, spaces.Dict):
+        for s in space.spaces.values():
+            yield from _leaves(s, spaces)
+    elif isinstance(space, spaces.Tuple):
+        for s in space.spaces:
+            yield from _leaves(s, spaces)
+    else:
+        yield space
+
+
+def own_step_time(env, n, seed):
+    """Python's own cost of env.step (ns), actions pre-drawn, resets not timed."""
+    env.action_space.seed(seed)
+    actions = [env.action_space.sample() for _ in range(min(n, 1024))]
+    env.reset(seed=seed)
+    total = 0
+    for i in range(n):
+        start = time.perf_counter_ns()
+        _, _, terminated, truncated, _ = env.step(actions[i % len(actions)])
+        total += time.perf_counter_ns() - start
+        if terminated or truncated:
+            env.reset()
+    return total / n
+
+
+if __name__ == "__main__":
+    main()
