@@ -27,7 +27,7 @@ else
         || die "the $THUMB standard library is missing: install it for your toolchain (rustup target add $THUMB)"
 fi
 
-step "Python venv for the Gymnasium conformance check (.venv)"
+step "Python venv for the Gymnasium conformance check and the gym: bridge tests (.venv)"
 PYTHON=${PYTHON:-python3}
 command -v "$PYTHON" >/dev/null || die "python3 not found: install Python 3 with venv (Debian: apt-get install python3 python3-venv)"
 if [ ! -x .venv/bin/python ]; then
@@ -41,11 +41,13 @@ if [ ! -x .venv/bin/python ]; then
         fi
     fi
 fi
-if ! .venv/bin/python -c "import gymnasium, numpy" 2>/dev/null; then
-    .venv/bin/python -m pip install --quiet "gymnasium==1.4.0" "numpy>=2" \
-        || die "pip could not install gymnasium 1.4.0 and numpy into .venv (is PyPI reachable?)"
+if ! .venv/bin/python -c "import gymnasium, numpy, mujoco" 2>/dev/null; then
+    .venv/bin/python -m pip install --quiet "gymnasium[mujoco]==1.4.0" "numpy>=2" \
+        || die "pip could not install gymnasium[mujoco] 1.4.0 and numpy into .venv (is PyPI reachable?)"
 fi
-.venv/bin/python -c "import gymnasium, numpy; print('gymnasium', gymnasium.__version__, '/ numpy', numpy.__version__)"
+.venv/bin/python -c "import gymnasium, numpy, mujoco; print('gymnasium', gymnasium.__version__, '/ numpy', numpy.__version__, '/ mujoco', mujoco.__version__)"
+# The gym: tests find .venv themselves; this makes the same Python the default for mixsac.
+export MIXSAC_PYTHON="$PWD/.venv/bin/python"
 
 step "QEMU for the firmware check (qemu-system-arm)"
 if ! command -v qemu-system-arm >/dev/null; then

@@ -335,7 +335,10 @@ impl Config {
             }
         }
         if !(self.env_timeout.is_finite() && self.env_timeout > 0.0) {
-            bail!("--env-timeout must be a positive number of seconds, got {}", self.env_timeout);
+            bail!(
+                "--env-timeout must be a positive number of seconds, got {}",
+                self.env_timeout
+            );
         }
         if !matches!(self.device.as_str(), "cpu" | "cuda") {
             bail!("--device must be cpu or cuda, got `{}`", self.device);

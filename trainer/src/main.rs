@@ -129,7 +129,12 @@ fn main() -> ExitCode {
             steps,
             python,
             json,
-        } => bench_envs(env.as_deref(), steps, &GymOptions::new(python.as_deref()), json),
+        } => bench_envs(
+            env.as_deref(),
+            steps,
+            &GymOptions::new(python.as_deref()),
+            json,
+        ),
         Command::Train { args, resume } => train(*args, resume),
         Command::Bench {
             env,
@@ -313,7 +318,12 @@ pub fn time_env(env: &mut Env, steps: usize) -> Result<f64> {
     Ok(start.elapsed().as_nanos() as f64 / steps as f64)
 }
 
-fn bench_envs(only: Option<&str>, steps: Option<usize>, gym: &GymOptions, json: bool) -> Result<()> {
+fn bench_envs(
+    only: Option<&str>,
+    steps: Option<usize>,
+    gym: &GymOptions,
+    json: bool,
+) -> Result<()> {
     if steps == Some(0) {
         bail!("--steps must be at least 1");
     }
@@ -348,7 +358,9 @@ fn bench_gym(name: &str, steps: usize, gym: &GymOptions, json: bool) -> Result<(
     let mut env = envs::make_with(name, gym)?;
     time_env(&mut env, steps.min(1000))?; // warm-up: imports, caches
     let bridge = time_env(&mut env, steps)?;
-    let worker = env.gym_worker().context("a gym: environment has a worker")?;
+    let worker = env
+        .gym_worker()
+        .context("a gym: environment has a worker")?;
     let steps32 = u32::try_from(steps).context("--steps is too large for gym:")?;
     let python = worker.python_step_ns(steps32, 1)?;
     let ratio = bridge / python;
@@ -498,7 +510,10 @@ fn bench(env: &str, steps: usize, repeats: usize, only: &[String], json: bool) -
     let name = |(policy, estimator): &(&str, &str)| format!("{estimator}-{policy}");
     if let Some(unknown) = only.iter().find(|o| !all.iter().any(|c| name(c) == **o)) {
         let known: Vec<String> = all.iter().map(name).collect();
-        bail!("unknown combination `{unknown}` for --only (expected one of {})", known.join(", "));
+        bail!(
+            "unknown combination `{unknown}` for --only (expected one of {})",
+            known.join(", ")
+        );
     }
     let combos = all
         .into_iter()

@@ -305,9 +305,7 @@ pub fn train(
 fn intact(run: &RunDir, step: usize, log_every: usize) -> String {
     let saved = (step - 1) / log_every * log_every;
     if saved == 0 {
-        return format!(
-            "No checkpoint had been written yet (the first comes at step {log_every})"
-        );
+        return format!("No checkpoint had been written yet (the first comes at step {log_every})");
     }
     format!(
         "The last checkpoint ({}, step {saved}) and its policy.mxp are intact: continue with \

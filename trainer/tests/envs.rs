@@ -140,7 +140,7 @@ fn bad_actions_are_errors_and_leave_the_state_alone() {
     for name in ["pendulum", "acrobot", "mountaincar", "bimodal-bandit"] {
         let mut env = envs::make(name).unwrap();
         let mut obs = vec![0.0f32; env.obs_dim()];
-        env.reset(&mut rng(), &mut obs);
+        env.reset(&mut rng(), &mut obs).unwrap();
         env.step(&[0.3], &mut obs).unwrap();
         let (state, before) = (env.state(), obs.clone());
         for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
@@ -181,7 +181,7 @@ fn actions_are_clipped_to_the_bounds() {
         let run = |a: f64| {
             let mut env = envs::make(name).unwrap();
             let mut obs = vec![0.0f32; env.obs_dim()];
-            env.reset(&mut rng(), &mut obs);
+            env.reset(&mut rng(), &mut obs).unwrap();
             let t = env.step(&[a], &mut obs).unwrap();
             (env.state(), obs, t)
         };
@@ -201,14 +201,14 @@ fn the_cut_off_truncates_and_never_terminates() {
     ] {
         let mut env = envs::make(name).unwrap();
         let mut obs = vec![0.0f32; env.obs_dim()];
-        env.reset(&mut rng(), &mut obs);
+        env.reset(&mut rng(), &mut obs).unwrap();
         // Zero torque keeps pendulum, acrobot and car away from their goals.
         for step in 1..=cutoff {
             let t = env.step(&[0.0], &mut obs).unwrap();
             assert!(!t.terminated, "{name} step {step}");
             assert_eq!(t.truncated, step == cutoff, "{name} step {step}");
         }
-        env.reset(&mut rng(), &mut obs);
+        env.reset(&mut rng(), &mut obs).unwrap();
         assert!(
             !env.step(&[0.0], &mut obs).unwrap().truncated,
             "{name}: reset restarts the count"
@@ -265,7 +265,7 @@ fn rewards_follow_their_definitions() {
     assert!((r - (m.state()[0] - 0.6)).abs() < 1e-15);
     // Bandits: one step, terminal, reward r(a).
     let mut b = envs::make("random-bandit:9").unwrap();
-    b.reset(&mut rng(), &mut obs[..1]);
+    b.reset(&mut rng(), &mut obs[..1]).unwrap();
     let t = b.step(&[0.7], &mut obs[..1]).unwrap();
     assert!(
         t.terminated && !t.truncated && t.reward == Bandit::random(9).reward(0.7),
@@ -279,19 +279,19 @@ fn start_states_follow_the_paper() {
     let mut obs = vec![0.0f32; 6];
     for _ in 0..200 {
         let mut p = envs::make("pendulum").unwrap();
-        p.reset(&mut r, &mut obs[..3]);
+        p.reset(&mut r, &mut obs[..3]).unwrap();
         let s = p.state();
         assert!(
             s[0].abs() <= std::f64::consts::PI && s[1].abs() <= 1.0,
             "{s:?}"
         );
         let mut m = envs::make("mountaincar").unwrap();
-        m.reset(&mut r, &mut obs[..2]);
+        m.reset(&mut r, &mut obs[..2]).unwrap();
         let s = m.state();
         assert!((-0.6..=-0.4).contains(&s[0]) && s[1] == 0.0, "{s:?}");
     }
     let mut a = envs::make("acrobot").unwrap();
-    a.reset(&mut r, &mut obs);
+    a.reset(&mut r, &mut obs).unwrap();
     assert_eq!(a.state(), vec![0.0; 4]);
     assert_eq!(obs, vec![1.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
 }

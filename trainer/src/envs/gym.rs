@@ -35,7 +35,11 @@ impl GymOptions {
     pub fn new(python: Option<&str>) -> GymOptions {
         let python = python
             .map(str::to_string)
-            .or_else(|| std::env::var("MIXSAC_PYTHON").ok().filter(|p| !p.is_empty()))
+            .or_else(|| {
+                std::env::var("MIXSAC_PYTHON")
+                    .ok()
+                    .filter(|p| !p.is_empty())
+            })
             .unwrap_or_else(|| "python3".to_string());
         GymOptions {
             python,
@@ -143,14 +147,11 @@ impl GymWorker {
                 id: id.to_string(),
                 reason: e.to_string(),
             })?;
-        let (requests, replies, stderr_pipe) = match (
-            child.stdin.take(),
-            child.stdout.take(),
-            child.stderr.take(),
-        ) {
-            (Some(i), Some(o), Some(e)) => (i, o, e),
-            _ => unreachable!("all three pipes were requested"),
-        };
+        let (requests, replies, stderr_pipe) =
+            match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+                (Some(i), Some(o), Some(e)) => (i, o, e),
+                _ => unreachable!("all three pipes were requested"),
+            };
         set_nonblocking(&replies);
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
         let tail = Arc::clone(&stderr);
@@ -183,6 +184,11 @@ impl GymWorker {
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The worker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `env.reset(seed=seed)`: the first observation.
@@ -393,7 +399,9 @@ impl GymWorker {
 
     fn parse_hello(&mut self, hello: &[u8]) -> Result<GymSpec, GymError> {
         let word = |i: usize| -> Option<u32> {
-            Some(u32::from_le_bytes(hello.get(4 * i..4 * i + 4)?.try_into().ok()?))
+            Some(u32::from_le_bytes(
+                hello.get(4 * i..4 * i + 4)?.try_into().ok()?,
+            ))
         };
         let (Some(version), Some(obs_dim), Some(action_dim)) = (word(0), word(1), word(2)) else {
             return Err(self.protocol("a hello of fewer than 12 bytes".into()));

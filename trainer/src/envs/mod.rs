@@ -43,7 +43,9 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EnvError {
     /// No environment has this name.
-    #[error("unknown environment `{0}`; `mixsac envs` lists them, and gym:<ID> runs a Gymnasium one")]
+    #[error(
+        "unknown environment `{0}`; `mixsac envs` lists them, and gym:<ID> runs a Gymnasium one"
+    )]
     Unknown(String),
     /// The action has the wrong number of entries.
     #[error("action has {found} entries, {env} takes {expected}")]

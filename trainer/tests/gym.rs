@@ -1,0 +1,436 @@
+//! `gym:<ID>` environments through the Python worker: trajectories equal direct Gymnasium
+//! stepping bit for bit; a short SAC run on MuJoCo's InvertedPendulum trains, exports and
+//! evaluates; missing packages, non-Box spaces, NaN, hangs and dying workers are clear
+//! errors that leave no process behind.
+//!
+//! Needs a Python with gymnasium 1.4 and mujoco: the repository's `.venv` (which
+//! `scripts/test.sh` creates), or `MIXSAC_PYTHON`. Without one these tests fail and say so.
+
+use rand::{Rng, SeedableRng};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use trainer::envs::gym::{GymError, GymOptions, GymWorker};
+use trainer::envs::{self, EnvError};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// The Python with gymnasium and mujoco.
+fn python() -> String {
+    let venv = repo().join(".venv/bin/python");
+    if venv.exists() {
+        return venv.to_string_lossy().into_owned();
+    }
+    match std::env::var("MIXSAC_PYTHON") {
+        Ok(p) if !p.is_empty() => p,
+        _ => panic!(
+            "the gym: tests need a Python with gymnasium==1.4.0 and mujoco: run scripts/test.sh \
+             (it creates .venv), or set MIXSAC_PYTHON"
+        ),
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mixsac-gym-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// An executable "python" that runs `body` (a shell script; `$PY` is the real Python).
+/// A child process writes it: had this multi-threaded test process held it open for
+/// writing, a concurrent fork could keep that descriptor and make exec fail (ETXTBSY).
+fn wrapper(name: &str, body: &str) -> String {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let path = temp_dir(&format!("{name}-{n}")).join("python");
+    let mut sh = Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = format!("#!/bin/sh\nPY='{}'\n{body}\n", python());
+    sh.stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(
+        sh.wait().unwrap().success(),
+        "could not write {}",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+/// A Python that also finds the misbehaving test environments (`mixsac_test_envs:<ID>`).
+fn python_with_test_envs() -> String {
+    let envs = repo().join("trainer/tests/gym_envs");
+    wrapper(
+        "test-envs",
+        &format!("PYTHONPATH='{}' exec \"$PY\" \"$@\"", envs.display()),
+    )
+}
+
+fn options(python: String, timeout_s: u64) -> GymOptions {
+    GymOptions {
+        python,
+        timeout: Duration::from_secs(timeout_s),
+    }
+}
+
+/// Whether process `pid` still exists (a zombie counts: it has not been reaped).
+fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn bits(x: f64) -> u64 {
+    x.to_bits()
+}
+
+/// Three seeded episodes of random in-bound actions through the bridge and directly in
+/// Python: every observation, reward and flag equal to the bit.
+fn assert_bridge_equals_direct(id: &str) {
+    let mut worker = GymWorker::start(id, &options(python(), 120)).unwrap();
+    let spec = worker.spec().clone();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+    let mut episodes = Vec::new();
+    let mut bridge_rows: Vec<Vec<Vec<u64>>> = Vec::new();
+    for seed in [7u64, 8, 9] {
+        let mut rows = vec![worker.reset(seed).unwrap().into_iter().map(bits).collect()];
+        let mut actions = Vec::new();
+        for _ in 0..150 {
+            let action: Vec<f64> = spec
+                .action_low
+                .iter()
+                .zip(&spec.action_high)
+                .map(|(&l, &h)| rng.random_range(l..h))
+                .collect();
+            let step = worker.step(&action).unwrap();
+            actions.push(action);
+            let mut row: Vec<u64> = step.obs.iter().copied().map(bits).collect();
+            row.extend([
+                bits(step.reward),
+                step.terminated as u64,
+                step.truncated as u64,
+            ]);
+            rows.push(row);
+            if step.terminated || step.truncated {
+                break;
+            }
+        }
+        episodes.push(serde_json::json!({"seed": seed, "actions": actions}));
+        bridge_rows.push(rows);
+    }
+    let request = serde_json::json!({"id": id, "episodes": episodes}).to_string();
+    let mut child = Command::new(python())
+        .arg(repo().join("trainer/tests/gym_envs/direct_rollout.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "direct rollout of {id} failed");
+    let direct: Vec<Vec<Vec<u64>>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(direct.len(), 3);
+    let steps: usize = bridge_rows.iter().map(Vec::len).sum();
+    for (e, (b, d)) in bridge_rows.iter().zip(&direct).enumerate() {
+        assert_eq!(b.len(), d.len(), "{id} episode {e}: lengths differ");
+        for (t, (rb, rd)) in b.iter().zip(d).enumerate() {
+            assert_eq!(
+                rb, rd,
+                "{id} episode {e} step {t}: bridge and Python differ"
+            );
+        }
+    }
+    println!("{id}: {steps} rows equal to the bit");
+}
+
+#[test]
+fn bridge_trajectories_equal_direct_python_stepping() {
+    assert_bridge_equals_direct("Pendulum-v1");
+    assert_bridge_equals_direct("InvertedPendulum-v5");
+}
+
+#[test]
+fn spaces_and_limits_are_read_from_the_environment() {
+    let env = envs::make_with("gym:InvertedPendulum-v5", &options(python(), 120)).unwrap();
+    assert_eq!(env.obs_dim(), 4);
+    assert_eq!(env.spec().action_low, vec![-3.0]);
+    assert_eq!(env.spec().action_high, vec![3.0]);
+    assert_eq!(env.spec().cutoff, 1000);
+    assert!(!env.can_restore());
+}
+
+#[test]
+fn non_box_spaces_and_unknown_ids_are_clear_errors() {
+    let err = GymWorker::start("CartPole-v1", &options(python(), 120))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, GymError::Environment { message, .. } if message.contains("Discrete action space")),
+        "{err}"
+    );
+    let err = GymWorker::start("NoSuchEnv-v0", &options(python(), 120))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("NoSuchEnv"), "{err}");
+    assert!(matches!(
+        envs::make_with("gym:", &options(python(), 1)),
+        Err(EnvError::Unknown(_))
+    ));
+}
+
+#[test]
+fn a_missing_package_or_python_names_the_fix() {
+    // -S hides site-packages: numpy and gymnasium are "not installed".
+    let bare = wrapper("bare", "exec \"$PY\" -S \"$@\"");
+    let err = GymWorker::start("Pendulum-v1", &options(bare, 120))
+        .err()
+        .unwrap();
+    assert!(matches!(err, GymError::MissingPackage { .. }), "{err}");
+    assert!(err.to_string().contains("is not installed in"), "{err}");
+    assert!(err.to_string().contains("pip install"), "{err}");
+
+    let err = GymWorker::start("Pendulum-v1", &options("/nonexistent/python3".into(), 5))
+        .err()
+        .unwrap();
+    assert!(matches!(err, GymError::Spawn { .. }), "{err}");
+    assert!(err.to_string().contains("MIXSAC_PYTHON"), "{err}");
+}
+
+#[test]
+fn nan_from_the_environment_is_an_error() {
+    let mut w = GymWorker::start(
+        "mixsac_test_envs:Faulty-nan-v0",
+        &options(python_with_test_envs(), 120),
+    )
+    .unwrap();
+    w.reset(1).unwrap();
+    for _ in 0..4 {
+        w.step(&[0.5]).unwrap();
+    }
+    let err = w.step(&[0.5]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GymError::NonFinite {
+                what: "observation",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_hanging_worker_times_out_and_is_reaped() {
+    let mut w = GymWorker::start(
+        "mixsac_test_envs:Faulty-hang-v0",
+        &options(python_with_test_envs(), 2),
+    )
+    .unwrap();
+    let pid = w.pid();
+    w.reset(1).unwrap();
+    for _ in 0..4 {
+        w.step(&[0.5]).unwrap();
+    }
+    let err = w.step(&[0.5]).unwrap_err();
+    assert!(matches!(err, GymError::Timeout { .. }), "{err}");
+    assert!(
+        err.to_string().contains("did not answer step within 2 s"),
+        "{err}"
+    );
+    assert!(!process_exists(pid), "the hung worker {pid} is still there");
+    // Further use is refused rather than waited for.
+    assert!(w.step(&[0.5]).is_err());
+
+    // A worker that hangs before its first reply is stopped too.
+    let pid_file = temp_dir("hang-start").join("pid");
+    let sleeper = wrapper(
+        "sleeper",
+        &format!("echo $$ > '{}'; exec sleep 600", pid_file.display()),
+    );
+    let err = GymWorker::start("Pendulum-v1", &options(sleeper, 1))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            GymError::Timeout {
+                during: "start-up",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !process_exists(pid),
+        "the sleeping worker {pid} is still there"
+    );
+}
+
+#[test]
+fn a_dying_worker_is_reported_with_its_exit_status() {
+    let mut w = GymWorker::start(
+        "mixsac_test_envs:Faulty-exit-v0",
+        &options(python_with_test_envs(), 120),
+    )
+    .unwrap();
+    let pid = w.pid();
+    w.reset(1).unwrap();
+    for _ in 0..4 {
+        w.step(&[0.5]).unwrap();
+    }
+    let err = w.step(&[0.5]).unwrap_err();
+    assert!(matches!(err, GymError::Died { .. }), "{err}");
+    assert!(err.to_string().contains("exit status: 3"), "{err}");
+    assert!(!process_exists(pid), "the dead worker {pid} was not reaped");
+}
+
+#[test]
+fn dropping_an_environment_ends_its_worker() {
+    let mut w = GymWorker::start("Pendulum-v1", &options(python(), 120)).unwrap();
+    let pid = w.pid();
+    w.reset(0).unwrap();
+    assert!(process_exists(pid));
+    drop(w);
+    assert!(!process_exists(pid), "worker {pid} outlived its owner");
+}
+
+fn mixsac(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mixsac"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn sac_trains_on_mujoco_inverted_pendulum_and_eval_runs_the_export() {
+    let dir = temp_dir("train");
+    let out_dir = dir.join("run");
+    let py = python();
+    let out = mixsac(&[
+        "train",
+        "--env",
+        "gym:InvertedPendulum-v5",
+        "--python",
+        &py,
+        "--steps",
+        "1500",
+        "--learning-starts",
+        "500",
+        "--hidden",
+        "32",
+        "--batch-size",
+        "32",
+        "--log-every",
+        "500",
+        "--seed",
+        "4",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = std::fs::read_to_string(out_dir.join("config.toml")).unwrap();
+    // MuJoCo-size defaults where no flag was given.
+    for line in [
+        "alpha = \"auto\"",
+        "buffer_size = 1000000",
+        "tau = 0.005",
+        "actor_lr = 0.0003",
+    ] {
+        assert!(
+            config.contains(line),
+            "config.toml lacks `{line}`:\n{config}"
+        );
+    }
+    let metrics = std::fs::read_to_string(out_dir.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 4, "{metrics}");
+    let policy = out_dir.join("policy.mxp");
+    let out = mixsac(&[
+        "eval",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--env",
+        "gym:InvertedPendulum-v5",
+        "--python",
+        &py,
+        "--episodes",
+        "3",
+        "--seed",
+        "2",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let returns = v["returns"].as_array().unwrap();
+    assert_eq!(returns.len(), 3);
+    // InvertedPendulum pays 1 per step the pole stays up: at least one step per episode.
+    assert!(returns.iter().all(|r| r.as_f64().unwrap() >= 1.0), "{v}");
+}
+
+#[test]
+fn nan_during_training_stops_with_the_checkpoint_intact() {
+    let dir = temp_dir("train-nan");
+    let out_dir = dir.join("run");
+    let out = mixsac(&[
+        "train",
+        "--env",
+        "gym:mixsac_test_envs:Faulty-late-nan-v0",
+        "--python",
+        &python_with_test_envs(),
+        "--steps",
+        "400",
+        "--learning-starts",
+        "50",
+        "--hidden",
+        "16",
+        "--batch-size",
+        "16",
+        "--log-every",
+        "100",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("non-finite observation"), "{stderr}");
+    assert!(stderr.contains("step 150"), "{stderr}");
+    assert!(
+        stderr.contains("step 100) and its policy.mxp are intact"),
+        "{stderr}"
+    );
+    let progress = std::fs::read_to_string(out_dir.join("checkpoint/progress.json")).unwrap();
+    assert!(progress.contains("\"step\":100"), "{progress}");
+    let inspect = mixsac(&["inspect", out_dir.join("policy.mxp").to_str().unwrap()]);
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+}
