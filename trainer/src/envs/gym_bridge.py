@@ -36,14 +36,15 @@ OTHER = 0
 REPLIES = os.dup(1)
 os.dup2(2, 1)
 REQUESTS = sys.stdin.fileno()
+os.set_blocking(REQUESTS, False)
 SPIN_NS = 200_000
 
 
 def send(payload):
     frame = struct.pack("<I", len(payload)) + payload
-    view = memoryview(frame)
-    while view:
-        view = view[os.write(REPLIES, view):]
+    written = os.write(REPLIES, frame)
+    while written < len(frame):  # a pipe takes a short frame whole; a long one may not
+        written += os.write(REPLIES, frame[written:])
 
 
 def fail(kind, message):
@@ -53,7 +54,6 @@ def fail(kind, message):
 def read_request(n):
     """The next n-byte request; polls for SPIN_NS, then blocks. Exits when the trainer is gone."""
     data = b""
-    os.set_blocking(REQUESTS, False)
     deadline = time.perf_counter_ns() + SPIN_NS
     while len(data) < n:
         try:
@@ -87,9 +87,13 @@ def main():
             import shimmy  # noqa: F401  registers the dm_control/ IDs
 
             gym.register_envs(shimmy)
-        except ImportError:
-            fail(MISSING_PACKAGE, f"DeepMind Control tasks need shimmy, which is not installed "
-                 f"in {python} — pip install 'shimmy[dm-control]'")
+        except ImportError as e:
+            if getattr(e, "name", None) in (None, "shimmy"):
+                message = "DeepMind Control tasks need shimmy"
+            else:
+                message = f"shimmy needs {e.name}"
+            fail(MISSING_PACKAGE, f"{message}, which is not installed in {python} — "
+                 f"pip install 'shimmy[dm-control]' (ImportError: {e})")
             return
     try:
         env = gym.make(env_id)

@@ -183,7 +183,9 @@ impl Env {
                 dynamics.observe(obs);
             }
             Backend::Gym(worker) => {
-                let first = worker.reset(rng.next_u64())?;
+                // 32 bits: some environments (shimmy's DeepMind Control) seed a legacy
+                // NumPy RandomState, which refuses larger seeds.
+                let first = worker.reset(u64::from(rng.next_u32()))?;
                 copy_f32(&first, obs);
             }
         }
