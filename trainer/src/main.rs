@@ -243,6 +243,11 @@ fn list_envs() -> Result<()> {
             env.state_layout()
         );
     }
+    println!(
+        "{:<22} {:>4} {:>14} {:>7}  any Gymnasium environment with Box actions, run by a Python worker \
+         (--python, MIXSAC_PYTHON); e.g. gym:Hopper-v5, gym:dm_control/cartpole-swingup_sparse-v0",
+        "gym:<ID>", "", "", ""
+    );
     Ok(())
 }
 
