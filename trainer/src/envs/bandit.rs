@@ -104,6 +104,16 @@ impl Bandit {
         self.means.iter().copied().zip(self.stds.iter().copied())
     }
 
+    /// E[r(a)] for a ~ N(mean, std²) on the whole real line (the reward not clipped to the
+    /// action range), in closed form: c Σ_i N(mean; m_i, √(std² + s_i²)).
+    pub fn gaussian_expectation(&self, mean: f64, std: f64) -> f64 {
+        self.scale
+            * self
+                .components()
+                .map(|(m, s)| normal_pdf(mean, m, (std * std + s * s).sqrt()))
+                .sum::<f64>()
+    }
+
     /// r(a) in f64. Actions outside the range are clipped to it, as the environment does.
     pub fn reward(&self, a: f64) -> f64 {
         let (lo, hi) = ACTION_RANGE;
