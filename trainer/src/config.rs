@@ -195,7 +195,7 @@ impl TrainArgs {
     }
 
     /// `self`'s values, falling back to `other`'s.
-    fn over(self, other: TrainArgs) -> TrainArgs {
+    pub fn over(self, other: TrainArgs) -> TrainArgs {
         macro_rules! merge {
             ($($f:ident),*) => { TrainArgs { $($f: self.$f.or(other.$f)),* } };
         }

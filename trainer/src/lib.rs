@@ -10,6 +10,8 @@ pub mod optim;
 pub mod plot;
 pub mod policy;
 pub mod replay;
+pub mod report;
 pub mod sac;
 pub mod stationary;
+pub mod sweep;
 pub mod train;

@@ -109,6 +109,29 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Run a grid of training runs from a spec file (experiments/*.toml) on N threads;
+    /// resumable. Writes OUT/results.csv and OUT/runs/<id>/.
+    Sweep {
+        /// The sweep spec (TOML).
+        #[arg(long)]
+        spec: std::path::PathBuf,
+        /// Output directory [default: runs/<spec file name>].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Runs trained at once, one thread each.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
+    /// Figures of a sweep: learning curves with 95 % bootstrap bands, final return vs α,
+    /// every run's curve; PNG and SVG.
+    Plot {
+        /// The sweep directory (holding results.csv).
+        #[arg(long)]
+        sweep: std::path::PathBuf,
+        /// Where the figures go [default: SWEEP/plots].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Evaluate an exported policy file through policy-core (the deployed artifact).
     Eval {
         /// The .mxp file.
@@ -150,6 +173,15 @@ fn main() -> ExitCode {
             jobs,
         } => stationary(&out, starts, seed, &alphas, jobs),
         Command::Envs => list_envs(),
+        Command::Sweep { spec, out, jobs } => sweep(&spec, out, jobs),
+        Command::Plot { sweep, out } => {
+            let out = out.unwrap_or_else(|| sweep.join("plots"));
+            trainer::report::plot_sweep(&sweep, &out).map(|files| {
+                for f in files {
+                    eprintln!("wrote {}", f.display());
+                }
+            })
+        }
         Command::EnvReplay { env, state, seed } => env_replay(&env, state.as_deref(), seed),
         Command::BenchEnvs {
             env,
@@ -440,6 +472,57 @@ fn stationary(
         "wrote {0}/stationary.csv, {0}/stationary.png and {0}/stationary.svg in {1:.1} s",
         out.display(),
         start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn sweep(spec_path: &std::path::Path, out: Option<std::path::PathBuf>, jobs: usize) -> Result<()> {
+    use std::io::IsTerminal;
+    use trainer::sweep;
+    if jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    let spec = sweep::Spec::read(spec_path)?;
+    let text = std::fs::read_to_string(spec_path)?;
+    let out = out.unwrap_or_else(|| {
+        let stem = spec_path.file_stem().unwrap_or_default();
+        std::path::Path::new("runs").join(stem)
+    });
+    let total = spec.grid()?.len();
+    eprintln!(
+        "sweep {}: {total} runs{} on {jobs} thread(s) into {}",
+        spec_path.display(),
+        if spec.rerun_best.is_some() {
+            " (then reruns of the best settings)"
+        } else {
+            ""
+        },
+        out.display()
+    );
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  ETA {eta}  {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let results = sweep::run_sweep(&spec, &text, &out, jobs, |done, total, line| match &bar {
+        Some(bar) => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.println(line);
+        }
+        None => eprintln!("[{done}/{total}] {line}"),
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let failed = results.iter().filter(|(_, o)| o.status != "ok").count();
+    eprintln!(
+        "{} runs finished ({failed} failed); results in {}",
+        results.len(),
+        out.join("results.csv").display()
     );
     Ok(())
 }

@@ -33,6 +33,8 @@ pub struct Series {
     pub markers: bool,
     /// Palette index (default: the series' position), to keep a colour per method across panels.
     pub colour: Option<usize>,
+    /// A thin, translucent line (for many overlaid runs).
+    pub thin: bool,
 }
 
 /// One chart of a figure.
@@ -133,11 +135,13 @@ where
                     )))
                     .map_err(err)?;
             }
+            let style = if series.thin {
+                colour.mix(0.45).stroke_width(1)
+            } else {
+                colour.stroke_width(2)
+            };
             let line = chart
-                .draw_series(LineSeries::new(
-                    series.points.clone(),
-                    colour.stroke_width(2),
-                ))
+                .draw_series(LineSeries::new(series.points.clone(), style))
                 .map_err(err)?;
             if !series.label.is_empty() {
                 line.label(series.label.clone()).legend(move |(x, y)| {

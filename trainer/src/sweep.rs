@@ -1,0 +1,498 @@
+//! `mixsac sweep`: a grid of independent training runs (environments × methods × α ×
+//! learning rates × seeds) on N worker threads, one run per thread, resumable, with one tidy
+//! results table. Optionally a second phase re-runs the best (α, learning rate) of every
+//! (environment, method) by area under the learning curve with fresh seeds, as in the
+//! paper's protocol.
+//!
+//! Layout of a sweep directory:
+//! - `spec.toml`: the spec it runs (a resumed sweep must be given the same spec);
+//! - `runs/<id>/`: one `mixsac train` directory per run, plus `summary.json` once finished;
+//! - `results.csv`: one row per run, rewritten whenever a run finishes.
+//!
+//! A killed sweep continues where it stopped: finished runs (with `summary.json`) are
+//! skipped, runs with a checkpoint continue from it exactly, others start again.
+
+use crate::config::{Config, TrainArgs};
+use crate::train::{self, Mode};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A policy and estimator to compare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Method {
+    pub policy: String,
+    pub estimator: String,
+    /// Components K [default: 5 for mixtures, 1 otherwise].
+    pub components: Option<usize>,
+}
+
+/// An α of the grid: a number, or "auto".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AlphaValue {
+    Fixed(f64),
+    Named(String),
+}
+
+impl AlphaValue {
+    fn text(&self) -> String {
+        match self {
+            AlphaValue::Fixed(a) => a.to_string(),
+            AlphaValue::Named(s) => s.clone(),
+        }
+    }
+}
+
+/// The second phase: the best setting of each (environment, method) again, more seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RerunBest {
+    /// Seeds of the reruns (fresh ones, distinct from the grid's).
+    pub seeds: Vec<u64>,
+}
+
+/// A sweep spec file (`experiments/**/*.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// What the sweep is for (printed, not used).
+    #[serde(default)]
+    pub description: String,
+    /// Environment names; `random-bandit:A..B` expands to seeds A to B − 1.
+    pub envs: Vec<String>,
+    pub methods: Vec<Method>,
+    /// α values [default: the environment family's default].
+    #[serde(default)]
+    pub alphas: Vec<AlphaValue>,
+    /// Learning rates, applied to the actor and the critic [default: the family's].
+    #[serde(default)]
+    pub learning_rates: Vec<f64>,
+    pub seeds: Vec<u64>,
+    /// Any `mixsac train` keys shared by every run (steps, hidden, log_every, ...).
+    #[serde(default)]
+    pub train: TrainArgs,
+    pub rerun_best: Option<RerunBest>,
+}
+
+/// One run of the grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// Directory name under `runs/`, made of the run's coordinates.
+    pub id: String,
+    pub phase: &'static str,
+    pub env: String,
+    /// `<estimator>-<policy>-k<K>`.
+    pub method: String,
+    pub method_spec: Method,
+    pub alpha: String,
+    pub learning_rate: Option<f64>,
+    pub seed: u64,
+    pub config: Config,
+}
+
+/// What a finished run left in `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// "ok", or the error that stopped the run.
+    pub status: String,
+    /// Mean episode return over the last tenth of the metrics rows (NaN if none).
+    pub final_return: f64,
+    /// Mean episode return over all metrics rows: the area under the learning curve per step.
+    pub auc: f64,
+    pub episodes: usize,
+    pub seconds: f64,
+}
+
+impl Spec {
+    pub fn read(path: &Path) -> Result<Spec> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read sweep spec {}", path.display()))?;
+        let spec: Spec = toml::from_str(&text)
+            .with_context(|| format!("invalid sweep spec {}", path.display()))?;
+        spec.check()?;
+        Ok(spec)
+    }
+
+    fn check(&self) -> Result<()> {
+        for (name, empty) in [
+            ("envs", self.envs.is_empty()),
+            ("methods", self.methods.is_empty()),
+            ("seeds", self.seeds.is_empty()),
+        ] {
+            if empty {
+                bail!("the sweep spec needs at least one entry in `{name}`");
+            }
+        }
+        if self.train.env.is_some() || self.train.policy.is_some() || self.train.estimator.is_some()
+        {
+            bail!("set env, policy and estimator through `envs` and `methods`, not [train]");
+        }
+        Ok(())
+    }
+
+    /// Environment names with `random-bandit:A..B` ranges expanded.
+    fn env_names(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for env in &self.envs {
+            match env
+                .strip_prefix("random-bandit:")
+                .and_then(|r| r.split_once(".."))
+            {
+                Some((a, b)) => {
+                    let (a, b): (u64, u64) = (
+                        a.parse().with_context(|| format!("bad range in `{env}`"))?,
+                        b.parse().with_context(|| format!("bad range in `{env}`"))?,
+                    );
+                    names.extend((a..b).map(|s| format!("random-bandit:{s}")));
+                }
+                None => names.push(env.clone()),
+            }
+        }
+        Ok(names)
+    }
+
+    /// Every run of the grid (phase "grid"), each config resolved and checked.
+    pub fn grid(&self) -> Result<Vec<Run>> {
+        let alphas: Vec<Option<String>> = if self.alphas.is_empty() {
+            vec![None]
+        } else {
+            self.alphas.iter().map(|a| Some(a.text())).collect()
+        };
+        let lrs: Vec<Option<f64>> = if self.learning_rates.is_empty() {
+            vec![None]
+        } else {
+            self.learning_rates.iter().copied().map(Some).collect()
+        };
+        let mut runs = Vec::new();
+        for env in self.env_names()? {
+            for method in &self.methods {
+                for alpha in &alphas {
+                    for lr in &lrs {
+                        for &seed in &self.seeds {
+                            runs.push(self.run("grid", &env, method, alpha.clone(), *lr, seed)?);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(runs)
+    }
+
+    fn run(
+        &self,
+        phase: &'static str,
+        env: &str,
+        method: &Method,
+        alpha: Option<String>,
+        lr: Option<f64>,
+        seed: u64,
+    ) -> Result<Run> {
+        let policy = <crate::config::PolicyKind as clap::ValueEnum>::from_str(&method.policy, true)
+            .map_err(|e| anyhow::anyhow!("method policy `{}`: {e}", method.policy))?;
+        let args = TrainArgs {
+            env: Some(env.to_string()),
+            policy: Some(policy),
+            components: method.components,
+            estimator: Some(method.estimator.clone()),
+            alpha: alpha.clone(),
+            actor_lr: lr,
+            critic_lr: lr,
+            seed: Some(seed),
+            ..TrainArgs::default()
+        }
+        .over(self.train.clone());
+        let config = args
+            .resolve()
+            .with_context(|| format!("run {env} / {} / {}", method.policy, method.estimator))?;
+        let method_name = format!(
+            "{}-{}-k{}",
+            config.estimator.name(),
+            method.policy,
+            config.components
+        );
+        let lr_text = lr.map_or("default".to_string(), |l| l.to_string());
+        let id = format!(
+            "{phase}__{}__{method_name}__alpha-{}__lr-{lr_text}__seed-{seed}",
+            env.replace([':', '/'], "_"),
+            config.alpha
+        );
+        Ok(Run {
+            id,
+            phase,
+            env: env.to_string(),
+            method: method_name,
+            method_spec: method.clone(),
+            alpha: config.alpha.clone(),
+            learning_rate: lr,
+            seed,
+            config,
+        })
+    }
+}
+
+/// Header of `results.csv`.
+pub const RESULTS_HEADER: &str =
+    "phase,env,method,alpha,learning_rate,seed,steps,status,final_return,auc,episodes,seconds,run";
+
+/// Runs (or continues) the sweep of `spec` in `dir` on `jobs` threads. `progress` is told
+/// about every run that finishes: (done, total, line).
+pub fn run_sweep(
+    spec: &Spec,
+    spec_text: &str,
+    dir: &Path,
+    jobs: usize,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<Vec<(Run, Outcome)>> {
+    std::fs::create_dir_all(dir.join("runs"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let saved = dir.join("spec.toml");
+    match std::fs::read_to_string(&saved) {
+        Ok(old) if old != spec_text => bail!(
+            "{} holds a sweep of another spec ({}); use another --out, or the same spec to continue it",
+            dir.display(),
+            saved.display()
+        ),
+        Ok(_) => {}
+        Err(_) => std::fs::write(&saved, spec_text)?,
+    }
+    let grid = spec.grid()?;
+    let mut results = run_all(&grid, &[], dir, jobs, grid.len(), &mut progress)?;
+    if let Some(rerun) = &spec.rerun_best {
+        let mut reruns = Vec::new();
+        for (run, alpha, lr) in best_settings(&results) {
+            for &seed in &rerun.seeds {
+                reruns.push(spec.run(
+                    "best",
+                    &run.env,
+                    &run.method_spec,
+                    Some(alpha.clone()),
+                    lr,
+                    seed,
+                )?);
+            }
+        }
+        let total = grid.len() + reruns.len();
+        let more = run_all(&reruns, &results, dir, jobs, total, &mut progress)?;
+        results.extend(more);
+    }
+    write_results(dir, &results)?;
+    Ok(results)
+}
+
+/// The (α, learning rate) with the highest mean AUC over seeds, per (environment, method):
+/// (a run of that group, α, learning rate).
+fn best_settings(results: &[(Run, Outcome)]) -> Vec<(Run, String, Option<f64>)> {
+    type Rows = Vec<(String, Option<f64>, f64)>;
+    let mut groups: std::collections::BTreeMap<(String, String), (Run, Rows)> = Default::default();
+    for (run, outcome) in results
+        .iter()
+        .filter(|(r, o)| r.phase == "grid" && o.status == "ok")
+    {
+        groups
+            .entry((run.env.clone(), run.method.clone()))
+            .or_insert_with(|| (run.clone(), Vec::new()))
+            .1
+            .push((run.alpha.clone(), run.learning_rate, outcome.auc));
+    }
+    let mut best = Vec::new();
+    for (_, (example, rows)) in groups {
+        let mut settings: Vec<(String, Option<f64>, f64)> = Vec::new();
+        for (alpha, lr, _) in &rows {
+            if settings.iter().any(|(a, l, _)| a == alpha && l == lr) {
+                continue;
+            }
+            let aucs: Vec<f64> = rows
+                .iter()
+                .filter(|(a, l, auc)| a == alpha && l == lr && auc.is_finite())
+                .map(|r| r.2)
+                .collect();
+            if !aucs.is_empty() {
+                settings.push((
+                    alpha.clone(),
+                    *lr,
+                    aucs.iter().sum::<f64>() / aucs.len() as f64,
+                ));
+            }
+        }
+        if let Some((alpha, lr, _)) = settings.into_iter().max_by(|a, b| a.2.total_cmp(&b.2)) {
+            best.push((example, alpha, lr));
+        }
+    }
+    best
+}
+
+/// Runs what is not finished yet; returns every run with its outcome, in grid order.
+/// `results.csv` is rewritten (with `earlier` first) whenever a run finishes.
+fn run_all(
+    runs: &[Run],
+    earlier: &[(Run, Outcome)],
+    dir: &Path,
+    jobs: usize,
+    total: usize,
+    progress: &mut impl FnMut(usize, usize, &str),
+) -> Result<Vec<(Run, Outcome)>> {
+    let offset = earlier.len();
+    let mut outcomes: Vec<Option<Outcome>> = runs
+        .iter()
+        .map(|r| read_outcome(&run_dir(dir, r)))
+        .collect();
+    let pending: Vec<usize> = (0..runs.len()).filter(|&i| outcomes[i].is_none()).collect();
+    let mut done = offset + runs.len() - pending.len();
+    if done > offset {
+        progress(
+            done,
+            total,
+            &format!("{} runs already finished, skipped", done - offset),
+        );
+    }
+    let next = AtomicUsize::new(0);
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, pending.len().max(1)) {
+            let (send, next, pending) = (send.clone(), &next, &pending);
+            scope.spawn(move || loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&i) = pending.get(k) else { return };
+                let outcome = execute(&runs[i], &run_dir(dir, &runs[i]));
+                if send.send((i, outcome)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(send);
+        for (i, outcome) in receive.iter() {
+            done += 1;
+            let run = &runs[i];
+            progress(
+                done,
+                total,
+                &format!(
+                    "{}: {} (final return {:.3}, AUC {:.3}, {:.0} s)",
+                    run.id, outcome.status, outcome.final_return, outcome.auc, outcome.seconds
+                ),
+            );
+            outcomes[i] = Some(outcome);
+            let mut table = earlier.to_vec();
+            table.extend(finished_runs(runs, &outcomes));
+            // A table that cannot be written now is written again after the next run.
+            let _ = write_results(dir, &table);
+        }
+    });
+    Ok(finished_runs(runs, &outcomes))
+}
+
+fn finished_runs(runs: &[Run], outcomes: &[Option<Outcome>]) -> Vec<(Run, Outcome)> {
+    runs.iter()
+        .zip(outcomes)
+        .filter_map(|(r, o)| o.clone().map(|o| (r.clone(), o)))
+        .collect()
+}
+
+fn run_dir(dir: &Path, run: &Run) -> PathBuf {
+    dir.join("runs").join(&run.id)
+}
+
+fn read_outcome(run_dir: &Path) -> Option<Outcome> {
+    let text = std::fs::read_to_string(run_dir.join("summary.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Trains one run to the end (continuing from its checkpoint if it has one) and writes its
+/// `summary.json`. Errors of the run are its outcome, not the sweep's.
+fn execute(run: &Run, dir: &Path) -> Outcome {
+    let start = std::time::Instant::now();
+    let result = (|| -> Result<()> {
+        let mode = if dir.join("checkpoint").exists() || dir.join("checkpoint.old").exists() {
+            Mode::Resume
+        } else {
+            // Started but killed before its first checkpoint: start again.
+            let _ = std::fs::remove_dir_all(dir);
+            Mode::Fresh
+        };
+        train::train(&run.config, dir, mode, |_| {})?;
+        Ok(())
+    })();
+    let status = match result {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("failed: {e:#}").replace(['\n', ','], " "),
+    };
+    let (final_return, auc) = curve_summary(&dir.join("metrics.csv"));
+    let outcome = Outcome {
+        status,
+        final_return,
+        auc,
+        episodes: episodes(&dir.join("metrics.csv")),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    if let Ok(json) = serde_json::to_string_pretty(&outcome) {
+        let _ = std::fs::create_dir_all(dir);
+        let _ = std::fs::write(dir.join("summary.json"), json);
+    }
+    outcome
+}
+
+/// (step, episode_return) of every metrics row with a finite return.
+pub fn learning_curve(metrics: &Path) -> Vec<(f64, f64)> {
+    let Ok(text) = std::fs::read_to_string(metrics) else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.split(',');
+            let step: f64 = fields.next()?.parse().ok()?;
+            let ret: f64 = fields.nth(1)?.parse().ok()?;
+            ret.is_finite().then_some((step, ret))
+        })
+        .collect()
+}
+
+fn episodes(metrics: &Path) -> usize {
+    std::fs::read_to_string(metrics)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .last()
+                .and_then(|l| l.split(',').nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// (final return, AUC): the mean return of the last tenth of the rows, and of all rows.
+fn curve_summary(metrics: &Path) -> (f64, f64) {
+    let curve = learning_curve(metrics);
+    if curve.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = |rows: &[(f64, f64)]| rows.iter().map(|r| r.1).sum::<f64>() / rows.len() as f64;
+    let tail = curve.len().div_ceil(10);
+    (mean(&curve[curve.len() - tail..]), mean(&curve))
+}
+
+fn write_results(dir: &Path, results: &[(Run, Outcome)]) -> Result<()> {
+    let mut csv = format!("{RESULTS_HEADER}\n");
+    for (run, o) in results {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{:.1},{}\n",
+            run.phase,
+            run.env,
+            run.method,
+            run.alpha,
+            run.learning_rate
+                .map_or("default".into(), |l| l.to_string()),
+            run.seed,
+            run.config.steps,
+            o.status,
+            o.final_return,
+            o.auc,
+            o.episodes,
+            o.seconds,
+            run.id
+        ));
+    }
+    let path = dir.join("results.csv");
+    std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))
+}
