@@ -96,12 +96,12 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
 
+/// A line's points and its band's (x, low, high).
+type LineAndBand = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
+
 /// Mean curve and band over runs whose curves share their steps (rows missing in some runs
 /// use the runs that have them).
-fn mean_curve(
-    curves: &[Vec<(f64, f64)>],
-    rng: &mut impl Rng,
-) -> (Vec<(f64, f64)>, Vec<(f64, f64, f64)>) {
+fn mean_curve(curves: &[Vec<(f64, f64)>], rng: &mut impl Rng) -> LineAndBand {
     let mut by_step: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
     for curve in curves {
         for &(step, ret) in curve {
