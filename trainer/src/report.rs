@@ -5,6 +5,7 @@
 //! ("random-bandits"), each bandit a replicate, as in the paper's aggregate over bandits.
 
 use crate::plot::{self, Panel, Series};
+use crate::sweep::{Selection, Spec};
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -20,7 +21,8 @@ pub struct ResultRow {
     pub env: String,
     pub method: String,
     pub alpha: String,
-    pub learning_rate: String,
+    pub actor_lr: String,
+    pub critic_lr: String,
     pub seed: u64,
     pub status: String,
     pub final_return: f64,
@@ -50,9 +52,9 @@ pub fn read_results(sweep: &Path) -> Result<Vec<ResultRow>> {
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 13 {
+        if f.len() != 14 {
             bail!(
-                "{} line {}: expected 13 fields, got {}",
+                "{} line {}: expected 14 fields, got {}",
                 path.display(),
                 n + 1,
                 f.len()
@@ -64,14 +66,15 @@ pub fn read_results(sweep: &Path) -> Result<Vec<ResultRow>> {
             env: f[1].into(),
             method: f[2].into(),
             alpha: f[3].into(),
-            learning_rate: f[4].into(),
-            seed: f[5]
+            actor_lr: f[4].into(),
+            critic_lr: f[5].into(),
+            seed: f[6]
                 .parse()
                 .with_context(|| format!("{} line {}: seed", path.display(), n + 1))?,
-            status: f[7].into(),
-            final_return: number(f[8]),
-            auc: number(f[9]),
-            run: f[12].into(),
+            status: f[8].into(),
+            final_return: number(f[9]),
+            auc: number(f[10]),
+            run: f[13].into(),
         });
     }
     Ok(rows)
@@ -127,6 +130,8 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     if rows.is_empty() {
         bail!("{} has no finished runs to plot yet", sweep.display());
     }
+    // The sweep's own selection rule (AUC unless its spec says otherwise).
+    let by = Spec::read(&sweep.join("spec.toml")).map_or(Selection::Auc, |s| s.select_by);
     let methods: Vec<String> = {
         let mut m: Vec<String> = rows.iter().map(|r| r.method.clone()).collect();
         m.sort();
@@ -174,7 +179,7 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
                         .copied()
                         .filter(|r| r.phase == "grid")
                         .collect();
-                    best_setting(&grid)
+                    best_setting(&grid, by)
                 } else {
                     reruns
                 }
@@ -185,9 +190,10 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
                 .first()
                 .map(|r| {
                     format!(
-                        " (α {}, lr {}, {} runs)",
+                        " (α {}, lr actor {} critic {}, {} runs)",
                         r.alpha,
-                        r.learning_rate,
+                        r.actor_lr,
+                        r.critic_lr,
                         best_runs.len()
                     )
                 })
@@ -200,7 +206,8 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
                 ..Series::default()
             });
 
-            // α-sensitivity: per numeric α, the best learning rate by AUC; final returns.
+            // α-sensitivity: per numeric α, the best learning rates by the selection rule;
+            // final returns.
             let mut alphas: Vec<f64> = of_method
                 .iter()
                 .filter(|r| r.phase == "grid")
@@ -216,7 +223,7 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
                     .copied()
                     .filter(|r| r.phase == "grid" && r.alpha.parse::<f64>().ok() == Some(alpha))
                     .collect();
-                let finals: Vec<f64> = best_setting(&at)
+                let finals: Vec<f64> = best_setting(&at, by)
                     .iter()
                     .map(|r| r.final_return)
                     .filter(|v| v.is_finite())
@@ -306,34 +313,30 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// The runs of the (α, learning rate) setting with the highest mean AUC among `rows`.
-fn best_setting<'a>(rows: &[&'a ResultRow]) -> Vec<&'a ResultRow> {
-    let mut settings: Vec<(&str, &str)> = rows
-        .iter()
-        .map(|r| (r.alpha.as_str(), r.learning_rate.as_str()))
-        .collect();
+/// The runs of the (α, learning rates) setting with the best mean score among `rows`.
+fn best_setting<'a>(rows: &[&'a ResultRow], by: Selection) -> Vec<&'a ResultRow> {
+    let key = |r: &ResultRow| (r.alpha.clone(), r.actor_lr.clone(), r.critic_lr.clone());
+    let mut settings: Vec<(String, String, String)> = rows.iter().map(|r| key(r)).collect();
     settings.sort();
     settings.dedup();
-    let score = |(a, l): (&str, &str)| {
-        let aucs: Vec<f64> = rows
+    let score = |setting: &(String, String, String)| {
+        let scores: Vec<f64> = rows
             .iter()
-            .filter(|r| r.alpha == a && r.learning_rate == l && r.auc.is_finite())
-            .map(|r| r.auc)
+            .filter(|r| &key(r) == setting)
+            .map(|r| by.score(r.auc, r.final_return))
+            .filter(|v| v.is_finite())
             .collect();
-        if aucs.is_empty() {
+        if scores.is_empty() {
             f64::NEG_INFINITY
         } else {
-            mean(&aucs)
+            mean(&scores)
         }
     };
     let Some(best) = settings
         .into_iter()
-        .max_by(|x, y| score(*x).total_cmp(&score(*y)))
+        .max_by(|x, y| score(x).total_cmp(&score(y)))
     else {
         return Vec::new();
     };
-    rows.iter()
-        .copied()
-        .filter(|r| r.alpha == best.0 && r.learning_rate == best.1)
-        .collect()
+    rows.iter().copied().filter(|r| key(r) == best).collect()
 }

@@ -46,6 +46,37 @@ impl AlphaValue {
     }
 }
 
+/// The score that picks the best (α, learning rates) setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Selection {
+    /// Area under the learning curve (mean return over training).
+    #[default]
+    Auc,
+    /// Mean return over the last tenth of training.
+    Final,
+}
+
+impl Selection {
+    pub fn score(self, auc: f64, final_return: f64) -> f64 {
+        match self {
+            Selection::Auc => auc,
+            Selection::Final => final_return,
+        }
+    }
+}
+
+/// Learning rates of one run; `None` leaves the family default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rates {
+    pub actor: Option<f64>,
+    pub critic: Option<f64>,
+}
+
+fn rate_text(rate: Option<f64>) -> String {
+    rate.map_or("default".into(), |r| r.to_string())
+}
+
 /// The second phase: the best setting of each (environment, method) again, more seeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,10 +98,22 @@ pub struct Spec {
     /// α values [default: the environment family's default].
     #[serde(default)]
     pub alphas: Vec<AlphaValue>,
-    /// Learning rates, applied to the actor and the critic [default: the family's].
+    /// Learning rates, each applied to the actor and the critic [default: the family's].
     #[serde(default)]
     pub learning_rates: Vec<f64>,
+    /// Or: critic learning rates, crossed with `actor_lr_ratios` (actor = κ · critic), as
+    /// in the paper's classic-control sweep.
+    #[serde(default)]
+    pub critic_lrs: Vec<f64>,
+    #[serde(default)]
+    pub actor_lr_ratios: Vec<f64>,
+    /// Or: actor learning rates alone (bandits, whose critic is the true reward).
+    #[serde(default)]
+    pub actor_lrs: Vec<f64>,
     pub seeds: Vec<u64>,
+    /// How the best setting is chosen [default: auc].
+    #[serde(default)]
+    pub select_by: Selection,
     /// Any `mixsac train` keys shared by every run (steps, hidden, log_every, ...).
     #[serde(default)]
     pub train: TrainArgs,
@@ -88,7 +131,7 @@ pub struct Run {
     pub method: String,
     pub method_spec: Method,
     pub alpha: String,
-    pub learning_rate: Option<f64>,
+    pub rates: Rates,
     pub seed: u64,
     pub config: Config,
 }
@@ -130,7 +173,57 @@ impl Spec {
         {
             bail!("set env, policy and estimator through `envs` and `methods`, not [train]");
         }
+        let kinds = [
+            !self.learning_rates.is_empty(),
+            !self.critic_lrs.is_empty(),
+            !self.actor_lrs.is_empty(),
+        ];
+        if kinds.iter().filter(|&&k| k).count() > 1 {
+            bail!("give one of `learning_rates`, `critic_lrs` (with `actor_lr_ratios`) and `actor_lrs`");
+        }
+        if !self.actor_lr_ratios.is_empty() && self.critic_lrs.is_empty() {
+            bail!("`actor_lr_ratios` needs `critic_lrs`");
+        }
         Ok(())
+    }
+
+    /// The learning-rate settings of the grid.
+    fn rate_settings(&self) -> Vec<Rates> {
+        let same = |r: f64| Rates {
+            actor: Some(r),
+            critic: Some(r),
+        };
+        if !self.learning_rates.is_empty() {
+            self.learning_rates.iter().map(|&r| same(r)).collect()
+        } else if !self.critic_lrs.is_empty() {
+            let ratios = if self.actor_lr_ratios.is_empty() {
+                vec![1.0]
+            } else {
+                self.actor_lr_ratios.clone()
+            };
+            self.critic_lrs
+                .iter()
+                .flat_map(|&q| {
+                    ratios.iter().map(move |&k| Rates {
+                        actor: Some(k * q),
+                        critic: Some(q),
+                    })
+                })
+                .collect()
+        } else if !self.actor_lrs.is_empty() {
+            self.actor_lrs
+                .iter()
+                .map(|&a| Rates {
+                    actor: Some(a),
+                    critic: None,
+                })
+                .collect()
+        } else {
+            vec![Rates {
+                actor: None,
+                critic: None,
+            }]
+        }
     }
 
     /// Environment names with `random-bandit:A..B` ranges expanded.
@@ -161,11 +254,7 @@ impl Spec {
         } else {
             self.alphas.iter().map(|a| Some(a.text())).collect()
         };
-        let lrs: Vec<Option<f64>> = if self.learning_rates.is_empty() {
-            vec![None]
-        } else {
-            self.learning_rates.iter().copied().map(Some).collect()
-        };
+        let lrs = self.rate_settings();
         let mut runs = Vec::new();
         for env in self.env_names()? {
             for method in &self.methods {
@@ -187,7 +276,7 @@ impl Spec {
         env: &str,
         method: &Method,
         alpha: Option<String>,
-        lr: Option<f64>,
+        rates: Rates,
         seed: u64,
     ) -> Result<Run> {
         let policy = <crate::config::PolicyKind as clap::ValueEnum>::from_str(&method.policy, true)
@@ -198,8 +287,8 @@ impl Spec {
             components: method.components,
             estimator: Some(method.estimator.clone()),
             alpha: alpha.clone(),
-            actor_lr: lr,
-            critic_lr: lr,
+            actor_lr: rates.actor,
+            critic_lr: rates.critic,
             seed: Some(seed),
             ..TrainArgs::default()
         }
@@ -213,11 +302,12 @@ impl Spec {
             method.policy,
             config.components
         );
-        let lr_text = lr.map_or("default".to_string(), |l| l.to_string());
         let id = format!(
-            "{phase}__{}__{method_name}__alpha-{}__lr-{lr_text}__seed-{seed}",
+            "{phase}__{}__{method_name}__alpha-{}__lr-a{}-c{}__seed-{seed}",
             env.replace([':', '/'], "_"),
-            config.alpha
+            config.alpha,
+            rate_text(rates.actor),
+            rate_text(rates.critic)
         );
         Ok(Run {
             id,
@@ -226,7 +316,7 @@ impl Spec {
             method: method_name,
             method_spec: method.clone(),
             alpha: config.alpha.clone(),
-            learning_rate: lr,
+            rates,
             seed,
             config,
         })
@@ -235,7 +325,7 @@ impl Spec {
 
 /// Header of `results.csv`.
 pub const RESULTS_HEADER: &str =
-    "phase,env,method,alpha,learning_rate,seed,steps,status,final_return,auc,episodes,seconds,run";
+    "phase,env,method,alpha,actor_lr,critic_lr,seed,steps,status,final_return,auc,episodes,seconds,run";
 
 /// Runs (or continues) the sweep of `spec` in `dir` on `jobs` threads. `progress` is told
 /// about every run that finishes: (done, total, line).
@@ -262,7 +352,7 @@ pub fn run_sweep(
     let mut results = run_all(&grid, &[], dir, jobs, grid.len(), &mut progress)?;
     if let Some(rerun) = &spec.rerun_best {
         let mut reruns = Vec::new();
-        for (run, alpha, lr) in best_settings(&results) {
+        for (run, alpha, lr) in best_settings(&results, spec.select_by) {
             for &seed in &rerun.seeds {
                 reruns.push(spec.run(
                     "best",
@@ -282,10 +372,10 @@ pub fn run_sweep(
     Ok(results)
 }
 
-/// The (α, learning rate) with the highest mean AUC over seeds, per (environment, method):
-/// (a run of that group, α, learning rate).
-fn best_settings(results: &[(Run, Outcome)]) -> Vec<(Run, String, Option<f64>)> {
-    type Rows = Vec<(String, Option<f64>, f64)>;
+/// The (α, learning rates) with the best mean score over seeds, per (environment, method):
+/// (a run of that group, α, learning rates).
+fn best_settings(results: &[(Run, Outcome)], by: Selection) -> Vec<(Run, String, Rates)> {
+    type Rows = Vec<(String, Rates, f64)>;
     let mut groups: std::collections::BTreeMap<(String, String), (Run, Rows)> = Default::default();
     for (run, outcome) in results
         .iter()
@@ -295,11 +385,15 @@ fn best_settings(results: &[(Run, Outcome)]) -> Vec<(Run, String, Option<f64>)> 
             .entry((run.env.clone(), run.method.clone()))
             .or_insert_with(|| (run.clone(), Vec::new()))
             .1
-            .push((run.alpha.clone(), run.learning_rate, outcome.auc));
+            .push((
+                run.alpha.clone(),
+                run.rates,
+                by.score(outcome.auc, outcome.final_return),
+            ));
     }
     let mut best = Vec::new();
     for (_, (example, rows)) in groups {
-        let mut settings: Vec<(String, Option<f64>, f64)> = Vec::new();
+        let mut settings: Vec<(String, Rates, f64)> = Vec::new();
         for (alpha, lr, _) in &rows {
             if settings.iter().any(|(a, l, _)| a == alpha && l == lr) {
                 continue;
@@ -476,13 +570,13 @@ fn write_results(dir: &Path, results: &[(Run, Outcome)]) -> Result<()> {
     let mut csv = format!("{RESULTS_HEADER}\n");
     for (run, o) in results {
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{:.1},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{}\n",
             run.phase,
             run.env,
             run.method,
             run.alpha,
-            run.learning_rate
-                .map_or("default".into(), |l| l.to_string()),
+            rate_text(run.rates.actor),
+            rate_text(run.rates.critic),
             run.seed,
             run.config.steps,
             o.status,

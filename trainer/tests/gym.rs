@@ -211,18 +211,23 @@ fn a_missing_package_or_python_names_the_fix() {
     assert!(err.to_string().contains("MIXSAC_PYTHON"), "{err}");
 }
 
-#[test]
-fn nan_from_the_environment_is_an_error() {
-    let mut w = GymWorker::start(
-        "mixsac_test_envs:Faulty-nan-v0",
-        &options(python_with_test_envs(), 120),
-    )
-    .unwrap();
+/// Starts `mixsac_test_envs:Faulty-<fault>-v0`, takes the four good steps, and returns the
+/// worker, its pid and the error of the fifth step, where the fault strikes.
+fn fifth_step_error(fault: &str, timeout_s: u64) -> (GymWorker, u32, GymError) {
+    let id = format!("mixsac_test_envs:Faulty-{fault}-v0");
+    let mut w = GymWorker::start(&id, &options(python_with_test_envs(), timeout_s)).unwrap();
+    let pid = w.pid();
     w.reset(1).unwrap();
     for _ in 0..4 {
         w.step(&[0.5]).unwrap();
     }
     let err = w.step(&[0.5]).unwrap_err();
+    (w, pid, err)
+}
+
+#[test]
+fn nan_from_the_environment_is_an_error() {
+    let (_, _, err) = fifth_step_error("nan", 120);
     assert!(
         matches!(
             err,
@@ -237,17 +242,7 @@ fn nan_from_the_environment_is_an_error() {
 
 #[test]
 fn a_hanging_worker_times_out_and_is_reaped() {
-    let mut w = GymWorker::start(
-        "mixsac_test_envs:Faulty-hang-v0",
-        &options(python_with_test_envs(), 2),
-    )
-    .unwrap();
-    let pid = w.pid();
-    w.reset(1).unwrap();
-    for _ in 0..4 {
-        w.step(&[0.5]).unwrap();
-    }
-    let err = w.step(&[0.5]).unwrap_err();
+    let (mut w, pid, err) = fifth_step_error("hang", 2);
     assert!(matches!(err, GymError::Timeout { .. }), "{err}");
     assert!(
         err.to_string().contains("did not answer step within 2 s"),
@@ -289,17 +284,7 @@ fn a_hanging_worker_times_out_and_is_reaped() {
 
 #[test]
 fn a_dying_worker_is_reported_with_its_exit_status() {
-    let mut w = GymWorker::start(
-        "mixsac_test_envs:Faulty-exit-v0",
-        &options(python_with_test_envs(), 120),
-    )
-    .unwrap();
-    let pid = w.pid();
-    w.reset(1).unwrap();
-    for _ in 0..4 {
-        w.step(&[0.5]).unwrap();
-    }
-    let err = w.step(&[0.5]).unwrap_err();
+    let (_w, pid, err) = fifth_step_error("exit", 120);
     assert!(matches!(err, GymError::Died { .. }), "{err}");
     assert!(err.to_string().contains("exit status: 3"), "{err}");
     assert!(!process_exists(pid), "the dead worker {pid} was not reaped");

@@ -1,0 +1,263 @@
+//! `mixsac sweep` and `mixsac plot` (the machinery, not the science): a tiny sweep runs end
+//! to end with its best-setting reruns, a second invocation skips every finished run, a
+//! killed sweep continues to the same results, bad specs are refused, and the figures are
+//! written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn mixsac(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mixsac"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn data(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mixsac-sweep-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn sweep(spec: &str, out: &Path, jobs: &str) -> Output {
+    let out = mixsac(&[
+        "sweep",
+        "--spec",
+        spec,
+        "--out",
+        out.to_str().unwrap(),
+        "--jobs",
+        jobs,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// results.csv without the wall-clock column.
+fn results_without_timing(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("results.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f.remove(12);
+            f.join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn a_tiny_sweep_runs_end_to_end_and_a_second_call_skips_it() {
+    let dir = temp_dir("tiny");
+    sweep(&data("tiny-sweep.toml"), &dir, "2");
+    let results = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let rows: Vec<&str> = results.lines().skip(1).collect();
+    // Grid: 2 methods × 2 α × 2 learning rates × 2 seeds; reruns: 2 methods × 2 seeds.
+    assert_eq!(rows.len(), 16 + 4, "{results}");
+    assert_eq!(rows.iter().filter(|r| r.starts_with("grid,")).count(), 16);
+    assert_eq!(rows.iter().filter(|r| r.starts_with("best,")).count(), 4);
+    assert!(rows.iter().all(|r| r.contains(",ok,")), "{results}");
+    for row in &rows {
+        let run = row.rsplit(',').next().unwrap();
+        assert!(
+            dir.join("runs").join(run).join("policy.mxp").exists(),
+            "{run}"
+        );
+    }
+    // Each method's reruns use the setting with the best mean AUC in the grid.
+    for method in ["halfrep-sgm-k3", "rep-squashed-k1"] {
+        let setting = |r: &&str| {
+            let f: Vec<&str> = r.split(',').collect();
+            (f[3].to_string(), f[4].to_string(), f[5].to_string())
+        };
+        let best_rerun = rows
+            .iter()
+            .find(|r| r.starts_with("best,") && r.contains(method))
+            .map(setting)
+            .unwrap();
+        let mut aucs: std::collections::BTreeMap<(String, String, String), Vec<f64>> =
+            Default::default();
+        for r in rows
+            .iter()
+            .filter(|r| r.starts_with("grid,") && r.contains(method))
+        {
+            aucs.entry(setting(r))
+                .or_default()
+                .push(r.split(',').nth(10).unwrap().parse().unwrap());
+        }
+        let best_grid = aucs
+            .iter()
+            .max_by(|a, b| {
+                let m = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+                m(a.1).total_cmp(&m(b.1))
+            })
+            .unwrap()
+            .0
+            .clone();
+        assert_eq!(best_rerun, best_grid, "{method}");
+    }
+
+    let before = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let again = sweep(&data("tiny-sweep.toml"), &dir, "1");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("16 runs already finished, skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("4 runs already finished, skipped"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("results.csv")).unwrap(),
+        before
+    );
+
+    // The figures.
+    let plots = dir.join("plots");
+    let out = mixsac(&["plot", "--sweep", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for kind in ["learning", "alpha", "runs"] {
+        for ext in ["png", "svg"] {
+            let file = plots.join(format!("{kind}-bimodal-bandit.{ext}"));
+            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            assert!(size > 5_000, "{} has {size} bytes", file.display());
+        }
+    }
+}
+
+#[test]
+fn a_killed_sweep_continues_to_the_same_results() {
+    let spec = data("kill-sweep.toml");
+    let whole = temp_dir("whole");
+    sweep(&spec, &whole, "1");
+
+    let cut = temp_dir("cut");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mixsac"))
+        .args([
+            "sweep",
+            "--spec",
+            &spec,
+            "--out",
+            cut.to_str().unwrap(),
+            "--jobs",
+            "1",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once the first run has finished and the second has a checkpoint.
+    let runs = cut.join("runs");
+    let started = Instant::now();
+    loop {
+        let dirs: Vec<PathBuf> = std::fs::read_dir(&runs)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        let finished = dirs
+            .iter()
+            .filter(|d| d.join("summary.json").exists())
+            .count();
+        let in_progress = dirs
+            .iter()
+            .any(|d| !d.join("summary.json").exists() && d.join("checkpoint").exists());
+        if finished >= 1 && in_progress {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep finished before it could be killed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the sweep made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let summaries = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("summary.json").exists())
+        .count();
+    assert!(summaries < 3, "killed too late to test resuming");
+
+    let resumed = sweep(&spec, &cut, "1");
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(stderr.contains("already finished, skipped"), "{stderr}");
+    assert_eq!(results_without_timing(&cut), results_without_timing(&whole));
+}
+
+#[test]
+fn bad_specs_and_a_foreign_directory_are_refused() {
+    let dir = temp_dir("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        ("envs = []\nseeds = [0]\n[[methods]]\npolicy = \"sgm\"\nestimator = \"halfrep\"\n", "at least one entry in `envs`"),
+        ("envs = [\"pendulum\"]\nseeds = [0]\ncolour = 1\n[[methods]]\npolicy = \"sgm\"\nestimator = \"halfrep\"\n", "unknown field `colour`"),
+        ("envs = [\"nowhere\"]\nseeds = [0]\n[[methods]]\npolicy = \"sgm\"\nestimator = \"halfrep\"\n", "unknown environment `nowhere`"),
+        ("envs = [\"pendulum\"]\nseeds = [0]\n[[methods]]\npolicy = \"squashed\"\nestimator = \"halfrep\"\ncomponents = 3\n", "one component"),
+    ];
+    for (i, (text, message)) in cases.iter().enumerate() {
+        let spec = dir.join(format!("bad-{i}.toml"));
+        std::fs::write(&spec, text).unwrap();
+        let out = mixsac(&[
+            "sweep",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--out",
+            dir.join(format!("out-{i}")).to_str().unwrap(),
+        ]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "case {i}: {stderr}");
+    }
+    // A directory holding another spec's sweep.
+    let out_dir = temp_dir("foreign");
+    sweep(&data("tiny-sweep.toml"), &out_dir, "2");
+    let out = mixsac(&[
+        "sweep",
+        "--spec",
+        &data("kill-sweep.toml"),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds a sweep of another spec"));
+    let out = mixsac(&["plot", "--sweep", dir.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is this a sweep directory?"));
+}
+
+#[test]
+fn bootstrap_intervals_cover_the_mean_with_the_expected_width() {
+    use rand::SeedableRng;
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
+    assert_eq!(
+        trainer::report::bootstrap_ci(&[2.0; 10], &mut rng),
+        (2.0, 2.0)
+    );
+    // 0, 1, ..., 99: mean 49.5, standard error 29.0/√100 = 2.90; a 95 % interval spans about
+    // 2 × 1.96 × 2.90 = 11.4. With 2000 resamples its ends are known to about ±0.3.
+    let values: Vec<f64> = (0..100).map(f64::from).collect();
+    let (lo, hi) = trainer::report::bootstrap_ci(&values, &mut rng);
+    assert!(lo < 49.5 && 49.5 < hi, "({lo}, {hi})");
+    assert!((hi - lo - 11.4).abs() < 1.5, "width {}", hi - lo);
+}
