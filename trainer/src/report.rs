@@ -152,6 +152,15 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     };
     for group in &groups {
         let in_group: Vec<&ResultRow> = rows.iter().filter(|r| &r.group() == group).collect();
+        // α grids spanning decades (the paper's 10^y) are drawn on a log10 axis.
+        let numeric: Vec<f64> = in_group
+            .iter()
+            .filter_map(|r| r.alpha.parse::<f64>().ok())
+            .collect();
+        let (lo, hi) = numeric
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), &a| (lo.min(a), hi.max(a)));
+        let log_alpha = lo > 0.0 && hi / lo >= 100.0;
         let file = group.replace([':', '/'], "_");
 
         // Learning curves of each method's best setting (its reruns if there are any).
@@ -232,8 +241,9 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
                     continue;
                 }
                 let (lo, hi) = bootstrap_ci(&finals, &mut rng);
-                points.push((alpha, mean(&finals)));
-                band.push((alpha, lo, hi));
+                let x = if log_alpha { alpha.log10() } else { alpha };
+                points.push((x, mean(&finals)));
+                band.push((x, lo, hi));
             }
             if !points.is_empty() {
                 per_alpha.push(Series {
@@ -284,7 +294,11 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
                 format!("alpha-{file}"),
                 Panel {
                     title: format!("{group}: final return vs α (best learning rate per α)"),
-                    x_label: "entropy scale α".into(),
+                    x_label: if log_alpha {
+                        "entropy scale α (log10)".into()
+                    } else {
+                        "entropy scale α".into()
+                    },
                     y_label: format!("{y_return}, last tenth of training"),
                     series: per_alpha,
                     legend_below: true,
