@@ -159,7 +159,9 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
             .collect();
         let (lo, hi) = numeric
             .iter()
-            .fold((f64::INFINITY, 0.0f64), |(lo, hi), &a| (lo.min(a), hi.max(a)));
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), &a| {
+                (lo.min(a), hi.max(a))
+            });
         let log_alpha = lo > 0.0 && hi / lo >= 100.0;
         let file = group.replace([':', '/'], "_");
 
