@@ -15,3 +15,4 @@ pub mod sac;
 pub mod stationary;
 pub mod sweep;
 pub mod train;
+pub mod workers;

@@ -488,7 +488,7 @@ fn sweep(spec_path: &std::path::Path, out: Option<std::path::PathBuf>, jobs: usi
         let stem = spec_path.file_stem().unwrap_or_default();
         std::path::Path::new("runs").join(stem)
     });
-    let total = spec.grid()?.len();
+    let total = spec.grid_size()?;
     eprintln!(
         "sweep {}: {total} runs{} on {jobs} thread(s) into {}",
         spec_path.display(),

@@ -329,28 +329,12 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// The runs of the (α, learning rates) setting with the best mean score among `rows`.
+/// The runs of the (α, learning rates) setting with the best mean score among `rows`
+/// (the rule the sweep's reruns use: [`crate::sweep::best_by_mean`]).
 fn best_setting<'a>(rows: &[&'a ResultRow], by: Selection) -> Vec<&'a ResultRow> {
     let key = |r: &ResultRow| (r.alpha.clone(), r.actor_lr.clone(), r.critic_lr.clone());
-    let mut settings: Vec<(String, String, String)> = rows.iter().map(|r| key(r)).collect();
-    settings.sort();
-    settings.dedup();
-    let score = |setting: &(String, String, String)| {
-        let scores: Vec<f64> = rows
-            .iter()
-            .filter(|r| &key(r) == setting)
-            .map(|r| by.score(r.auc, r.final_return))
-            .filter(|v| v.is_finite())
-            .collect();
-        if scores.is_empty() {
-            f64::NEG_INFINITY
-        } else {
-            mean(&scores)
-        }
-    };
-    let Some(best) = settings
-        .into_iter()
-        .max_by(|x, y| score(x).total_cmp(&score(y)))
+    let Some(best) =
+        crate::sweep::best_by_mean(rows, |r| key(r), |r| by.score(r.auc, r.final_return))
     else {
         return Vec::new();
     };

@@ -270,6 +270,14 @@ pub fn maximise(
             *v = v.clamp(lo, hi);
         }
     };
+    let finish =
+        |x: Vec<f64>, value: f64, grad: &[f64], converged: bool, iterations: usize| Outcome {
+            projected_gradient: projected_gradient_norm(&x, grad, bounds),
+            theta: x,
+            value: -value,
+            converged,
+            iterations,
+        };
     // Minimise g = −f.
     let g = |x: &[f64]| -f(x);
     let gradient = |x: &[f64]| -> Vec<f64> {
@@ -300,13 +308,7 @@ pub fn maximise(
             .collect();
         let projected_gradient = projected_gradient_norm(&x, &grad, bounds);
         if projected_gradient <= settings.gradient_tolerance {
-            return Outcome {
-                theta: x,
-                value: -value,
-                converged: true,
-                iterations: iteration,
-                projected_gradient,
-            };
+            return finish(x, value, &grad, true, iteration);
         }
         let mut direction = two_loop(&grad, &free, &history);
         let slope: f64 = direction.iter().zip(&grad).map(|(d, g)| d * g).sum();
@@ -336,13 +338,7 @@ pub fn maximise(
         }
         if !accepted {
             // No decrease along a descent direction: as good as these gradients allow.
-            return Outcome {
-                theta: x,
-                value: -value,
-                converged: true,
-                iterations: iteration,
-                projected_gradient,
-            };
+            return finish(x, value, &grad, true, iteration);
         }
         let next_grad = gradient(&next);
         let s: Vec<f64> = (0..n).map(|i| next[i] - x[i]).collect();
@@ -358,22 +354,10 @@ pub fn maximise(
         grad = next_grad;
         value = next_value;
         if improvement <= settings.relative_tolerance * value.abs().max(1.0) {
-            return Outcome {
-                projected_gradient: projected_gradient_norm(&x, &grad, bounds),
-                theta: x,
-                value: -value,
-                converged: true,
-                iterations: iteration + 1,
-            };
+            return finish(x, value, &grad, true, iteration + 1);
         }
     }
-    Outcome {
-        projected_gradient: projected_gradient_norm(&x, &grad, bounds),
-        theta: x,
-        value: -value,
-        converged: false,
-        iterations: settings.max_iterations,
-    }
+    finish(x, value, &grad, false, settings.max_iterations)
 }
 
 /// max_i |clamp(x_i − g_i) − x_i|: zero exactly at a first-order stationary point of the box.
@@ -601,32 +585,27 @@ pub fn run_study(
     mut progress: impl FnMut(&str),
 ) -> anyhow::Result<Vec<Summary>> {
     use anyhow::Context;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let reward = crate::envs::Bandit::bimodal();
-    let next = AtomicUsize::new(0);
-    let (send, receive) = std::sync::mpsc::channel();
     let mut rows: Vec<Option<[Summary; 2]>> = vec![None; alphas.len()];
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, alphas.len().max(1)) {
-            let (send, next, reward) = (send.clone(), &next, &reward);
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&alpha) = alphas.get(i) else { return };
-                let pair = [Family::Gaussian, Family::Mixture].map(|family| {
-                    // Each (α, family) has its own stream: any subset of α reproduces its rows.
-                    let stream = seed ^ alpha.to_bits().rotate_left(17) ^ family as u64;
-                    summarise(family, alpha, &study(family, alpha, reward, starts, stream))
-                });
-                if send.send((i, pair)).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(send);
-        for (done, (i, [g, m])) in receive.iter().enumerate() {
+    let mut done = 0;
+    crate::workers::for_each(
+        alphas,
+        jobs,
+        |&alpha| {
+            [Family::Gaussian, Family::Mixture].map(|family| {
+                // Each (α, family) has its own stream: any subset of α reproduces its rows.
+                let stream = seed ^ alpha.to_bits().rotate_left(17) ^ family as u64;
+                summarise(
+                    family,
+                    alpha,
+                    &study(family, alpha, &reward, starts, stream),
+                )
+            })
+        },
+        |i, [g, m]| {
+            done += 1;
             progress(&format!(
-                "[{}/{}] alpha {}: stationary points gaussian {}/{starts}, mixture {}/{starts} ({} bimodal)",
-                done + 1,
+                "[{done}/{}] alpha {}: stationary points gaussian {}/{starts}, mixture {}/{starts} ({} bimodal)",
                 alphas.len(),
                 alphas[i],
                 g.stationary,
@@ -638,8 +617,8 @@ pub fn run_study(
                 }
             ));
             rows[i] = Some([g, m]);
-        }
-    });
+        },
+    );
     let summaries: Vec<Summary> = rows.into_iter().flatten().flatten().collect();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut csv = format!("{CSV_HEADER}\n");

@@ -17,7 +17,6 @@ use crate::train::{self, Mode};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A policy and estimator to compare.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -247,6 +246,15 @@ impl Spec {
         Ok(names)
     }
 
+    /// How many runs [`Spec::grid`] makes, without resolving them.
+    pub fn grid_size(&self) -> Result<usize> {
+        Ok(self.env_names()?.len()
+            * self.methods.len()
+            * self.alphas.len().max(1)
+            * self.rate_settings().len()
+            * self.seeds.len())
+    }
+
     /// Every run of the grid (phase "grid"), each config resolved and checked.
     pub fn grid(&self) -> Result<Vec<Run>> {
         let alphas: Vec<Option<String>> = if self.alphas.is_empty() {
@@ -336,6 +344,8 @@ pub fn run_sweep(
     jobs: usize,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<Vec<(Run, Outcome)>> {
+    // Every run's config is checked before anything is written.
+    let grid = spec.grid()?;
     std::fs::create_dir_all(dir.join("runs"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let saved = dir.join("spec.toml");
@@ -348,11 +358,11 @@ pub fn run_sweep(
         Ok(_) => {}
         Err(_) => std::fs::write(&saved, spec_text)?,
     }
-    let grid = spec.grid()?;
     let mut results = run_all(&grid, &[], dir, jobs, grid.len(), &mut progress)?;
     if let Some(rerun) = &spec.rerun_best {
         let mut reruns = Vec::new();
-        for (run, alpha, lr) in best_settings(&results, spec.select_by) {
+        for run in best_settings(&results, spec.select_by) {
+            let (alpha, lr) = (run.alpha.clone(), run.rates);
             for &seed in &rerun.seeds {
                 reruns.push(spec.run(
                     "best",
@@ -372,50 +382,63 @@ pub fn run_sweep(
     Ok(results)
 }
 
+/// The key whose items have the highest mean finite score: how both the reruns and the
+/// figures pick "the best setting". `None` when no item has a finite score.
+pub fn best_by_mean<T, K: Ord + Clone>(
+    items: &[T],
+    key: impl Fn(&T) -> K,
+    score: impl Fn(&T) -> f64,
+) -> Option<K> {
+    let mut scores: std::collections::BTreeMap<K, Vec<f64>> = Default::default();
+    for item in items {
+        let s = score(item);
+        if s.is_finite() {
+            scores.entry(key(item)).or_default().push(s);
+        }
+    }
+    let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+    scores
+        .into_iter()
+        .max_by(|a, b| mean(&a.1).total_cmp(&mean(&b.1)))
+        .map(|(k, _)| k)
+}
+
 /// The (α, learning rates) with the best mean score over seeds, per (environment, method):
-/// (a run of that group, α, learning rates).
-fn best_settings(results: &[(Run, Outcome)], by: Selection) -> Vec<(Run, String, Rates)> {
-    type Rows = Vec<(String, Rates, f64)>;
-    let mut groups: std::collections::BTreeMap<(String, String), (Run, Rows)> = Default::default();
-    for (run, outcome) in results
+/// a run of that group with that setting.
+fn best_settings(results: &[(Run, Outcome)], by: Selection) -> Vec<Run> {
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<&(Run, Outcome)>> =
+        Default::default();
+    for result in results
         .iter()
         .filter(|(r, o)| r.phase == "grid" && o.status == "ok")
     {
+        let (run, _) = result;
         groups
             .entry((run.env.clone(), run.method.clone()))
-            .or_insert_with(|| (run.clone(), Vec::new()))
-            .1
-            .push((
-                run.alpha.clone(),
-                run.rates,
-                by.score(outcome.auc, outcome.final_return),
-            ));
+            .or_default()
+            .push(result);
     }
-    let mut best = Vec::new();
-    for (_, (example, rows)) in groups {
-        let mut settings: Vec<(String, Rates, f64)> = Vec::new();
-        for (alpha, lr, _) in &rows {
-            if settings.iter().any(|(a, l, _)| a == alpha && l == lr) {
-                continue;
-            }
-            let aucs: Vec<f64> = rows
+    let setting = |r: &Run| {
+        (
+            r.alpha.clone(),
+            rate_text(r.rates.actor),
+            rate_text(r.rates.critic),
+        )
+    };
+    groups
+        .into_values()
+        .filter_map(|group| {
+            let best = best_by_mean(
+                &group,
+                |(r, _)| setting(r),
+                |(_, o)| by.score(o.auc, o.final_return),
+            )?;
+            group
                 .iter()
-                .filter(|(a, l, auc)| a == alpha && l == lr && auc.is_finite())
-                .map(|r| r.2)
-                .collect();
-            if !aucs.is_empty() {
-                settings.push((
-                    alpha.clone(),
-                    *lr,
-                    aucs.iter().sum::<f64>() / aucs.len() as f64,
-                ));
-            }
-        }
-        if let Some((alpha, lr, _)) = settings.into_iter().max_by(|a, b| a.2.total_cmp(&b.2)) {
-            best.push((example, alpha, lr));
-        }
-    }
-    best
+                .find(|(r, _)| setting(r) == best)
+                .map(|(r, _)| r.clone())
+        })
+        .collect()
 }
 
 /// Runs what is not finished yet; returns every run with its outcome, in grid order.
@@ -442,23 +465,13 @@ fn run_all(
             &format!("{} runs already finished, skipped", done - offset),
         );
     }
-    let next = AtomicUsize::new(0);
-    let (send, receive) = std::sync::mpsc::channel();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, pending.len().max(1)) {
-            let (send, next, pending) = (send.clone(), &next, &pending);
-            scope.spawn(move || loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&i) = pending.get(k) else { return };
-                let outcome = execute(&runs[i], &run_dir(dir, &runs[i]));
-                if send.send((i, outcome)).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(send);
-        for (i, outcome) in receive.iter() {
+    crate::workers::for_each(
+        &pending,
+        jobs,
+        |&i| execute(&runs[i], &run_dir(dir, &runs[i])),
+        |k, outcome| {
             done += 1;
+            let i = pending[k];
             let run = &runs[i];
             progress(
                 done,
@@ -473,8 +486,8 @@ fn run_all(
             table.extend(finished_runs(runs, &outcomes));
             // A table that cannot be written now is written again after the next run.
             let _ = write_results(dir, &table);
-        }
-    });
+        },
+    );
     Ok(finished_runs(runs, &outcomes))
 }
 
