@@ -4,7 +4,9 @@
 //! ([2, in, out]) and runs as one batched matrix product, which halves the number of tensor
 //! operations per update (candle's per-operation cost dominates at these sizes).
 
+use crate::dense_op::{dense, WeightLayout};
 use candle_core::{Device, Result, Tensor, Var, D};
+use policy_core::format::Activation;
 use rand::Rng;
 
 /// Members of the ensemble: Q1 and Q2.
@@ -38,8 +40,8 @@ impl EnsembleDense {
         })
     }
 
-    /// `x` [2, B, in] → [2, B, out]; `frozen` detaches the parameters.
-    fn forward(&self, x: &Tensor, frozen: bool) -> Result<Tensor> {
+    /// act(x W + b): `x` [2, B, in] → [2, B, out]; `frozen` detaches the parameters.
+    fn forward(&self, x: &Tensor, frozen: bool, activation: Option<Activation>) -> Result<Tensor> {
         let (w, b) = match frozen {
             true => (
                 self.weight.as_tensor().detach(),
@@ -50,7 +52,7 @@ impl EnsembleDense {
                 self.bias.as_tensor().clone(),
             ),
         };
-        x.matmul(&w)?.broadcast_add(&b)
+        dense(x, &w, &b, WeightLayout::InOut, activation)
     }
 
     fn copy(&self) -> Result<Self> {
@@ -91,10 +93,8 @@ impl QEnsemble {
         let mut x = x.unsqueeze(0)?.broadcast_as((MEMBERS, b, width))?;
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, frozen)?;
-            if i < last {
-                x = x.relu()?;
-            }
+            let activation = (i < last).then_some(Activation::Relu);
+            x = layer.forward(&x, frozen, activation)?;
         }
         x.squeeze(D::Minus1)
     }

@@ -1,8 +1,10 @@
 //! The workstation half of mixpolicy: environments, the mixture-policy actor in candle and
-//! its export to `.mxp`; SAC and the estimators to come. The `mixsac` command is `main.rs`.
+//! its export to `.mxp`, SAC with every estimator, and the experiment tools. The `mixsac`
+//! command is `main.rs`.
 
 pub mod config;
 pub mod critic;
+pub mod dense_op;
 pub mod envs;
 pub mod estimators;
 pub mod nn;

@@ -1,7 +1,9 @@
 //! Dense layers whose parameters are candle `Var`s initialised from our own seeded RNG
 //! (candle's CPU generator cannot be seeded, and runs must be reproducible).
 
+use crate::dense_op::{dense, WeightLayout};
 use candle_core::{DType, Device, Result, Tensor, Var};
+use policy_core::format::Activation;
 use rand::Rng;
 
 /// `y = x Wᵀ + b`, W of shape [out, in] as in PyTorch and candle-nn.
@@ -33,8 +35,15 @@ impl Dense {
         })
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    /// act(x Wᵀ + b) for x [B, in]; `activation` None is the identity.
+    pub fn forward(&self, x: &Tensor, activation: Option<Activation>) -> Result<Tensor> {
+        dense(
+            x,
+            self.weight.as_tensor(),
+            self.bias.as_tensor(),
+            WeightLayout::OutIn,
+            activation,
+        )
     }
 
     /// The parameters with their names under `prefix` (`prefix.weight`, `prefix.bias`).

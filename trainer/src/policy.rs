@@ -6,7 +6,7 @@
 use crate::nn::{to_f32_vec, Dense};
 use anyhow::Context;
 use candle_core::{Device, Result, Tensor, Var, D};
-use policy_core::format::{write_policy, Activation, BlockKind, Header};
+use policy_core::format::{write_policy, BlockKind, Header};
 use rand::Rng;
 use rand_distr::StandardNormal;
 
@@ -87,18 +87,14 @@ impl MixturePolicy {
     pub fn heads(&self, obs: &Tensor) -> Result<Heads> {
         let mut x = obs.clone();
         for layer in &self.trunk {
-            x = layer.forward(&x)?;
-            x = match self.spec.activation {
-                Activation::Relu => x.relu()?,
-                Activation::Tanh => x.tanh()?,
-            };
+            x = layer.forward(&x, Some(self.spec.activation))?;
         }
         let b = x.dim(0)?;
         let (k, a) = (self.spec.components, self.spec.action_dim);
-        let mean = self.mean.forward(&x)?.reshape((b, k, a))?;
-        let log_std = self.log_std.forward(&x)?.reshape((b, k, a))?;
+        let mean = self.mean.forward(&x, None)?.reshape((b, k, a))?;
+        let log_std = self.log_std.forward(&x, None)?.reshape((b, k, a))?;
         let log_std = log_std.clamp(self.spec.log_std_min, self.spec.log_std_max)?;
-        let log_w = candle_nn::ops::log_softmax(&self.logits.forward(&x)?, D::Minus1)?;
+        let log_w = candle_nn::ops::log_softmax(&self.logits.forward(&x, None)?, D::Minus1)?;
         Ok(Heads {
             mean,
             log_std,

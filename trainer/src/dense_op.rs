@@ -1,0 +1,484 @@
+//! One dense layer, act(x·W + b), as a single candle operation with a hand-written backward
+//! pass on the CPU.
+//!
+//! Candle builds the same layer from a matmul, a broadcast add and an activation, and their
+//! backward pass from about a dozen more operations, each allocating (and zero-filling) its
+//! result. At the sizes SAC uses (batch 32, width 64) that bookkeeping, not the arithmetic,
+//! was most of an update (BENCHMARKS.md). Here the forward pass is one matrix product into a
+//! buffer pre-filled with the bias, the activation applied in place; the backward pass is two
+//! matrix products and a column sum. Other devices and dtypes run the plain candle ops
+//! ([`dense_unfused`]), and `tests` hold the two paths together.
+//!
+//! Shapes: `x` is [B, in] or, for an ensemble of M members, [M, B, in]; the weight is
+//! [M, in, out] ([`WeightLayout::InOut`]) or PyTorch's [out, in] ([`WeightLayout::OutIn`],
+//! M = 1); the bias holds M·out values. Any strides are accepted for `x` and the weight (a
+//! member stride of 0 shares one input between members, as the critic ensemble does).
+
+use candle_core::{
+    bail, CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor,
+};
+use policy_core::format::Activation;
+
+/// How a layer's weight tensor is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// [M, in, out] (or [in, out]): the ensemble critic's layout.
+    InOut,
+    /// [out, in]: PyTorch's and candle-nn's `Linear`, the actor's layout.
+    OutIn,
+}
+
+/// act(x·W + b); `activation` None is the identity (output layers).
+pub fn dense(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    layout: WeightLayout,
+    activation: Option<Activation>,
+) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.apply_op3(weight, bias, FusedDense { layout, activation })
+    } else {
+        dense_unfused(x, weight, bias, layout, activation)
+    }
+}
+
+/// The same layer from candle's own operations (any device; the reference for the tests).
+pub fn dense_unfused(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    layout: WeightLayout,
+    activation: Option<Activation>,
+) -> Result<Tensor> {
+    let pre = match layout {
+        WeightLayout::InOut => x.matmul(weight)?,
+        WeightLayout::OutIn => x.matmul(&weight.t()?)?,
+    }
+    .broadcast_add(bias)?;
+    match activation {
+        None => Ok(pre),
+        Some(Activation::Relu) => pre.relu(),
+        Some(Activation::Tanh) => pre.tanh(),
+    }
+}
+
+struct FusedDense {
+    layout: WeightLayout,
+    activation: Option<Activation>,
+}
+
+/// A stack of M matrices in strided storage: element (m, r, c) is at
+/// `offset + m·member + r·row + c·col`.
+#[derive(Debug, Clone, Copy)]
+struct Strided {
+    offset: usize,
+    member: isize,
+    row: isize,
+    col: isize,
+}
+
+impl Strided {
+    fn at(&self, data: &[f32], m: usize) -> *const f32 {
+        // In bounds: the offset of a member's first element, checked by `Layout`'s shape.
+        let start = self.offset as isize + m as isize * self.member;
+        data[start as usize..].as_ptr()
+    }
+}
+
+/// The shapes of one application: M members, batch B, `inputs` → `outputs`, and how x and
+/// the weight (seen as [M, in, out]) are strided.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    members: usize,
+    batch: usize,
+    inputs: usize,
+    outputs: usize,
+    x: Strided,
+    w: Strided,
+}
+
+impl FusedDense {
+    fn dims(&self, x: &Layout, w: &Layout, bias: &Layout) -> Result<Dims> {
+        let s = x.stride();
+        let (members, batch, inputs, xs) = match *x.dims() {
+            [b, i] => (1, b, i, (0, s[0], s[1])),
+            [m, b, i] => (m, b, i, (s[0], s[1], s[2])),
+            _ => bail!("dense: x must be [B, in] or [M, B, in], got {:?}", x.dims()),
+        };
+        let t = w.stride();
+        let (w_members, w_inputs, outputs, ws) = match (self.layout, w.dims()) {
+            (WeightLayout::InOut, &[i, o]) => (1, i, o, (0, t[0], t[1])),
+            (WeightLayout::InOut, &[m, i, o]) => (m, i, o, (t[0], t[1], t[2])),
+            (WeightLayout::OutIn, &[o, i]) => (1, i, o, (0, t[1], t[0])),
+            (layout, dims) => bail!("dense: weight of shape {dims:?} does not fit {layout:?}"),
+        };
+        if w_members != members || w_inputs != inputs {
+            bail!(
+                "dense: x {:?} does not fit weight {:?} ({:?})",
+                x.dims(),
+                w.dims(),
+                self.layout
+            );
+        }
+        if bias.shape().elem_count() != members * outputs || !bias.is_contiguous() {
+            bail!(
+                "dense: the bias must be contiguous with {} values, got {:?}",
+                members * outputs,
+                bias.dims()
+            );
+        }
+        let strided = |offset, (member, row, col): (usize, usize, usize)| Strided {
+            offset,
+            member: member as isize,
+            row: row as isize,
+            col: col as isize,
+        };
+        Ok(Dims {
+            members,
+            batch,
+            inputs,
+            outputs,
+            x: strided(x.start_offset(), xs),
+            w: strided(w.start_offset(), ws),
+        })
+    }
+}
+
+/// dst (rows × cols, row-major, contiguous) ← dst + lhs · rhs, one thread.
+///
+/// # Safety
+/// `lhs` and `rhs` must address `rows × inner` and `inner × cols` elements through their
+/// strides, and `dst` must hold `rows × cols`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_accumulate(
+    rows: usize,
+    cols: usize,
+    inner: usize,
+    dst: &mut [f32],
+    dst_row: isize,
+    dst_col: isize,
+    lhs: (*const f32, isize, isize),
+    rhs: (*const f32, isize, isize),
+) {
+    debug_assert!(dst.len() >= rows * cols);
+    gemm::gemm(
+        rows,
+        cols,
+        inner,
+        dst.as_mut_ptr(),
+        dst_col,
+        dst_row,
+        true,
+        lhs.0,
+        lhs.2,
+        lhs.1,
+        rhs.0,
+        rhs.2,
+        rhs.1,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    )
+}
+
+fn f32_slice(storage: &CpuStorage) -> Result<&[f32]> {
+    match storage {
+        CpuStorage::F32(v) => Ok(v),
+        _ => bail!("dense: the fused layer takes f32 tensors only"),
+    }
+}
+
+/// Runs `f` on a tensor's host f32 data and layout.
+fn with_host_data<R>(t: &Tensor, f: impl FnOnce(&[f32], &Layout) -> Result<R>) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => f(f32_slice(cpu)?, layout),
+        _ => bail!("dense: the fused layer runs on the CPU only"),
+    }
+}
+
+impl CustomOp3 for FusedDense {
+    fn name(&self) -> &'static str {
+        "fused-dense"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let d = self.dims(xl, wl, bl)?;
+        let (x, w) = (f32_slice(xs)?, f32_slice(ws)?);
+        let bias = &f32_slice(bs)?[bl.start_offset()..][..d.members * d.outputs];
+        // Every row starts as its member's bias (no zero-filling: these buffers are large
+        // for the baseline's 30 actions per state).
+        let mut y = Vec::with_capacity(d.members * d.batch * d.outputs);
+        for bias_m in bias.chunks_exact(d.outputs) {
+            for _ in 0..d.batch {
+                y.extend_from_slice(bias_m);
+            }
+        }
+        for (m, y_m) in y.chunks_exact_mut(d.batch * d.outputs).enumerate() {
+            // SAFETY: `dims` checked the shapes against the layouts, whose strides address
+            // B × in elements of x and in × out of the weight for member m.
+            unsafe {
+                gemm_accumulate(
+                    d.batch,
+                    d.outputs,
+                    d.inputs,
+                    y_m,
+                    d.outputs as isize,
+                    1,
+                    (d.x.at(x, m), d.x.row, d.x.col),
+                    (d.w.at(w, m), d.w.row, d.w.col),
+                );
+            }
+        }
+        match self.activation {
+            None => {}
+            Some(Activation::Relu) => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Some(Activation::Tanh) => y.iter_mut().for_each(|v| *v = v.tanh()),
+        }
+        let mut shape = xl.dims().to_vec();
+        *shape.last_mut().expect("x has two or three dimensions") = d.outputs;
+        Ok((CpuStorage::F32(y), Shape::from(shape)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        y: &Tensor,
+        grad_y: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = with_host_data(x, |_, xl| {
+            with_host_data(weight, |_, wl| {
+                with_host_data(bias, |_, bl| self.dims(xl, wl, bl))
+            })
+        })?;
+        let (rows, outputs) = (d.members * d.batch, d.outputs);
+        // g ⊙ act′: the gradient with respect to the pre-activation, [M, B, out] contiguous.
+        let grad_y = grad_y.contiguous()?;
+        let y = y.contiguous()?;
+        let grad_pre = with_host_data(&grad_y, |g, gl| {
+            with_host_data(&y, |y, yl| {
+                let g = &g[gl.start_offset()..][..rows * outputs];
+                let y = &y[yl.start_offset()..][..rows * outputs];
+                Ok(match self.activation {
+                    None => g.to_vec(),
+                    Some(Activation::Relu) => g
+                        .iter()
+                        .zip(y)
+                        .map(|(&g, &y)| if y > 0.0 { g } else { 0.0 })
+                        .collect(),
+                    Some(Activation::Tanh) => {
+                        g.iter().zip(y).map(|(&g, &y)| g * (1.0 - y * y)).collect()
+                    }
+                })
+            })
+        })?;
+        let per_member = d.batch * outputs;
+        let device = Device::Cpu;
+
+        // ∂x = ∂pre · Wᵀ per member: [M, B, in].
+        let grad_x = if x.track_op() {
+            let mut gx = vec![0.0f32; d.members * d.batch * d.inputs];
+            with_host_data(weight, |w, _| {
+                for (m, gx_m) in gx.chunks_exact_mut(d.batch * d.inputs).enumerate() {
+                    let gp = grad_pre[m * per_member..].as_ptr();
+                    // SAFETY: shapes checked by `dims`; Wᵀ's (o, i) is W's (i, o).
+                    unsafe {
+                        gemm_accumulate(
+                            d.batch,
+                            d.inputs,
+                            outputs,
+                            gx_m,
+                            d.inputs as isize,
+                            1,
+                            (gp, outputs as isize, 1),
+                            (d.w.at(w, m), d.w.col, d.w.row),
+                        );
+                    }
+                }
+                Ok(())
+            })?;
+            Some(Tensor::from_vec(gx, x.dims(), &device)?)
+        } else {
+            None
+        };
+
+        // ∂W = xᵀ · ∂pre per member, written in the weight's own layout.
+        let grad_w = if weight.track_op() {
+            let mut gw = vec![0.0f32; d.members * d.inputs * outputs];
+            let (dst_row, dst_col) = match self.layout {
+                WeightLayout::InOut => (outputs as isize, 1),
+                WeightLayout::OutIn => (1, d.inputs as isize),
+            };
+            with_host_data(x, |x, _| {
+                for (m, gw_m) in gw.chunks_exact_mut(d.inputs * outputs).enumerate() {
+                    let gp = grad_pre[m * per_member..].as_ptr();
+                    // SAFETY: shapes checked by `dims`; xᵀ's (i, b) is x's (b, i).
+                    unsafe {
+                        gemm_accumulate(
+                            d.inputs,
+                            outputs,
+                            d.batch,
+                            gw_m,
+                            dst_row,
+                            dst_col,
+                            (d.x.at(x, m), d.x.col, d.x.row),
+                            (gp, outputs as isize, 1),
+                        );
+                    }
+                }
+                Ok(())
+            })?;
+            Some(Tensor::from_vec(gw, weight.dims(), &device)?)
+        } else {
+            None
+        };
+
+        // ∂b = Σ over the batch of ∂pre, per member.
+        let grad_b = if bias.track_op() {
+            let mut gb = vec![0.0f32; d.members * outputs];
+            for (m, gb_m) in gb.chunks_exact_mut(outputs).enumerate() {
+                for row in grad_pre[m * per_member..][..per_member].chunks_exact(outputs) {
+                    gb_m.iter_mut().zip(row).for_each(|(s, &g)| *s += g);
+                }
+            }
+            Some(Tensor::from_vec(gb, bias.dims(), &device)?)
+        } else {
+            None
+        };
+        Ok((grad_x, grad_w, grad_b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Var;
+    use rand::{Rng, SeedableRng};
+
+    fn random(shape: &[usize], rng: &mut impl Rng) -> Tensor {
+        let n = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
+        assert_eq!(a.dims(), b.dims());
+        let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs() / (1.0 + x.abs().max(y.abs())))
+            .fold(0.0, f32::max)
+    }
+
+    /// Forward values and every gradient of a loss through the layer agree between the fused
+    /// op and candle's own ops, for both layouts, every activation, and a broadcast
+    /// (member-stride-0) input as the critic ensemble uses.
+    #[test]
+    fn fused_matches_candle_ops() {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
+        let cases: [(&[usize], &[usize], &[usize], WeightLayout, bool); 4] = [
+            (&[5, 3], &[4, 3], &[4], WeightLayout::OutIn, false),
+            (&[5, 3], &[3, 4], &[4], WeightLayout::InOut, false),
+            (
+                &[2, 5, 3],
+                &[2, 3, 4],
+                &[2, 1, 4],
+                WeightLayout::InOut,
+                false,
+            ),
+            (
+                &[2, 5, 3],
+                &[2, 3, 4],
+                &[2, 1, 4],
+                WeightLayout::InOut,
+                true,
+            ),
+        ];
+        for (x_shape, w_shape, b_shape, layout, broadcast) in cases {
+            for activation in [None, Some(Activation::Relu), Some(Activation::Tanh)] {
+                let x = if broadcast {
+                    let one = random(&x_shape[1..], &mut rng);
+                    Var::from_tensor(&one).unwrap()
+                } else {
+                    Var::from_tensor(&random(x_shape, &mut rng)).unwrap()
+                };
+                let w = Var::from_tensor(&random(w_shape, &mut rng)).unwrap();
+                let b = Var::from_tensor(&random(b_shape, &mut rng)).unwrap();
+                // A non-uniform upstream gradient: loss = Σ c ⊙ y.
+                let mut out_shape = x_shape.to_vec();
+                *out_shape.last_mut().unwrap() = w_shape[if layout == WeightLayout::OutIn {
+                    0
+                } else {
+                    w_shape.len() - 1
+                }];
+                let c = random(&out_shape, &mut rng);
+                let run = |f: fn(
+                    &Tensor,
+                    &Tensor,
+                    &Tensor,
+                    WeightLayout,
+                    Option<Activation>,
+                ) -> Result<Tensor>| {
+                    let input = if broadcast {
+                        x.as_tensor()
+                            .unsqueeze(0)
+                            .unwrap()
+                            .broadcast_as(x_shape)
+                            .unwrap()
+                    } else {
+                        x.as_tensor().clone()
+                    };
+                    let y = f(&input, w.as_tensor(), b.as_tensor(), layout, activation).unwrap();
+                    let grads = (&y * &c).unwrap().sum_all().unwrap().backward().unwrap();
+                    let g = |v: &Var| grads.get(v.as_tensor()).unwrap().clone();
+                    (y, g(&x), g(&w), g(&b))
+                };
+                let fused = run(dense);
+                let plain = run(dense_unfused);
+                let what = format!("{layout:?} {activation:?} x {x_shape:?} broadcast {broadcast}");
+                assert!(max_rel_diff(&fused.0, &plain.0) < 1e-6, "y: {what}");
+                assert!(max_rel_diff(&fused.1, &plain.1) < 1e-6, "∂x: {what}");
+                assert!(max_rel_diff(&fused.2, &plain.2) < 1e-6, "∂W: {what}");
+                assert!(max_rel_diff(&fused.3, &plain.3) < 1e-6, "∂b: {what}");
+            }
+        }
+    }
+
+    /// Frozen (detached) parameters get no gradient work, and mismatched shapes are refused.
+    #[test]
+    fn detached_parameters_and_bad_shapes() {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(8);
+        let x = Var::from_tensor(&random(&[4, 3], &mut rng)).unwrap();
+        let w = random(&[2, 3], &mut rng);
+        let b = random(&[2], &mut rng);
+        let y = dense(x.as_tensor(), &w, &b, WeightLayout::OutIn, None).unwrap();
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(&w).is_none() && grads.get(&b).is_none());
+        // ∂Σy/∂x = Σ_o W[o, :] for every row.
+        let gx = grads.get(x.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+        let col_sums = w.sum(0).unwrap().to_vec1::<f32>().unwrap();
+        for row in gx {
+            for (g, s) in row.iter().zip(&col_sums) {
+                assert!((g - s).abs() < 1e-6);
+            }
+        }
+        let wrong = random(&[2, 4], &mut rng);
+        let err = dense(x.as_tensor(), &wrong, &b, WeightLayout::OutIn, None).unwrap_err();
+        assert!(err.to_string().contains("does not fit"), "{err}");
+    }
+}
