@@ -391,7 +391,9 @@ mod tests {
     #[test]
     fn fused_matches_candle_ops() {
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
-        let cases: [(&[usize], &[usize], &[usize], WeightLayout, bool); 4] = [
+        /// (x, weight, bias shapes, layout, x broadcast over members)
+        type Case<'a> = (&'a [usize], &'a [usize], &'a [usize], WeightLayout, bool);
+        let cases: [Case; 4] = [
             (&[5, 3], &[4, 3], &[4], WeightLayout::OutIn, false),
             (&[5, 3], &[3, 4], &[4], WeightLayout::InOut, false),
             (
@@ -427,13 +429,14 @@ mod tests {
                     w_shape.len() - 1
                 }];
                 let c = random(&out_shape, &mut rng);
-                let run = |f: fn(
+                type Layer = fn(
                     &Tensor,
                     &Tensor,
                     &Tensor,
                     WeightLayout,
                     Option<Activation>,
-                ) -> Result<Tensor>| {
+                ) -> Result<Tensor>;
+                let run = |f: Layer| {
                     let input = if broadcast {
                         x.as_tensor()
                             .unsqueeze(0)
