@@ -87,7 +87,14 @@ impl RunDir {
 fn device(config: &Config) -> Result<Device> {
     match config.device.as_str() {
         "cpu" => Ok(Device::Cpu),
-        _ if cfg!(feature = "cuda") => Ok(Device::new_cuda(0)?),
+        _ if cfg!(feature = "cuda") => Device::new_cuda(0).map_err(|e| {
+            // The driver's reason, without the backtrace candle attaches.
+            let reason = match e {
+                candle_core::Error::WithBacktrace { inner, .. } => inner.to_string(),
+                other => other.to_string(),
+            };
+            anyhow::anyhow!("--device cuda: cannot open CUDA device 0: {reason}")
+        }),
         _ => bail!(
             "--device cuda needs a build with `--features cuda` (and nvcc); this build is CPU-only"
         ),
