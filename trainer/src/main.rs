@@ -176,9 +176,12 @@ fn main() -> ExitCode {
         Command::Sweep { spec, out, jobs } => sweep(&spec, out, jobs),
         Command::Plot { sweep, out } => {
             let out = out.unwrap_or_else(|| sweep.join("plots"));
-            trainer::report::plot_sweep(&sweep, &out).map(|files| {
-                for f in files {
+            trainer::report::plot_sweep(&sweep, &out).map(|figures| {
+                for f in figures.written {
                     eprintln!("wrote {}", f.display());
+                }
+                for note in figures.skipped {
+                    eprintln!("{note}");
                 }
             })
         }

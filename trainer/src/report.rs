@@ -122,7 +122,7 @@ fn mean_curve(curves: &[Vec<(f64, f64)>], rng: &mut impl Rng) -> LineAndBand {
 }
 
 /// Writes every figure of the sweep in `sweep` into `out`; returns the files written.
-pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
+pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Figures> {
     let rows: Vec<ResultRow> = read_results(sweep)?
         .into_iter()
         .filter(|r| r.status == "ok")
@@ -143,7 +143,7 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
         crate::sweep::learning_curve(&sweep.join("runs").join(&row.run).join("metrics.csv"))
     };
     let mut rng = rand_pcg::Pcg64::seed_from_u64(0);
-    let mut written = Vec::new();
+    let mut figures_out = Figures::default();
     let groups: Vec<String> = {
         let mut g: Vec<String> = rows.iter().map(ResultRow::group).collect();
         g.sort();
@@ -321,12 +321,28 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Vec<PathBuf>> {
         ];
         for (name, panel) in figures {
             if panel.series.iter().all(|s| s.points.is_empty()) {
+                let why = match name.starts_with("alpha-") {
+                    true => "no grid run with a numeric α has a final return",
+                    false => "no finished run has a learning curve",
+                };
+                figures_out
+                    .skipped
+                    .push(format!("{name}: not drawn, {why}"));
                 continue;
             }
-            written.extend(plot::save(&out.join(name), &[panel], 900, 560)?);
+            figures_out
+                .written
+                .extend(plot::save(&out.join(name), &[panel], 900, 560)?);
         }
     }
-    Ok(written)
+    Ok(figures_out)
+}
+
+/// What [`plot_sweep`] did: the files it wrote and the figures it had nothing to draw for.
+#[derive(Debug, Default)]
+pub struct Figures {
+    pub written: Vec<PathBuf>,
+    pub skipped: Vec<String>,
 }
 
 /// The runs of the (α, learning rates) setting with the best mean score among `rows`

@@ -261,3 +261,30 @@ fn bootstrap_intervals_cover_the_mean_with_the_expected_width() {
     assert!(lo < 49.5 && 49.5 < hi, "({lo}, {hi})");
     assert!((hi - lo - 11.4).abs() < 1.5, "width {}", hi - lo);
 }
+
+/// With α tuned automatically everywhere there is no α axis: `mixsac plot` says so instead of
+/// leaving the figure out silently, and still draws the others.
+#[test]
+fn plot_says_which_figures_it_cannot_draw() {
+    let dir = temp_dir("auto-only");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("spec.toml");
+    std::fs::write(
+        &spec,
+        "envs = [\"bimodal-bandit\"]\nalphas = [\"auto\"]\nseeds = [0]\n\n\
+         [[methods]]\npolicy = \"squashed\"\nestimator = \"rep\"\n\n\
+         [train]\nsteps = 200\nlog_every = 50\n",
+    )
+    .unwrap();
+    let out_dir = dir.join("sweep");
+    sweep(spec.to_str().unwrap(), &out_dir, "1");
+    let out = mixsac(&["plot", "--sweep", out_dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("alpha-bimodal-bandit: not drawn, no grid run with a numeric α"),
+        "{stderr}"
+    );
+    assert!(out_dir.join("plots/learning-bimodal-bandit.png").exists());
+    assert!(!out_dir.join("plots/alpha-bimodal-bandit.png").exists());
+}
