@@ -30,6 +30,15 @@ fn every_listed_environment_can_be_made() {
             matches!(envs::make(bad), Err(EnvError::Unknown(_))),
             "{bad}"
         );
+        // The name check (which skips building random bandits) agrees with `make`.
+        assert!(
+            matches!(envs::check_name(bad), Err(EnvError::Unknown(_))),
+            "{bad}"
+        );
+    }
+    for name in envs::NAMES {
+        let name = name.replace("<seed>", "12");
+        assert!(!envs::check_name(&name).unwrap(), "{name}");
     }
 }
 

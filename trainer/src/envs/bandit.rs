@@ -25,6 +25,11 @@ fn normal_pdf(a: f64, mean: f64, std: f64) -> f64 {
     (-0.5 * z * z).exp() / (std * (2.0 * std::f64::consts::PI).sqrt())
 }
 
+/// The seed of a `random-bandit:<seed>` name, if `name` is one.
+pub fn random_bandit_seed(name: &str) -> Option<u64> {
+    name.strip_prefix("random-bandit:")?.parse().ok()
+}
+
 impl Bandit {
     /// `bimodal-bandit`: N(a; −1, 0.5) + N(a; 1, 0.5), scaled to a maximum of 1.
     pub fn bimodal() -> Bandit {
@@ -48,11 +53,7 @@ impl Bandit {
     pub fn from_name(name: &str) -> Option<Bandit> {
         match name {
             "bimodal-bandit" => Some(Bandit::bimodal()),
-            _ => name
-                .strip_prefix("random-bandit:")?
-                .parse()
-                .ok()
-                .map(Bandit::random),
+            _ => random_bandit_seed(name).map(Bandit::random),
         }
     }
 

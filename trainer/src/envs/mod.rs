@@ -331,6 +331,9 @@ pub fn check_name(name: &str) -> Result<bool, EnvError> {
     match name.strip_prefix(GYM_PREFIX) {
         Some(id) if !id.trim().is_empty() => Ok(true),
         Some(_) => Err(EnvError::Unknown(name.to_string())),
+        // Building a random bandit means finding its maximum (≈ 30 ms): a sweep checks
+        // hundreds of runs on them, so the name alone decides.
+        None if bandit::random_bandit_seed(name).is_some() => Ok(false),
         None => make(name).map(|_| false),
     }
 }
@@ -387,8 +390,8 @@ pub fn make_with(name: &str, gym: &GymOptions) -> Result<Env, EnvError> {
             let bandit = Bandit::bimodal();
             Env::new(spec("one-step bandit, r(a) ∝ N(a; -1, 0.5) + N(a; 1, 0.5), max r = 1", -3.0, 3.0, 1), bandit)
         }
-        _ => match name.strip_prefix("random-bandit:").map(str::parse::<u64>) {
-            Some(Ok(seed)) => Env::new(
+        _ => match bandit::random_bandit_seed(name) {
+            Some(seed) => Env::new(
                 spec("one-step bandit, r(a) ∝ sum of 30 random Gaussians (seeded), max r = 1", -3.0, 3.0, 1),
                 Bandit::random(seed),
             ),
