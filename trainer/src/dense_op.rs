@@ -36,7 +36,9 @@ pub fn dense(
     layout: WeightLayout,
     activation: Option<Activation>,
 ) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == DType::F32 {
+    // Empty tensors go to candle's ops, which return empty results.
+    let empty = x.elem_count() == 0 || weight.elem_count() == 0;
+    if x.device().is_cpu() && x.dtype() == DType::F32 && !empty {
         x.apply_op3(weight, bias, FusedDense { layout, activation })
     } else {
         dense_unfused(x, weight, bias, layout, activation)
@@ -79,10 +81,15 @@ struct Strided {
 }
 
 impl Strided {
-    fn at(&self, data: &[f32], m: usize) -> *const f32 {
-        // In bounds: the offset of a member's first element, checked by `Layout`'s shape.
+    /// The first element of member m's `rows × cols` matrix, after checking that its last
+    /// element lies inside `data` (strides from a `Layout` are never negative).
+    fn at(&self, data: &[f32], m: usize, rows: usize, cols: usize) -> Result<*const f32> {
         let start = self.offset as isize + m as isize * self.member;
-        data[start as usize..].as_ptr()
+        let last = start + (rows as isize - 1) * self.row + (cols as isize - 1) * self.col;
+        if start < 0 || last < start || last as usize >= data.len() {
+            bail!("dense: a {rows}×{cols} view at {start} exceeds its storage");
+        }
+        Ok(data[start as usize..].as_ptr())
     }
 }
 
@@ -113,6 +120,12 @@ impl FusedDense {
             (WeightLayout::OutIn, &[o, i]) => (1, i, o, (0, t[1], t[0])),
             (layout, dims) => bail!("dense: weight of shape {dims:?} does not fit {layout:?}"),
         };
+        if members * batch * inputs * outputs == 0 {
+            bail!(
+                "dense: the fused layer needs non-empty shapes, got x {:?}",
+                x.dims()
+            );
+        }
         if w_members != members || w_inputs != inputs {
             bail!(
                 "dense: x {:?} does not fit weight {:?} ({:?})",
@@ -227,8 +240,8 @@ impl CustomOp3 for FusedDense {
             }
         }
         for (m, y_m) in y.chunks_exact_mut(d.batch * d.outputs).enumerate() {
-            // SAFETY: `dims` checked the shapes against the layouts, whose strides address
-            // B × in elements of x and in × out of the weight for member m.
+            // SAFETY: `dims` checked the shapes against each other and `at` checked that the
+            // B × in view of x and the in × out view of the weight lie inside their storage.
             unsafe {
                 gemm_accumulate(
                     d.batch,
@@ -237,8 +250,8 @@ impl CustomOp3 for FusedDense {
                     y_m,
                     d.outputs as isize,
                     1,
-                    (d.x.at(x, m), d.x.row, d.x.col),
-                    (d.w.at(w, m), d.w.row, d.w.col),
+                    (d.x.at(x, m, d.batch, d.inputs)?, d.x.row, d.x.col),
+                    (d.w.at(w, m, d.inputs, d.outputs)?, d.w.row, d.w.col),
                 );
             }
         }
@@ -275,6 +288,8 @@ impl CustomOp3 for FusedDense {
                 let y = &y[yl.start_offset()..][..rows * outputs];
                 Ok(match self.activation {
                     None => g.to_vec(),
+                    // ReLU′ is 1 where y > 0. At a pre-activation of exactly 0 this takes the
+                    // subgradient 0 (y cannot tell 0 from negative); candle's relu takes 1.
                     Some(Activation::Relu) => g
                         .iter()
                         .zip(y)
@@ -295,7 +310,7 @@ impl CustomOp3 for FusedDense {
             with_host_data(weight, |w, _| {
                 for (m, gx_m) in gx.chunks_exact_mut(d.batch * d.inputs).enumerate() {
                     let gp = grad_pre[m * per_member..].as_ptr();
-                    // SAFETY: shapes checked by `dims`; Wᵀ's (o, i) is W's (i, o).
+                    // SAFETY: shapes checked by `dims`, views by `at`; Wᵀ's (o, i) is W's (i, o).
                     unsafe {
                         gemm_accumulate(
                             d.batch,
@@ -305,7 +320,7 @@ impl CustomOp3 for FusedDense {
                             d.inputs as isize,
                             1,
                             (gp, outputs as isize, 1),
-                            (d.w.at(w, m), d.w.col, d.w.row),
+                            (d.w.at(w, m, d.inputs, outputs)?, d.w.col, d.w.row),
                         );
                     }
                 }
@@ -326,7 +341,7 @@ impl CustomOp3 for FusedDense {
             with_host_data(x, |x, _| {
                 for (m, gw_m) in gw.chunks_exact_mut(d.inputs * outputs).enumerate() {
                     let gp = grad_pre[m * per_member..].as_ptr();
-                    // SAFETY: shapes checked by `dims`; xᵀ's (i, b) is x's (b, i).
+                    // SAFETY: shapes checked by `dims`, views by `at`; xᵀ's (i, b) is x's (b, i).
                     unsafe {
                         gemm_accumulate(
                             d.inputs,
@@ -335,7 +350,7 @@ impl CustomOp3 for FusedDense {
                             gw_m,
                             dst_row,
                             dst_col,
-                            (d.x.at(x, m), d.x.col, d.x.row),
+                            (d.x.at(x, m, d.batch, d.inputs)?, d.x.col, d.x.row),
                             (gp, outputs as isize, 1),
                         );
                     }
@@ -462,7 +477,8 @@ mod tests {
         }
     }
 
-    /// Frozen (detached) parameters get no gradient work, and mismatched shapes are refused.
+    /// Frozen (detached) parameters get no gradient work, empty batches work, and mismatched
+    /// shapes are refused.
     #[test]
     fn detached_parameters_and_bad_shapes() {
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(8);
@@ -480,6 +496,10 @@ mod tests {
                 assert!((g - s).abs() < 1e-6);
             }
         }
+        // Empty batches give empty results, as candle's own ops do.
+        let none = Tensor::zeros((0, 3), DType::F32, &Device::Cpu).unwrap();
+        let y = dense(&none, &w, &b, WeightLayout::OutIn, Some(Activation::Relu)).unwrap();
+        assert_eq!(y.dims(), &[0, 2]);
         let wrong = random(&[2, 4], &mut rng);
         let err = dense(x.as_tensor(), &wrong, &b, WeightLayout::OutIn, None).unwrap_err();
         assert!(err.to_string().contains("does not fit"), "{err}");
