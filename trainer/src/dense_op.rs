@@ -91,6 +91,25 @@ impl Strided {
         }
         Ok(data[start as usize..].as_ptr())
     }
+
+    /// The same storage read as the transposed matrices.
+    fn t(self) -> Strided {
+        Strided {
+            row: self.col,
+            col: self.row,
+            ..self
+        }
+    }
+
+    /// M contiguous row-major `rows × cols` matrices, one after another.
+    fn contiguous(rows: usize, cols: usize) -> Strided {
+        Strided {
+            offset: 0,
+            member: (rows * cols) as isize,
+            row: cols as isize,
+            col: 1,
+        }
+    }
 }
 
 /// The shapes of one application: M members, batch B, `inputs` → `outputs`, and how x and
@@ -158,44 +177,47 @@ impl FusedDense {
     }
 }
 
-/// dst (rows × cols, row-major, contiguous) ← dst + lhs · rhs, one thread.
-///
-/// # Safety
-/// `lhs` and `rhs` must address `rows × inner` and `inner × cols` elements through their
-/// strides, and `dst` must hold `rows × cols`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_accumulate(
-    rows: usize,
-    cols: usize,
-    inner: usize,
+/// For every member m: dst_m ← dst_m + lhs_m · rhs_m, one thread. lhs_m is `rows × inner`,
+/// rhs_m `inner × cols`; dst holds the members' `rows × cols` results one after another, each
+/// laid out by `dst_strides` (row, column).
+fn accumulate_products(
     dst: &mut [f32],
-    dst_row: isize,
-    dst_col: isize,
-    lhs: (*const f32, isize, isize),
-    rhs: (*const f32, isize, isize),
-) {
-    debug_assert!(dst.len() >= rows * cols);
-    gemm::gemm(
-        rows,
-        cols,
-        inner,
-        dst.as_mut_ptr(),
-        dst_col,
-        dst_row,
-        true,
-        lhs.0,
-        lhs.2,
-        lhs.1,
-        rhs.0,
-        rhs.2,
-        rhs.1,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
-    )
+    dst_strides: (isize, isize),
+    (rows, inner, cols): (usize, usize, usize),
+    (lhs, lhs_view): (&[f32], Strided),
+    (rhs, rhs_view): (&[f32], Strided),
+) -> Result<()> {
+    for (m, dst_m) in dst.chunks_exact_mut(rows * cols).enumerate() {
+        let lhs_m = lhs_view.at(lhs, m, rows, inner)?;
+        let rhs_m = rhs_view.at(rhs, m, inner, cols)?;
+        // SAFETY: `at` checked that both operand views lie inside their storage, and dst_m
+        // holds rows × cols values, which `dst_strides` (a row-major or column-major layout
+        // of exactly that size) address.
+        unsafe {
+            gemm::gemm(
+                rows,
+                cols,
+                inner,
+                dst_m.as_mut_ptr(),
+                dst_strides.1,
+                dst_strides.0,
+                true,
+                lhs_m,
+                lhs_view.col,
+                lhs_view.row,
+                rhs_m,
+                rhs_view.col,
+                rhs_view.row,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    }
+    Ok(())
 }
 
 fn f32_slice(storage: &CpuStorage) -> Result<&[f32]> {
@@ -239,22 +261,13 @@ impl CustomOp3 for FusedDense {
                 y.extend_from_slice(bias_m);
             }
         }
-        for (m, y_m) in y.chunks_exact_mut(d.batch * d.outputs).enumerate() {
-            // SAFETY: `dims` checked the shapes against each other and `at` checked that the
-            // B × in view of x and the in × out view of the weight lie inside their storage.
-            unsafe {
-                gemm_accumulate(
-                    d.batch,
-                    d.outputs,
-                    d.inputs,
-                    y_m,
-                    d.outputs as isize,
-                    1,
-                    (d.x.at(x, m, d.batch, d.inputs)?, d.x.row, d.x.col),
-                    (d.w.at(w, m, d.inputs, d.outputs)?, d.w.row, d.w.col),
-                );
-            }
-        }
+        accumulate_products(
+            &mut y,
+            (d.outputs as isize, 1),
+            (d.batch, d.inputs, d.outputs),
+            (x, d.x),
+            (w, d.w),
+        )?;
         match self.activation {
             None => {}
             Some(Activation::Relu) => y.iter_mut().for_each(|v| *v = v.max(0.0)),
@@ -273,11 +286,7 @@ impl CustomOp3 for FusedDense {
         y: &Tensor,
         grad_y: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let d = with_host_data(x, |_, xl| {
-            with_host_data(weight, |_, wl| {
-                with_host_data(bias, |_, bl| self.dims(xl, wl, bl))
-            })
-        })?;
+        let d = self.dims(x.layout(), weight.layout(), bias.layout())?;
         let (rows, outputs) = (d.members * d.batch, d.outputs);
         // g ⊙ act′: the gradient with respect to the pre-activation, [M, B, out] contiguous.
         let grad_y = grad_y.contiguous()?;
@@ -303,28 +312,19 @@ impl CustomOp3 for FusedDense {
         })?;
         let per_member = d.batch * outputs;
         let device = Device::Cpu;
+        let grad_pre_view = Strided::contiguous(d.batch, outputs);
 
         // ∂x = ∂pre · Wᵀ per member: [M, B, in].
         let grad_x = if x.track_op() {
             let mut gx = vec![0.0f32; d.members * d.batch * d.inputs];
             with_host_data(weight, |w, _| {
-                for (m, gx_m) in gx.chunks_exact_mut(d.batch * d.inputs).enumerate() {
-                    let gp = grad_pre[m * per_member..].as_ptr();
-                    // SAFETY: shapes checked by `dims`, views by `at`; Wᵀ's (o, i) is W's (i, o).
-                    unsafe {
-                        gemm_accumulate(
-                            d.batch,
-                            d.inputs,
-                            outputs,
-                            gx_m,
-                            d.inputs as isize,
-                            1,
-                            (gp, outputs as isize, 1),
-                            (d.w.at(w, m, d.inputs, outputs)?, d.w.col, d.w.row),
-                        );
-                    }
-                }
-                Ok(())
+                accumulate_products(
+                    &mut gx,
+                    (d.inputs as isize, 1),
+                    (d.batch, outputs, d.inputs),
+                    (&grad_pre, grad_pre_view),
+                    (w, d.w.t()),
+                )
             })?;
             Some(Tensor::from_vec(gx, x.dims(), &device)?)
         } else {
@@ -339,23 +339,13 @@ impl CustomOp3 for FusedDense {
                 WeightLayout::OutIn => (1, d.inputs as isize),
             };
             with_host_data(x, |x, _| {
-                for (m, gw_m) in gw.chunks_exact_mut(d.inputs * outputs).enumerate() {
-                    let gp = grad_pre[m * per_member..].as_ptr();
-                    // SAFETY: shapes checked by `dims`, views by `at`; xᵀ's (i, b) is x's (b, i).
-                    unsafe {
-                        gemm_accumulate(
-                            d.inputs,
-                            outputs,
-                            d.batch,
-                            gw_m,
-                            dst_row,
-                            dst_col,
-                            (d.x.at(x, m, d.batch, d.inputs)?, d.x.col, d.x.row),
-                            (gp, outputs as isize, 1),
-                        );
-                    }
-                }
-                Ok(())
+                accumulate_products(
+                    &mut gw,
+                    (dst_row, dst_col),
+                    (d.inputs, d.batch, outputs),
+                    (x, d.x.t()),
+                    (&grad_pre, grad_pre_view),
+                )
             })?;
             Some(Tensor::from_vec(gw, weight.dims(), &device)?)
         } else {
