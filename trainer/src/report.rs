@@ -121,7 +121,8 @@ fn mean_curve(curves: &[Vec<(f64, f64)>], rng: &mut impl Rng) -> LineAndBand {
     (line, band)
 }
 
-/// Writes every figure of the sweep in `sweep` into `out`; returns the files written.
+/// Writes every figure of the sweep in `sweep` into `out`; returns the files written and the
+/// figures left out for want of data.
 pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Figures> {
     let rows: Vec<ResultRow> = read_results(sweep)?
         .into_iter()
@@ -283,6 +284,7 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Figures> {
         let figures = [
             (
                 format!("learning-{file}"),
+                "no finished run has a learning curve",
                 Panel {
                     title: format!("{group}: best setting per method, mean and 95 % bootstrap CI"),
                     x_label: x_steps.clone(),
@@ -294,6 +296,7 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Figures> {
             ),
             (
                 format!("alpha-{file}"),
+                "no grid run with a numeric α has a final return",
                 Panel {
                     title: format!("{group}: final return vs α (best learning rate per α)"),
                     x_label: if log_alpha {
@@ -309,6 +312,7 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Figures> {
             ),
             (
                 format!("runs-{file}"),
+                "no finished run has a learning curve",
                 Panel {
                     title: format!("{group}: every run of the grid"),
                     x_label: x_steps,
@@ -319,15 +323,12 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Figures> {
                 },
             ),
         ];
-        for (name, panel) in figures {
+        // (file name, why it would be empty, figure)
+        for (name, why_empty, panel) in figures {
             if panel.series.iter().all(|s| s.points.is_empty()) {
-                let why = match name.starts_with("alpha-") {
-                    true => "no grid run with a numeric α has a final return",
-                    false => "no finished run has a learning curve",
-                };
                 figures_out
                     .skipped
-                    .push(format!("{name}: not drawn, {why}"));
+                    .push(format!("{name}: not drawn, {why_empty}"));
                 continue;
             }
             figures_out
