@@ -1,20 +1,28 @@
-//! The workstation half of mixpolicy: environments, the mixture-policy actor in candle and
-//! its export to `.mxp`, SAC with every estimator, and the experiment tools. The `mixsac`
-//! command is `main.rs`.
+//! The workstation half of mixpolicy: environments, SAC with a mixture-policy actor and
+//! every estimator of DESIGN.md §4, training runs that export `.mxp` files through
+//! policy-core, and the experiment tools. The `mixsac` command is `src/bin/mixsac/`.
+//!
+//! The layers, each a folder whose module comment says what it owns and may import:
+//!
+//! | layer | owns | imports |
+//! |---|---|---|
+//! | `nn` | dense layers, the fused CPU dense op | candle |
+//! | `sac` | actor, double critic, estimators, Adam, replay, the SAC update | `nn` |
+//! | `envs` | classic control, bandits, the Gymnasium bridge, environment names | — |
+//! | `run` | config, the training loop, checkpoints, metrics, run directories | `sac`, `envs` |
+//! | `experiments` | sweeps, results, figures, the stationary study | `run`, `envs` |
 
-pub mod config;
-pub mod critic;
-pub mod dense_op;
+mod experiments;
+mod nn;
+mod run;
+mod sac;
+
 pub mod envs;
-pub mod estimators;
-pub mod nn;
-pub mod optim;
-pub mod plot;
-pub mod policy;
-pub mod replay;
-pub mod report;
-pub mod sac;
-pub mod stationary;
-pub mod sweep;
-pub mod train;
-pub mod workers;
+
+pub use experiments::{report, stationary, sweep};
+pub use nn::to_f32_vec;
+pub use run::config::{self, Alpha, Config, PolicyKind, TrainArgs};
+pub use run::train::{self, saved_config, Mode, RunDir, Summary};
+pub use sac::actor::{Heads, MixturePolicy};
+pub use sac::estimators::{self, actor_loss, Critic, Estimator, EstimatorSettings};
+pub use sac::{Agent, UpdateStats};

@@ -6,9 +6,9 @@ use candle_core::{Device, Tensor, D};
 use policy_core::format::{Activation, Header};
 use rand::SeedableRng;
 use trainer::envs::Bandit;
-use trainer::estimators::{actor_loss, Critic, Estimator, EstimatorSettings};
-use trainer::nn::to_f32_vec;
-use trainer::policy::{Heads, MixturePolicy};
+use trainer::{actor_loss, Critic, Estimator, EstimatorSettings};
+use trainer::to_f32_vec;
+use trainer::{Heads, MixturePolicy};
 
 const ALPHA: f64 = 0.1;
 const BATCHES: usize = 100;

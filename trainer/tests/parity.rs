@@ -5,8 +5,8 @@ use candle_core::{Device, Tensor};
 use policy_core::format::{Activation, Header};
 use policy_core::Policy;
 use rand::{Rng, SeedableRng};
-use trainer::nn::to_f32_vec;
-use trainer::policy::MixturePolicy;
+use trainer::to_f32_vec;
+use trainer::MixturePolicy;
 
 const REL_TOL: f32 = 1e-5;
 

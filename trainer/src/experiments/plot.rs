@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const FONT_NAME: &str = "sans-serif";
 
 /// Colours of successive series (colour-blind-safe Okabe–Ito palette).

@@ -4,7 +4,7 @@
 //! ([2, in, out]) and runs as one batched matrix product, which halves the number of tensor
 //! operations per update (candle's per-operation cost dominates at these sizes).
 
-use crate::dense_op::{dense, WeightLayout};
+use crate::nn::dense_op::{dense, WeightLayout};
 use candle_core::{Device, Result, Tensor, Var, D};
 use policy_core::format::Activation;
 use rand::Rng;

@@ -8,7 +8,7 @@ mod like;
 mod mrp;
 mod rep;
 
-use crate::policy::{sample_components, standard_normal, Heads, MixturePolicy};
+use crate::sac::actor::{sample_components, standard_normal, Heads, MixturePolicy};
 use candle_core::{Result, Tensor};
 use rand::Rng;
 

@@ -65,7 +65,7 @@ enum Command {
     /// Train a policy with SAC and export it to DIR/policy.mxp.
     Train {
         #[command(flatten)]
-        args: Box<trainer::config::TrainArgs>,
+        args: Box<trainer::TrainArgs>,
         /// Continue the run in --out from its last checkpoint.
         #[arg(long)]
         resume: bool,
@@ -530,7 +530,7 @@ fn sweep(spec_path: &std::path::Path, out: Option<std::path::PathBuf>, jobs: usi
     Ok(())
 }
 
-fn train(args: trainer::config::TrainArgs, resume: bool) -> Result<()> {
+fn train(args: trainer::TrainArgs, resume: bool) -> Result<()> {
     use std::io::IsTerminal;
     let Some(out) = args.out.clone() else {
         bail!("--out DIR is required (where config.toml, metrics.csv and policy.mxp go)")
@@ -671,10 +671,10 @@ fn bench(env: &str, steps: usize, repeats: usize, only: &[String], json: bool) -
         .filter(|c| only.is_empty() || only.contains(&name(c)));
     let scratch = std::env::temp_dir().join(format!("mixsac-bench-{}", std::process::id()));
     for (policy, estimator) in combos {
-        let args = trainer::config::TrainArgs {
+        let args = trainer::TrainArgs {
             env: Some(env.to_string()),
             policy: Some(
-                <trainer::config::PolicyKind as clap::ValueEnum>::from_str(policy, true)
+                <trainer::PolicyKind as clap::ValueEnum>::from_str(policy, true)
                     .map_err(anyhow::Error::msg)?,
             ),
             estimator: Some(estimator.to_string()),

@@ -1,9 +1,9 @@
 //! The training loop: SAC on one environment, with metrics.csv, checkpoints that `--resume`
 //! continues exactly, and the policy exported with policy-core's writer.
 
-use crate::config::Config;
+use crate::run::config::Config;
 use crate::envs;
-use crate::replay::ReplayBuffer;
+use crate::sac::replay::ReplayBuffer;
 use crate::sac::{Agent, UpdateStats};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};

@@ -2,7 +2,7 @@
 //! z = onehot(argmax y) + y − sg(y), y = softmax((log w + g)/τ), g ~ Gumbel(0, 1) (biased).
 
 use super::{ActorLoss, Context};
-use crate::policy::standard_normal;
+use crate::sac::actor::standard_normal;
 use candle_core::{DType, Result, Tensor, D};
 use rand::Rng;
 

@@ -4,8 +4,8 @@
 //! Runs are grouped by environment; `random-bandit:<seed>` environments form one group
 //! ("random-bandits"), each bandit a replicate, as in the paper's aggregate over bandits.
 
-use crate::plot::{self, Panel, Series};
-use crate::sweep::{Selection, Spec};
+use crate::experiments::plot::{self, Panel, Series};
+use crate::experiments::sweep::{Selection, Spec};
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -141,7 +141,7 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Figures> {
     };
     let colour = |method: &str| methods.iter().position(|m| m == method);
     let curve_of = |row: &ResultRow| {
-        crate::sweep::learning_curve(&sweep.join("runs").join(&row.run).join("metrics.csv"))
+        crate::experiments::sweep::learning_curve(&sweep.join("runs").join(&row.run).join("metrics.csv"))
     };
     let mut rng = rand_pcg::Pcg64::seed_from_u64(0);
     let mut figures_out = Figures::default();
@@ -347,11 +347,11 @@ pub struct Figures {
 }
 
 /// The runs of the (α, learning rates) setting with the best mean score among `rows`
-/// (the rule the sweep's reruns use: [`crate::sweep::best_by_mean`]).
+/// (the rule the sweep's reruns use: [`crate::experiments::sweep::best_by_mean`]).
 fn best_setting<'a>(rows: &[&'a ResultRow], by: Selection) -> Vec<&'a ResultRow> {
     let key = |r: &ResultRow| (r.alpha.clone(), r.actor_lr.clone(), r.critic_lr.clone());
     let Some(best) =
-        crate::sweep::best_by_mean(rows, |r| key(r), |r| by.score(r.auc, r.final_return))
+        crate::experiments::sweep::best_by_mean(rows, |r| key(r), |r| by.score(r.auc, r.final_return))
     else {
         return Vec::new();
     };

@@ -2,7 +2,7 @@
 //! `--config` TOML file (flags override the file); the fully resolved values are written to
 //! `config.toml` in the output directory, which `--config` reads back to reproduce a run.
 
-use crate::estimators::Estimator;
+use crate::sac::estimators::Estimator;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

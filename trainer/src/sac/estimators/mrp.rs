@@ -2,7 +2,7 @@
 //! component (the expectation over k taken exactly: unbiased, no score-function term).
 
 use super::{ActorLoss, Context};
-use crate::policy::standard_normal;
+use crate::sac::actor::standard_normal;
 use candle_core::{Result, D};
 use rand::Rng;
 

@@ -588,7 +588,7 @@ pub fn run_study(
     let reward = crate::envs::Bandit::bimodal();
     let mut rows: Vec<Option<[Summary; 2]>> = vec![None; alphas.len()];
     let mut done = 0;
-    crate::workers::for_each(
+    crate::experiments::workers::for_each(
         alphas,
         jobs,
         |&alpha| {
@@ -639,7 +639,7 @@ pub fn figure(
     starts: usize,
     stem: &std::path::Path,
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    use crate::plot::{Panel, Series};
+    use crate::experiments::plot::{Panel, Series};
     let series = |family: Family, y: &dyn Fn(&Summary) -> f64| Series {
         label: match family {
             Family::Gaussian => "Gaussian".into(),
@@ -700,5 +700,5 @@ pub fn figure(
             legend_below: true,
         },
     ];
-    crate::plot::save(stem, &panels, 460, 380)
+    crate::experiments::plot::save(stem, &panels, 460, 380)
 }

@@ -1,7 +1,12 @@
-//! Dense layers whose parameters are candle `Var`s initialised from our own seeded RNG
-//! (candle's CPU generator cannot be seeded, and runs must be reproducible).
+//! Neural-network building blocks: dense layers whose parameters are candle `Var`s
+//! initialised from our own seeded RNG (candle's CPU generator cannot be seeded, and runs
+//! must be reproducible), and the fused CPU dense operation ([`dense_op`]).
+//!
+//! Imports candle and policy-core's `Activation` only; every other layer may use it.
 
-use crate::dense_op::{dense, WeightLayout};
+pub mod dense_op;
+
+use crate::nn::dense_op::{dense, WeightLayout};
 use candle_core::{DType, Device, Result, Tensor, Var};
 use policy_core::format::Activation;
 use rand::Rng;

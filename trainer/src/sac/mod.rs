@@ -1,14 +1,26 @@
-//! Soft Actor-Critic (DESIGN.md §5) with a mixture-policy actor and any estimator of §4.
-//! For bandits the critic is the true reward r(a) and only the actor (and α) learn.
+//! The algorithm: Soft Actor-Critic (DESIGN.md §5) with a mixture-policy actor and any
+//! estimator of §4. For bandits the critic is the true reward r(a) and only the actor (and
+//! α) learn.
+//!
+//! Owns the actor ([`actor`]), the double critic ([`critic`]), the estimators
+//! ([`estimators`]), Adam ([`optim`]) and the replay buffer ([`replay`]). May import `nn`
+//! (the dense layers) and policy-core (the file format); never environments, runs or
+//! experiments: the caller hands the agent its critic source.
 
-use crate::config::{Alpha, Config};
-use crate::critic::DoubleQ;
+pub mod actor;
+pub mod critic;
+pub mod estimators;
+pub mod optim;
+pub mod replay;
+
+use crate::run::config::{Alpha, Config};
+use crate::sac::critic::DoubleQ;
 use crate::envs::Bandit;
-use crate::estimators::{actor_loss, Critic, EstimatorSettings};
+use crate::sac::estimators::{actor_loss, Critic, EstimatorSettings};
 use crate::nn::to_f32_vec;
-use crate::optim::Adam;
-use crate::policy::{sample_components, standard_normal, MixturePolicy};
-use crate::replay::Batch;
+use crate::sac::optim::Adam;
+use crate::sac::actor::{sample_components, standard_normal, MixturePolicy};
+use crate::sac::replay::Batch;
 use anyhow::Result;
 use candle_core::{Device, Tensor, Var, D};
 use policy_core::format::{Activation, Header};

@@ -12,8 +12,8 @@
 //! A killed sweep continues where it stopped: finished runs (with `summary.json`) are
 //! skipped, runs with a checkpoint continue from it exactly, others start again.
 
-use crate::config::{Config, TrainArgs};
-use crate::train::{self, Mode};
+use crate::run::config::{Config, TrainArgs};
+use crate::run::train::{self, Mode};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -287,7 +287,7 @@ impl Spec {
         rates: Rates,
         seed: u64,
     ) -> Result<Run> {
-        let policy = <crate::config::PolicyKind as clap::ValueEnum>::from_str(&method.policy, true)
+        let policy = <crate::run::config::PolicyKind as clap::ValueEnum>::from_str(&method.policy, true)
             .map_err(|e| anyhow::anyhow!("method policy `{}`: {e}", method.policy))?;
         let args = TrainArgs {
             env: Some(env.to_string()),
@@ -465,7 +465,7 @@ fn run_all(
             &format!("{} runs already finished, skipped", done - offset),
         );
     }
-    crate::workers::for_each(
+    crate::experiments::workers::for_each(
         &pending,
         jobs,
         |&i| execute(&runs[i], &run_dir(dir, &runs[i])),
