@@ -7,11 +7,13 @@
 //! | layer | owns | imports |
 //! |---|---|---|
 //! | `nn` | dense layers, the fused CPU dense op | candle |
-//! | `sac` | actor, double critic, estimators, Adam, replay, the SAC update | `nn` |
 //! | `envs` | classic control, bandits, the Gymnasium bridge, environment names | — |
-//! | `run` | config, the training loop, checkpoints, metrics, run directories | `sac`, `envs` |
+//! | `config` | one definition of every hyperparameter; typed names (estimator, policy, α, device) | `envs` |
+//! | `sac` | actor, double critic, estimators, Adam, replay, the SAC update | `nn`, `config` |
+//! | `run` | the training loop, checkpoints, metrics, run directories | `sac`, `envs`, `config` |
 //! | `experiments` | sweeps, results, figures, the stationary study | `run`, `envs` |
 
+pub mod config;
 mod experiments;
 mod nn;
 mod run;
@@ -19,9 +21,9 @@ mod sac;
 
 pub mod envs;
 
+pub use config::{Alpha, Config, PolicyKind, TrainArgs};
 pub use experiments::{report, stationary, sweep};
 pub use nn::to_f32_vec;
-pub use run::config::{self, Alpha, Config, PolicyKind, TrainArgs};
 pub use run::train::{self, saved_config, Mode, RunDir, Summary};
 pub use sac::actor::{Heads, MixturePolicy};
 pub use sac::estimators::{self, actor_loss, Critic, Estimator, EstimatorSettings};

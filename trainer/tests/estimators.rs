@@ -6,8 +6,8 @@ use candle_core::{Device, Tensor, D};
 use policy_core::format::{Activation, Header};
 use rand::SeedableRng;
 use trainer::envs::Bandit;
-use trainer::{actor_loss, Critic, Estimator, EstimatorSettings};
 use trainer::to_f32_vec;
+use trainer::{actor_loss, Critic, Estimator, EstimatorSettings};
 use trainer::{Heads, MixturePolicy};
 
 const ALPHA: f64 = 0.1;

@@ -20,7 +20,14 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     (
         "like-sgm",
-        &["--env", "pendulum", "--policy", "sgm", "--estimator", "like"],
+        &[
+            "--env",
+            "pendulum",
+            "--policy",
+            "sgm",
+            "--estimator",
+            "like",
+        ],
     ),
     (
         "halfrep-sgm",

@@ -141,7 +141,9 @@ pub fn plot_sweep(sweep: &Path, out: &Path) -> Result<Figures> {
     };
     let colour = |method: &str| methods.iter().position(|m| m == method);
     let curve_of = |row: &ResultRow| {
-        crate::experiments::sweep::learning_curve(&sweep.join("runs").join(&row.run).join("metrics.csv"))
+        crate::experiments::sweep::learning_curve(
+            &sweep.join("runs").join(&row.run).join("metrics.csv"),
+        )
     };
     let mut rng = rand_pcg::Pcg64::seed_from_u64(0);
     let mut figures_out = Figures::default();
@@ -350,9 +352,11 @@ pub struct Figures {
 /// (the rule the sweep's reruns use: [`crate::experiments::sweep::best_by_mean`]).
 fn best_setting<'a>(rows: &[&'a ResultRow], by: Selection) -> Vec<&'a ResultRow> {
     let key = |r: &ResultRow| (r.alpha.clone(), r.actor_lr.clone(), r.critic_lr.clone());
-    let Some(best) =
-        crate::experiments::sweep::best_by_mean(rows, |r| key(r), |r| by.score(r.auc, r.final_return))
-    else {
+    let Some(best) = crate::experiments::sweep::best_by_mean(
+        rows,
+        |r| key(r),
+        |r| by.score(r.auc, r.final_return),
+    ) else {
         return Vec::new();
     };
     rows.iter().copied().filter(|r| key(r) == best).collect()

@@ -12,7 +12,7 @@
 //! A killed sweep continues where it stopped: finished runs (with `summary.json`) are
 //! skipped, runs with a checkpoint continue from it exactly, others start again.
 
-use crate::run::config::{Config, TrainArgs};
+use crate::config::{Config, TrainArgs};
 use crate::run::train::{self, Mode};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -287,7 +287,7 @@ impl Spec {
         rates: Rates,
         seed: u64,
     ) -> Result<Run> {
-        let policy = <crate::run::config::PolicyKind as clap::ValueEnum>::from_str(&method.policy, true)
+        let policy = <crate::config::PolicyKind as clap::ValueEnum>::from_str(&method.policy, true)
             .map_err(|e| anyhow::anyhow!("method policy `{}`: {e}", method.policy))?;
         let args = TrainArgs {
             env: Some(env.to_string()),

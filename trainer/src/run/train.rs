@@ -1,7 +1,7 @@
 //! The training loop: SAC on one environment, with metrics.csv, checkpoints that `--resume`
 //! continues exactly, and the policy exported with policy-core's writer.
 
-use crate::run::config::Config;
+use crate::config::Config;
 use crate::envs;
 use crate::sac::replay::ReplayBuffer;
 use crate::sac::{Agent, UpdateStats};

@@ -13,13 +13,13 @@ pub mod estimators;
 pub mod optim;
 pub mod replay;
 
-use crate::run::config::{Alpha, Config};
-use crate::sac::critic::DoubleQ;
+use crate::config::{Alpha, Config};
 use crate::envs::Bandit;
-use crate::sac::estimators::{actor_loss, Critic, EstimatorSettings};
 use crate::nn::to_f32_vec;
-use crate::sac::optim::Adam;
 use crate::sac::actor::{sample_components, standard_normal, MixturePolicy};
+use crate::sac::critic::DoubleQ;
+use crate::sac::estimators::{actor_loss, Critic, EstimatorSettings};
+use crate::sac::optim::Adam;
 use crate::sac::replay::Batch;
 use anyhow::Result;
 use candle_core::{Device, Tensor, Var, D};

@@ -49,10 +49,6 @@ impl ReplayBuffer {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     pub fn push(
         &mut self,
         obs: &[f32],

@@ -8,57 +8,10 @@ mod like;
 mod mrp;
 mod rep;
 
+pub use crate::config::Estimator;
 use crate::sac::actor::{sample_components, standard_normal, Heads, MixturePolicy};
 use candle_core::{Result, Tensor};
 use rand::Rng;
-
-/// The estimator names of the CLI (`--estimator`).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Estimator {
-    /// Reparameterisation, K = 1 only.
-    Rep,
-    /// Likelihood ratio with a sampled baseline.
-    Like,
-    /// Half reparameterisation: score for the component, reparameterisation within it.
-    HalfRep,
-    /// Gumbel-softmax straight-through for the component (biased).
-    Gumbel,
-    /// Marginalised reparameterisation: every component, weighted by w.
-    Mrp,
-}
-
-impl Estimator {
-    pub const ALL: [Estimator; 5] = [
-        Estimator::Rep,
-        Estimator::Like,
-        Estimator::HalfRep,
-        Estimator::Gumbel,
-        Estimator::Mrp,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Estimator::Rep => "rep",
-            Estimator::Like => "like",
-            Estimator::HalfRep => "halfrep",
-            Estimator::Gumbel => "gumbel",
-            Estimator::Mrp => "mrp",
-        }
-    }
-}
-
-impl std::str::FromStr for Estimator {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Estimator::ALL
-            .into_iter()
-            .find(|e| e.name() == s)
-            .ok_or_else(|| {
-                format!("unknown estimator `{s}` (expected one of rep, like, halfrep, gumbel, mrp)")
-            })
-    }
-}
 
 /// Q(s, a) for a batch: `obs` [B, O], `action` [B, A] → [B]. For SAC it is min(Q1, Q2);
 /// for bandits the true reward.

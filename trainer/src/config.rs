@@ -2,7 +2,6 @@
 //! `--config` TOML file (flags override the file); the fully resolved values are written to
 //! `config.toml` in the output directory, which `--config` reads back to reproduce a run.
 
-use crate::sac::estimators::Estimator;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -27,6 +26,54 @@ impl PolicyKind {
     }
     pub fn is_mixture(self) -> bool {
         matches!(self, PolicyKind::Sgm | PolicyKind::Gm)
+    }
+}
+
+/// The estimator names of the CLI (`--estimator`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Estimator {
+    /// Reparameterisation, K = 1 only.
+    Rep,
+    /// Likelihood ratio with a sampled baseline.
+    Like,
+    /// Half reparameterisation: score for the component, reparameterisation within it.
+    HalfRep,
+    /// Gumbel-softmax straight-through for the component (biased).
+    Gumbel,
+    /// Marginalised reparameterisation: every component, weighted by w.
+    Mrp,
+}
+
+impl Estimator {
+    pub const ALL: [Estimator; 5] = [
+        Estimator::Rep,
+        Estimator::Like,
+        Estimator::HalfRep,
+        Estimator::Gumbel,
+        Estimator::Mrp,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Estimator::Rep => "rep",
+            Estimator::Like => "like",
+            Estimator::HalfRep => "halfrep",
+            Estimator::Gumbel => "gumbel",
+            Estimator::Mrp => "mrp",
+        }
+    }
+}
+
+impl std::str::FromStr for Estimator {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Estimator::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                format!("unknown estimator `{s}` (expected one of rep, like, halfrep, gumbel, mrp)")
+            })
     }
 }
 
