@@ -1,9 +1,18 @@
-//! Training configuration: every hyperparameter is a `mixsac train` flag and a key of the
-//! `--config` TOML file (flags override the file); the fully resolved values are written to
-//! `config.toml` in the output directory, which `--config` reads back to reproduce a run.
+//! Training configuration. Every hyperparameter is defined once, in the table at
+//! [`hyperparameters!`]'s invocation below: its name (the `mixsac train` flag and the TOML
+//! key), its type, its help text and its default per environment family (DESIGN.md §5).
+//! From that table come [`TrainArgs`] (the flags and the `--config` file: unset values are
+//! `None`), [`Config`] (the resolved values, saved as `config.toml`, which `--config` reads
+//! back to reproduce a run), the merge of flags over a file, the resolution of defaults,
+//! and the defaults shown by `--help` ([`document_defaults`]).
+//!
+//! Also the typed names of settings: [`PolicyKind`], [`Estimator`], [`Alpha`], [`Device`].
+//! May import `envs` (for the environment's family); every layer above may import this.
 
+use crate::envs::{EnvId, Family};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Policy classes of the paper.
@@ -29,8 +38,9 @@ impl PolicyKind {
     }
 }
 
-/// The estimator names of the CLI (`--estimator`).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+/// Actor gradient estimators of DESIGN.md §4 (`--estimator`); `sac::estimators` holds one
+/// module per estimator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Estimator {
     /// Reparameterisation, K = 1 only.
@@ -38,6 +48,7 @@ pub enum Estimator {
     /// Likelihood ratio with a sampled baseline.
     Like,
     /// Half reparameterisation: score for the component, reparameterisation within it.
+    #[value(name = "halfrep")]
     HalfRep,
     /// Gumbel-softmax straight-through for the component (biased).
     Gumbel,
@@ -53,179 +64,276 @@ impl Estimator {
         Estimator::Gumbel,
         Estimator::Mrp,
     ];
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Estimator::Rep => "rep",
-            Estimator::Like => "like",
-            Estimator::HalfRep => "halfrep",
-            Estimator::Gumbel => "gumbel",
-            Estimator::Mrp => "mrp",
+/// Where the tensors live (`--device`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    Cpu,
+    /// An NVIDIA GPU; needs a build with `--features cuda`.
+    Cuda,
+}
+
+/// Names as the command line and the TOML files spell them.
+macro_rules! display_as_value_enum {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let value = clap::ValueEnum::to_possible_value(self).ok_or(fmt::Error)?;
+                f.pad(value.get_name())
+            }
         }
-    }
+    )*};
 }
+display_as_value_enum!(PolicyKind, Estimator, Device);
 
-impl std::str::FromStr for Estimator {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        Estimator::ALL
-            .into_iter()
-            .find(|e| e.name() == s)
-            .ok_or_else(|| {
-                format!("unknown estimator `{s}` (expected one of rep, like, halfrep, gumbel, mrp)")
-            })
-    }
-}
-
-/// Flags of `mixsac train`; each is also a key of the TOML file given to `--config`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
-#[serde(deny_unknown_fields)]
-pub struct TrainArgs {
-    /// TOML file with any of these keys (flags given on the command line win).
-    #[arg(long)]
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
-    /// Output directory (config.toml, metrics.csv, policy.mxp, checkpoint/).
-    #[arg(long)]
-    #[serde(skip)]
-    pub out: Option<PathBuf>,
-    /// Environment (see `mixsac envs`).
-    #[arg(long)]
-    pub env: Option<String>,
-    /// Policy class [default: squashed].
-    #[arg(long, value_enum)]
-    pub policy: Option<PolicyKind>,
-    /// Mixture components K [default: 1 for squashed/gaussian, 5 for sgm/gm].
-    #[arg(long)]
-    pub components: Option<usize>,
-    /// Actor gradient estimator: rep, like, halfrep, gumbel, mrp [default: rep for K = 1, halfrep otherwise].
-    #[arg(long)]
-    pub estimator: Option<String>,
-    /// Entropy scale: a number ≥ 0, or `auto` for automatic tuning (target entropy −A) [default: 0.01].
-    #[arg(long, allow_hyphen_values = true)]
-    pub alpha: Option<String>,
-    /// Environment steps (one update per step after learning_starts) [default: 20000].
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// Seed of every random choice in the run [default: 0].
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Hidden width of the two-layer actor and critics [default: 64 classic control, 16 bandits].
-    #[arg(long)]
-    pub hidden: Option<usize>,
-    /// Minibatch size [default: 32].
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Replay buffer capacity [default: 100000 classic control, 5000 bandits].
-    #[arg(long)]
-    pub buffer_size: Option<usize>,
-    /// Polyak factor of the target critics [default: 0.01].
-    #[arg(long)]
-    pub tau: Option<f64>,
-    /// Discount factor [default: 0.99].
-    #[arg(long)]
-    pub gamma: Option<f64>,
-    /// Actor learning rate [default: 1e-3].
-    #[arg(long)]
-    pub actor_lr: Option<f64>,
-    /// Critic learning rate [default: 1e-3].
-    #[arg(long)]
-    pub critic_lr: Option<f64>,
-    /// Learning rate of log α when --alpha auto [default: 3e-4].
-    #[arg(long)]
-    pub alpha_lr: Option<f64>,
-    /// Uniformly random actions for this many first steps [default: 1000 classic control, 100 bandits].
-    #[arg(long)]
-    pub learning_starts: Option<usize>,
-    /// Actions sampled for the baseline of like and halfrep [default: 30].
-    #[arg(long)]
-    pub baseline_samples: Option<usize>,
-    /// Gumbel-softmax temperature [default: 1].
-    #[arg(long)]
-    pub gumbel_tau: Option<f64>,
-    /// Lower log-std clamp [default: -20].
-    #[arg(long, allow_hyphen_values = true)]
-    pub log_std_min: Option<f32>,
-    /// Upper log-std clamp [default: 2].
-    #[arg(long, allow_hyphen_values = true)]
-    pub log_std_max: Option<f32>,
-    /// Steps between metrics.csv rows and checkpoints [default: 1000].
-    #[arg(long)]
-    pub log_every: Option<usize>,
-    /// cpu, or cuda (build with --features cuda) [default: cpu].
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Python with gymnasium, for gym:<ID> environments [default: $MIXSAC_PYTHON, else python3].
-    #[arg(long)]
-    pub python: Option<String>,
-    /// Seconds to wait for one reply of a gym:<ID> environment before stopping it [default: 60].
-    #[arg(long)]
-    pub env_timeout: Option<f64>,
-}
-
-/// Entropy scale: fixed, or tuned towards target entropy −A.
+/// Entropy scale α: fixed, or tuned towards the target entropy −A (`auto`). In TOML a
+/// number or the string `"auto"` (numbers as strings, as older `config.toml` files have
+/// them, are accepted).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Alpha {
     Fixed(f64),
     Auto,
 }
 
-/// The resolved configuration: what a run actually uses, saved as `config.toml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Config {
-    pub env: String,
-    pub policy: PolicyKind,
-    pub components: usize,
-    pub estimator: Estimator,
-    /// A number, or "auto".
-    pub alpha: String,
-    pub steps: usize,
-    pub seed: u64,
-    pub hidden: usize,
-    pub batch_size: usize,
-    pub buffer_size: usize,
-    pub tau: f64,
-    pub gamma: f64,
-    pub actor_lr: f64,
-    pub critic_lr: f64,
-    pub alpha_lr: f64,
-    pub learning_starts: usize,
-    pub baseline_samples: usize,
-    pub gumbel_tau: f64,
-    pub log_std_min: f32,
-    pub log_std_max: f32,
-    pub log_every: usize,
-    pub device: String,
-    /// Python for gym:<ID> environments (unset: $MIXSAC_PYTHON, else python3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub python: Option<String>,
-    /// Seconds to wait for one reply of a gym:<ID> environment.
-    #[serde(default = "default_env_timeout")]
-    pub env_timeout: f64,
+impl std::str::FromStr for Alpha {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Alpha, String> {
+        if text == "auto" {
+            return Ok(Alpha::Auto);
+        }
+        match text.parse::<f64>() {
+            Ok(a) if a.is_finite() && a >= 0.0 => Ok(Alpha::Fixed(a)),
+            _ => Err(format!(
+                "--alpha must be a number ≥ 0 or `auto`, got `{text}`"
+            )),
+        }
+    }
 }
 
-fn default_env_timeout() -> f64 {
-    60.0
+impl fmt::Display for Alpha {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Alpha::Fixed(a) => write!(f, "{a}"),
+            Alpha::Auto => f.write_str("auto"),
+        }
+    }
 }
 
-/// Which defaults of DESIGN.md §5 apply.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Family {
-    ClassicControl,
-    /// gym:<ID> environments (MuJoCo, DeepMind Control, users' own).
-    MujocoSize,
-    Bandit,
+impl Serialize for Alpha {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Alpha::Fixed(a) => s.serialize_f64(*a),
+            Alpha::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Alpha {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Alpha, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Text {
+            Number(f64),
+            Word(String),
+        }
+        let text = match Text::deserialize(d)? {
+            Text::Number(a) => a.to_string(),
+            Text::Word(w) => w,
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Family {
-    /// The default of this family among the three.
-    fn pick<T>(self, classic: T, mujoco: T, bandit: T) -> T {
+    /// This family's value among the three.
+    fn pick<T>(self, classic_control: T, gym: T, bandit: T) -> T {
         match self {
-            Family::ClassicControl => classic,
-            Family::MujocoSize => mujoco,
+            Family::ClassicControl => classic_control,
+            Family::Gym => gym,
             Family::Bandit => bandit,
         }
     }
+}
+
+/// One hyperparameter as `--help` documents it.
+pub struct Hyperparameter {
+    /// The field, TOML key and (with `-` for `_`) the flag.
+    pub name: &'static str,
+    pub help: &'static str,
+    /// The default in a family, as text.
+    pub default: fn(Family) -> String,
+}
+
+/// Generates [`TrainArgs`], [`Config`], their merge and resolution, and [`HYPERPARAMETERS`]
+/// from one table. Each entry is `/// help` `name: Type = default;` where the default is
+/// `all(v)` (every family), `family(classic_control, gym, bandit)`, or `derived("text",
+/// expr)`: an expression of the settings above it, described by `text` in the help.
+macro_rules! hyperparameters {
+    ($(
+        $(#[doc = $doc:literal])+
+        $name:ident: $ty:ty = $kind:ident($($default:tt)*);
+    )+) => {
+        /// Flags of `mixsac train`; each is also a key of the TOML file given to `--config`
+        /// and of a sweep spec's `[train]` table. `None` is "not given".
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
+        #[serde(deny_unknown_fields)]
+        pub struct TrainArgs {
+            /// TOML file with any of these keys (flags given on the command line win).
+            #[arg(long)]
+            #[serde(skip)]
+            pub config: Option<PathBuf>,
+            /// Output directory (config.toml, metrics.csv, policy.mxp, checkpoint/).
+            #[arg(long)]
+            #[serde(skip)]
+            pub out: Option<PathBuf>,
+            /// Environment (see `mixsac envs`); its family sets the defaults below.
+            #[arg(long)]
+            pub env: Option<EnvId>,
+            /// Python with gymnasium, for gym:<ID> environments [default: $MIXSAC_PYTHON, else python3].
+            #[arg(long)]
+            pub python: Option<String>,
+            $(
+                $(#[doc = $doc])+
+                #[arg(long)]
+                pub $name: Option<$ty>,
+            )+
+        }
+
+        /// The resolved configuration: what a run actually uses, saved as `config.toml`.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        pub struct Config {
+            pub env: EnvId,
+            $(
+                $(#[doc = $doc])+
+                pub $name: $ty,
+            )+
+            /// Python for gym:<ID> environments (unset: $MIXSAC_PYTHON, else python3).
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub python: Option<String>,
+        }
+
+        impl TrainArgs {
+            /// `self`'s values, falling back to `other`'s.
+            pub fn over(self, other: TrainArgs) -> TrainArgs {
+                TrainArgs {
+                    config: self.config.or(other.config),
+                    out: self.out.or(other.out),
+                    env: self.env.or(other.env),
+                    python: self.python.or(other.python),
+                    $( $name: self.$name.or(other.$name), )+
+                }
+            }
+
+            /// Every unset value filled with its default, in table order (a derived default
+            /// sees the settings above it).
+            fn with_defaults(self) -> Result<Config> {
+                let Some(env) = self.env else {
+                    bail!("--env is required (see `mixsac envs`)")
+                };
+                let family = env.family();
+                $(
+                    let $name: $ty = match self.$name {
+                        Some(value) => value,
+                        None => hyperparameters!(@value family, $kind($($default)*)),
+                    };
+                )+
+                Ok(Config { env, $( $name, )+ python: self.python })
+            }
+        }
+
+        /// Every hyperparameter, in table order, for `--help`.
+        pub const HYPERPARAMETERS: &[Hyperparameter] = &[$(
+            Hyperparameter {
+                name: stringify!($name),
+                help: concat!($($doc),+),
+                default: |_family| hyperparameters!(@text _family, $kind($($default)*)),
+            },
+        )+];
+    };
+    (@value $family:ident, all($value:expr)) => { $value };
+    (@value $family:ident, family($c:expr, $g:expr, $b:expr)) => { $family.pick($c, $g, $b) };
+    (@value $family:ident, derived($text:literal, $value:expr)) => { $value };
+    (@text $family:ident, all($value:expr)) => { $value.to_string() };
+    (@text $family:ident, family($c:expr, $g:expr, $b:expr)) => { $family.pick($c, $g, $b).to_string() };
+    (@text $family:ident, derived($text:literal, $value:expr)) => { $text.to_string() };
+}
+
+hyperparameters! {
+    /// Policy class.
+    policy: PolicyKind = all(PolicyKind::Squashed);
+    /// Mixture components K.
+    components: usize = derived("1 for squashed/gaussian, 5 for sgm/gm",
+        if policy.is_mixture() { 5 } else { 1 });
+    /// Actor gradient estimator (DESIGN.md §4).
+    estimator: Estimator = derived("rep for K = 1, halfrep otherwise",
+        if components == 1 { Estimator::Rep } else { Estimator::HalfRep });
+    /// Entropy scale: a number ≥ 0, or `auto` for automatic tuning (target entropy −A).
+    alpha: Alpha = family(Alpha::Fixed(0.01), Alpha::Auto, Alpha::Fixed(0.01));
+    /// Environment steps (one update per step after learning_starts).
+    steps: usize = all(20_000);
+    /// Seed of every random choice in the run.
+    seed: u64 = all(0);
+    /// Hidden width of the two-layer actor and critics.
+    hidden: usize = family(64, 256, 16);
+    /// Minibatch size.
+    batch_size: usize = family(32, 256, 32);
+    /// Replay buffer capacity.
+    buffer_size: usize = family(100_000, 1_000_000, 5000);
+    /// Polyak factor of the target critics.
+    tau: f64 = family(0.01, 0.005, 0.01);
+    /// Discount factor.
+    gamma: f64 = all(0.99);
+    /// Actor learning rate.
+    actor_lr: f64 = family(1e-3, 3e-4, 1e-3);
+    /// Critic learning rate.
+    critic_lr: f64 = family(1e-3, 3e-4, 1e-3);
+    /// Learning rate of log α when --alpha auto.
+    alpha_lr: f64 = all(3e-4);
+    /// Uniformly random actions for this many first steps.
+    learning_starts: usize = family(1000, 10_000, 100);
+    /// Actions sampled for the baseline of like and halfrep.
+    baseline_samples: usize = all(30);
+    /// Gumbel-softmax temperature.
+    gumbel_tau: f64 = all(1.0);
+    /// Lower log-std clamp.
+    log_std_min: f32 = all(-20.0);
+    /// Upper log-std clamp.
+    log_std_max: f32 = all(2.0);
+    /// Steps between metrics.csv rows and checkpoints.
+    log_every: usize = all(1000);
+    /// Where the tensors live: cpu, or cuda (build with --features cuda).
+    device: Device = all(Device::Cpu);
+    /// Seconds to wait for one reply of a gym:<ID> environment before stopping it.
+    env_timeout: f64 = all(60.0);
+}
+
+/// Makes `train`'s `--help` show each hyperparameter's default: the one of `family` when
+/// the command line names an environment, else every family's. Also lets numbers be
+/// negative, so that `--alpha -1` gets the setting's own error rather than a usage error.
+pub fn document_defaults(mut train: clap::Command, family: Option<Family>) -> clap::Command {
+    for h in HYPERPARAMETERS {
+        let default = match family {
+            Some(f) => format!("default for {}: {}", f.label(), (h.default)(f)),
+            None => {
+                let texts: Vec<String> = Family::ALL.iter().map(|&f| (h.default)(f)).collect();
+                if texts.iter().all(|t| *t == texts[0]) {
+                    format!("default: {}", texts[0])
+                } else {
+                    let each: Vec<String> = Family::ALL
+                        .iter()
+                        .zip(&texts)
+                        .map(|(f, t)| format!("{t} {}", f.label()))
+                        .collect();
+                    format!("default: {}", each.join(", "))
+                }
+            }
+        };
+        let help = format!("{} [{default}]", h.help.trim().trim_end_matches('.'));
+        train = train.mut_arg(h.name, |arg| arg.help(help).allow_negative_numbers(true));
+    }
+    train
 }
 
 impl TrainArgs {
@@ -241,97 +349,9 @@ impl TrainArgs {
         Ok(self.over(file))
     }
 
-    /// `self`'s values, falling back to `other`'s.
-    pub fn over(self, other: TrainArgs) -> TrainArgs {
-        macro_rules! merge {
-            ($($f:ident),*) => { TrainArgs { $($f: self.$f.or(other.$f)),* } };
-        }
-        merge!(
-            config,
-            out,
-            env,
-            policy,
-            components,
-            estimator,
-            alpha,
-            steps,
-            seed,
-            hidden,
-            batch_size,
-            buffer_size,
-            tau,
-            gamma,
-            actor_lr,
-            critic_lr,
-            alpha_lr,
-            learning_starts,
-            baseline_samples,
-            gumbel_tau,
-            log_std_min,
-            log_std_max,
-            log_every,
-            device,
-            python,
-            env_timeout
-        )
-    }
-
     /// Fills every unset value with its default and checks the combination.
     pub fn resolve(self) -> Result<Config> {
-        let Some(env) = self.env.clone() else {
-            bail!("--env is required (see `mixsac envs`)")
-        };
-        // A clear error for unknown names before anything else (no Python is started here).
-        let gym = crate::envs::check_name(&env)?;
-        let family = if gym {
-            Family::MujocoSize
-        } else if env.contains("bandit") {
-            Family::Bandit
-        } else {
-            Family::ClassicControl
-        };
-        let lr = family.pick(1e-3, 3e-4, 1e-3);
-        let policy = self.policy.unwrap_or(PolicyKind::Squashed);
-        let components = self
-            .components
-            .unwrap_or(if policy.is_mixture() { 5 } else { 1 });
-        let estimator = match &self.estimator {
-            Some(name) => name.parse::<Estimator>().map_err(anyhow::Error::msg)?,
-            None if components == 1 => Estimator::Rep,
-            None => Estimator::HalfRep,
-        };
-        let config = Config {
-            env,
-            policy,
-            components,
-            estimator,
-            alpha: self
-                .alpha
-                .unwrap_or_else(|| family.pick("0.01", "auto", "0.01").into()),
-            steps: self.steps.unwrap_or(20_000),
-            seed: self.seed.unwrap_or(0),
-            hidden: self.hidden.unwrap_or(family.pick(64, 256, 16)),
-            batch_size: self.batch_size.unwrap_or(family.pick(32, 256, 32)),
-            buffer_size: self
-                .buffer_size
-                .unwrap_or(family.pick(100_000, 1_000_000, 5000)),
-            tau: self.tau.unwrap_or(family.pick(0.01, 0.005, 0.01)),
-            gamma: self.gamma.unwrap_or(0.99),
-            actor_lr: self.actor_lr.unwrap_or(lr),
-            critic_lr: self.critic_lr.unwrap_or(lr),
-            alpha_lr: self.alpha_lr.unwrap_or(3e-4),
-            learning_starts: self
-                .learning_starts
-                .unwrap_or(family.pick(1000, 10_000, 100)),
-            baseline_samples: self.baseline_samples.unwrap_or(30),
-            gumbel_tau: self.gumbel_tau.unwrap_or(1.0),
-            log_std_min: self.log_std_min.unwrap_or(-20.0),
-            log_std_max: self.log_std_max.unwrap_or(2.0),
-            log_every: self.log_every.unwrap_or(1000),
-            device: self.device.unwrap_or_else(|| "cpu".into()),
-            python: self.python,
-            env_timeout: self.env_timeout.unwrap_or(default_env_timeout()),
-        };
+        let config = self.with_defaults()?;
         config.validate()?;
         Ok(config)
     }
@@ -345,7 +365,7 @@ impl Config {
         }
         if !self.policy.is_mixture() && self.components != 1 {
             bail!(
-                "--policy {:?} has one component; use sgm or gm for --components {}",
+                "--policy {} has one component; use sgm or gm for --components {}",
                 self.policy,
                 self.components
             );
@@ -353,7 +373,6 @@ impl Config {
         if self.estimator == Estimator::Rep && self.components > 1 {
             bail!("the rep estimator needs a single component (K = 1); for mixtures use halfrep, gumbel, mrp or like");
         }
-        self.alpha()?;
         for (name, value) in [("tau", self.tau), ("gamma", self.gamma)] {
             if !(0.0..=1.0).contains(&value) {
                 bail!("--{name} must lie in [0, 1], got {value}");
@@ -387,27 +406,7 @@ impl Config {
                 self.env_timeout
             );
         }
-        if !matches!(self.device.as_str(), "cpu" | "cuda") {
-            bail!("--device must be cpu or cuda, got `{}`", self.device);
-        }
         Ok(())
-    }
-
-    pub fn alpha(&self) -> Result<Alpha> {
-        if self.alpha == "auto" {
-            return Ok(Alpha::Auto);
-        }
-        match self.alpha.parse::<f64>() {
-            Ok(a) if a.is_finite() && a >= 0.0 => Ok(Alpha::Fixed(a)),
-            _ => bail!(
-                "--alpha must be a number ≥ 0 or `auto`, got `{}`",
-                self.alpha
-            ),
-        }
-    }
-
-    pub fn is_bandit(&self) -> bool {
-        !self.env.starts_with(crate::envs::GYM_PREFIX) && self.env.contains("bandit")
     }
 
     /// How gym:<ID> environments of this run are started.
@@ -428,5 +427,15 @@ impl Config {
             ),
         )
         .with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Reads a saved `config.toml` (as [`Config::save`] wrote it).
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let args: TrainArgs =
+            toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
+        args.resolve()
+            .with_context(|| format!("invalid {}", path.display()))
     }
 }

@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use rand::SeedableRng;
-use trainer::envs::{self, Bandit, EnvError};
+use trainer::envs::{self, Bandit, EnvError, EnvId, Family};
 
 fn rng() -> rand_pcg::Pcg64 {
     rand_pcg::Pcg64::seed_from_u64(7)
@@ -12,12 +12,14 @@ fn rng() -> rand_pcg::Pcg64 {
 
 #[test]
 fn every_listed_environment_can_be_made() {
-    for name in envs::NAMES {
-        let env = envs::make(&name.replace("<seed>", "12")).unwrap();
+    for id in EnvId::own() {
+        let env = id.make(&Default::default()).unwrap();
         assert!(
             env.obs_dim() > 0 && env.action_dim() == 1 && env.spec().cutoff > 0,
-            "{name}"
+            "{id}"
         );
+        // Every name prints as it parses.
+        assert_eq!(id.to_string().parse::<EnvId>().unwrap(), id);
     }
     for bad in [
         "Pendulum-v1",
@@ -30,16 +32,28 @@ fn every_listed_environment_can_be_made() {
             matches!(envs::make(bad), Err(EnvError::Unknown(_))),
             "{bad}"
         );
-        // The name check (which skips building random bandits) agrees with `make`.
+        // Parsing a name (which builds nothing) agrees with `make`.
         assert!(
-            matches!(envs::check_name(bad), Err(EnvError::Unknown(_))),
+            matches!(bad.parse::<EnvId>(), Err(EnvError::Unknown(_))),
             "{bad}"
         );
     }
-    for name in envs::NAMES {
-        let name = name.replace("<seed>", "12");
-        assert!(!envs::check_name(&name).unwrap(), "{name}");
+    let families = [
+        ("shaped-acrobot", Family::ClassicControl),
+        ("random-bandit:12", Family::Bandit),
+        ("bimodal-bandit", Family::Bandit),
+        ("gym:Hopper-v5", Family::Gym),
+    ];
+    for (name, family) in families {
+        let id: EnvId = name.parse().unwrap();
+        assert_eq!((id.family(), id.to_string().as_str()), (family, name));
+        assert_eq!(id.bandit().is_some(), family == Family::Bandit, "{name}");
     }
+    assert_eq!(
+        EnvId::parse_range("random-bandit:3..5").unwrap(),
+        [EnvId::RandomBandit(3), EnvId::RandomBandit(4)]
+    );
+    assert!(EnvId::parse_range("random-bandit:5..x").is_err());
 }
 
 #[test]
@@ -83,7 +97,10 @@ fn random_bandits_follow_their_recipe_and_their_seed() {
         assert_eq!(b, Bandit::random(seed), "same seed, same bandit");
         assert_eq!(
             Some(b.clone()),
-            Bandit::from_name(&format!("random-bandit:{seed}"))
+            format!("random-bandit:{seed}")
+                .parse::<EnvId>()
+                .unwrap()
+                .bandit()
         );
         assert_ne!(
             b,

@@ -185,16 +185,12 @@ fn unbiased_estimators_match_the_quadrature_gradient() {
     ] {
         let summary = monte_carlo(estimator, &mixture, &bandit, 5);
         let t = max_t(&summary, &exact);
-        println!(
-            "{:<9} {t:>8.2}   {:.4e}",
-            estimator.name(),
-            summary.total_variance
-        );
+        println!("{:<9} {t:>8.2}   {:.4e}", estimator, summary.total_variance);
         if estimator != Estimator::Gumbel {
             assert!(
                 t <= T_CRIT,
                 "{}: max |t| {t} > {T_CRIT}: biased gradient",
-                estimator.name()
+                estimator
             );
         }
     }

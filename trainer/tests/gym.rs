@@ -166,7 +166,11 @@ fn bridge_trajectories_equal_direct_python_stepping() {
 
 #[test]
 fn spaces_and_limits_are_read_from_the_environment() {
-    let env = envs::make_with("gym:InvertedPendulum-v5", &options(python(), 120)).unwrap();
+    let env = "gym:InvertedPendulum-v5"
+        .parse::<envs::EnvId>()
+        .unwrap()
+        .make(&options(python(), 120))
+        .unwrap();
     assert_eq!(env.obs_dim(), 4);
     assert_eq!(env.spec().action_low, vec![-3.0]);
     assert_eq!(env.spec().action_high, vec![3.0]);
@@ -188,7 +192,7 @@ fn non_box_spaces_and_unknown_ids_are_clear_errors() {
         .unwrap();
     assert!(err.to_string().contains("NoSuchEnv"), "{err}");
     assert!(matches!(
-        envs::make_with("gym:", &options(python(), 1)),
+        "gym:".parse::<envs::EnvId>(),
         Err(EnvError::Unknown(_))
     ));
 }
@@ -366,6 +370,7 @@ fn sac_trains_on_mujoco_inverted_pendulum_and_eval_runs_the_export() {
         "3",
         "--seed",
         "2",
+        "--json",
     ]);
     assert!(
         out.status.success(),

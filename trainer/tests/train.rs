@@ -43,6 +43,7 @@ fn eval(policy: &Path, env: &str, episodes: usize, deterministic: bool) -> f64 {
         &episodes,
         "--seed",
         "1",
+        "--json",
     ];
     if deterministic {
         args.push("--deterministic");

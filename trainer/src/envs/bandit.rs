@@ -25,11 +25,6 @@ fn normal_pdf(a: f64, mean: f64, std: f64) -> f64 {
     (-0.5 * z * z).exp() / (std * (2.0 * std::f64::consts::PI).sqrt())
 }
 
-/// The seed of a `random-bandit:<seed>` name, if `name` is one.
-pub fn random_bandit_seed(name: &str) -> Option<u64> {
-    name.strip_prefix("random-bandit:")?.parse().ok()
-}
-
 impl Bandit {
     /// `bimodal-bandit`: N(a; −1, 0.5) + N(a; 1, 0.5), scaled to a maximum of 1.
     pub fn bimodal() -> Bandit {
@@ -47,14 +42,6 @@ impl Bandit {
             stds.push(rng.random_range(0.1..=1.0));
         }
         Bandit::normalised(means, stds)
-    }
-
-    /// The bandit named `bimodal-bandit` or `random-bandit:<seed>`, if `name` is one.
-    pub fn from_name(name: &str) -> Option<Bandit> {
-        match name {
-            "bimodal-bandit" => Some(Bandit::bimodal()),
-            _ => random_bandit_seed(name).map(Bandit::random),
-        }
     }
 
     fn normalised(means: Vec<f64>, stds: Vec<f64>) -> Bandit {

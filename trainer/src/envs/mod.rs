@@ -10,11 +10,13 @@
 mod acrobot;
 mod bandit;
 pub mod gym;
+mod id;
 mod mountain_car;
 mod pendulum;
 
 pub use bandit::Bandit;
 pub use gym::{GymError, GymOptions};
+pub use id::{EnvId, Family, GYM_PREFIX};
 
 use rand::RngCore;
 
@@ -256,6 +258,39 @@ impl Env {
         }
     }
 
+    /// Nanoseconds per step under uniformly random actions (a fixed cycle of 1024, drawn
+    /// beforehand), resetting at episode ends: `mixsac bench-envs`.
+    pub fn ns_per_random_step(&mut self, steps: usize) -> Result<f64, EnvError> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+        let mut obs = vec![0.0f32; self.obs_dim()];
+        let bounds: Vec<(f64, f64)> = self
+            .spec
+            .action_low
+            .iter()
+            .copied()
+            .zip(self.spec.action_high.iter().copied())
+            .collect();
+        let actions: Vec<Vec<f64>> = (0..1024)
+            .map(|_| {
+                bounds
+                    .iter()
+                    .map(|&(l, h)| rng.random_range(l..h))
+                    .collect()
+            })
+            .collect();
+        self.reset(&mut rng, &mut obs)?;
+        let start = std::time::Instant::now();
+        for i in 0..steps {
+            let t = self.step(&actions[i % actions.len()], &mut obs)?;
+            if t.terminated || t.truncated {
+                self.reset(&mut rng, &mut obs)?;
+            }
+        }
+        std::hint::black_box(&obs);
+        Ok(start.elapsed().as_nanos() as f64 / steps as f64)
+    }
+
     /// One step. The action is clipped to the bounds, as Gymnasium clips it; a non-finite
     /// action is refused and leaves the state untouched.
     pub fn step(&mut self, action: &[f64], obs: &mut [f32]) -> Result<Transition, EnvError> {
@@ -309,93 +344,59 @@ fn copy_f32(values: &[f64], obs: &mut [f32]) {
     }
 }
 
-/// Every environment name `--env` accepts (`random-bandit:<seed>` for any u64 seed; `gym:<ID>`
-/// for a Gymnasium environment, not listed here).
-pub const NAMES: [&str; 8] = [
-    "pendulum",
-    "shaped-pendulum",
-    "acrobot",
-    "shaped-acrobot",
-    "mountaincar",
-    "shaped-mountaincar",
-    "bimodal-bandit",
-    "random-bandit:<seed>",
-];
-
-/// Prefix of Gymnasium environment names.
-pub const GYM_PREFIX: &str = "gym:";
-
-/// Checks a name without making the environment (no Python worker is started): `Ok(true)`
-/// for `gym:<ID>`, `Ok(false)` for our own environments.
-pub fn check_name(name: &str) -> Result<bool, EnvError> {
-    match name.strip_prefix(GYM_PREFIX) {
-        Some(id) if !id.trim().is_empty() => Ok(true),
-        Some(_) => Err(EnvError::Unknown(name.to_string())),
-        // Building a random bandit means finding its maximum (≈ 30 ms): a sweep checks
-        // hundreds of runs on them, so the name alone decides.
-        None if bandit::random_bandit_seed(name).is_some() => Ok(false),
-        None => make(name).map(|_| false),
-    }
-}
-
 /// Makes an environment by name; `gym:<ID>` uses the Python of [`GymOptions::default`].
 pub fn make(name: &str) -> Result<Env, EnvError> {
-    make_with(name, &GymOptions::default())
+    name.parse::<EnvId>()?.make(&GymOptions::default())
 }
 
-/// Makes an environment by name; `gym:<ID>` environments run in `gym`'s Python.
-pub fn make_with(name: &str, gym: &GymOptions) -> Result<Env, EnvError> {
-    use acrobot::Acrobot;
-    use mountain_car::MountainCar;
-    use pendulum::Pendulum;
-    if let Some(id) = name.strip_prefix(GYM_PREFIX) {
-        if id.trim().is_empty() {
-            return Err(EnvError::Unknown(name.to_string()));
-        }
-        return Env::gym(name, id, gym);
-    }
-    let spec = |description: &str, low: f64, high: f64, cutoff| EnvSpec {
-        name: name.to_string(),
-        description: description.to_string(),
-        action_low: vec![low],
-        action_high: vec![high],
-        cutoff,
-    };
-    Ok(match name {
-        "pendulum" => Env::new(
+impl EnvId {
+    /// Makes the environment; `gym:<ID>` environments run in `gym`'s Python.
+    pub fn make(&self, gym: &GymOptions) -> Result<Env, EnvError> {
+        use acrobot::Acrobot;
+        use mountain_car::MountainCar;
+        use pendulum::Pendulum;
+        let name = self.to_string();
+        let spec = |description: &str, low: f64, high: f64, cutoff| EnvSpec {
+            name: name.clone(),
+            description: description.to_string(),
+            action_low: vec![low],
+            action_high: vec![high],
+            cutoff,
+        };
+        Ok(match self {
+        EnvId::Gym(id) => return Env::gym(&name, id, gym),
+        EnvId::Pendulum => Env::new(
             spec("Pendulum-v1 swing-up, reward 1 while within 0.25 rad of upright, else 0", -2.0, 2.0, 200),
             Pendulum::new(false),
         ),
-        "shaped-pendulum" => Env::new(
+        EnvId::ShapedPendulum => Env::new(
             spec("Pendulum-v1 swing-up with Gymnasium's reward -(theta^2 + 0.1 theta_dot^2 + 0.001 u^2)", -2.0, 2.0, 200),
             Pendulum::new(true),
         ),
-        "acrobot" => Env::new(
+        EnvId::Acrobot => Env::new(
             spec("Acrobot-v1 (book dynamics, RK4, continuous torque), -1 per step, 0 on reaching the goal", -1.0, 1.0, 1000),
             Acrobot::new(false),
         ),
-        "shaped-acrobot" => Env::new(
+        EnvId::ShapedAcrobot => Env::new(
             spec("Acrobot-v1 with reward -cos(theta1) - cos(theta1 + theta2) - 1", -1.0, 1.0, 1000),
             Acrobot::new(true),
         ),
-        "mountaincar" => Env::new(
+        EnvId::MountainCar => Env::new(
             spec("MountainCarContinuous-v0 dynamics, -1 per step until the goal", -1.0, 1.0, 1000),
             MountainCar::new(false),
         ),
-        "shaped-mountaincar" => Env::new(
+        EnvId::ShapedMountainCar => Env::new(
             spec("MountainCarContinuous-v0 dynamics with reward x - 0.6", -1.0, 1.0, 1000),
             MountainCar::new(true),
         ),
-        "bimodal-bandit" => {
+        EnvId::BimodalBandit => {
             let bandit = Bandit::bimodal();
             Env::new(spec("one-step bandit, r(a) ∝ N(a; -1, 0.5) + N(a; 1, 0.5), max r = 1", -3.0, 3.0, 1), bandit)
         }
-        _ => match bandit::random_bandit_seed(name) {
-            Some(seed) => Env::new(
-                spec("one-step bandit, r(a) ∝ sum of 30 random Gaussians (seeded), max r = 1", -3.0, 3.0, 1),
-                Bandit::random(seed),
-            ),
-            _ => return Err(EnvError::Unknown(name.to_string())),
-        },
+        EnvId::RandomBandit(seed) => Env::new(
+            spec("one-step bandit, r(a) ∝ sum of 30 random Gaussians (seeded), max r = 1", -3.0, 3.0, 1),
+            Bandit::random(*seed),
+        ),
     })
+    }
 }

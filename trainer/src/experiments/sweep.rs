@@ -12,7 +12,8 @@
 //! A killed sweep continues where it stopped: finished runs (with `summary.json`) are
 //! skipped, runs with a checkpoint continue from it exactly, others start again.
 
-use crate::config::{Config, TrainArgs};
+use crate::config::{Alpha, Config, Estimator, PolicyKind, TrainArgs};
+use crate::envs::EnvId;
 use crate::run::train::{self, Mode};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -22,27 +23,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Method {
-    pub policy: String,
-    pub estimator: String,
+    pub policy: PolicyKind,
+    pub estimator: Estimator,
     /// Components K [default: 5 for mixtures, 1 otherwise].
     pub components: Option<usize>,
-}
-
-/// An α of the grid: a number, or "auto".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum AlphaValue {
-    Fixed(f64),
-    Named(String),
-}
-
-impl AlphaValue {
-    fn text(&self) -> String {
-        match self {
-            AlphaValue::Fixed(a) => a.to_string(),
-            AlphaValue::Named(s) => s.clone(),
-        }
-    }
 }
 
 /// The score that picks the best (α, learning rates) setting.
@@ -96,7 +80,7 @@ pub struct Spec {
     pub methods: Vec<Method>,
     /// α values [default: the environment family's default].
     #[serde(default)]
-    pub alphas: Vec<AlphaValue>,
+    pub alphas: Vec<Alpha>,
     /// Learning rates, each applied to the actor and the critic [default: the family's].
     #[serde(default)]
     pub learning_rates: Vec<f64>,
@@ -125,11 +109,11 @@ pub struct Run {
     /// Directory name under `runs/`, made of the run's coordinates.
     pub id: String,
     pub phase: &'static str,
-    pub env: String,
+    pub env: EnvId,
     /// `<estimator>-<policy>-k<K>`.
     pub method: String,
     pub method_spec: Method,
-    pub alpha: String,
+    pub alpha: Alpha,
     pub rates: Rates,
     pub seed: u64,
     pub config: Config,
@@ -225,30 +209,18 @@ impl Spec {
         }
     }
 
-    /// Environment names with `random-bandit:A..B` ranges expanded.
-    fn env_names(&self) -> Result<Vec<String>> {
-        let mut names = Vec::new();
+    /// The environments, with `random-bandit:A..B` ranges expanded.
+    fn env_ids(&self) -> Result<Vec<EnvId>> {
+        let mut ids = Vec::new();
         for env in &self.envs {
-            match env
-                .strip_prefix("random-bandit:")
-                .and_then(|r| r.split_once(".."))
-            {
-                Some((a, b)) => {
-                    let (a, b): (u64, u64) = (
-                        a.parse().with_context(|| format!("bad range in `{env}`"))?,
-                        b.parse().with_context(|| format!("bad range in `{env}`"))?,
-                    );
-                    names.extend((a..b).map(|s| format!("random-bandit:{s}")));
-                }
-                None => names.push(env.clone()),
-            }
+            ids.extend(EnvId::parse_range(env)?);
         }
-        Ok(names)
+        Ok(ids)
     }
 
     /// How many runs [`Spec::grid`] makes, without resolving them.
     pub fn grid_size(&self) -> Result<usize> {
-        Ok(self.env_names()?.len()
+        Ok(self.env_ids()?.len()
             * self.methods.len()
             * self.alphas.len().max(1)
             * self.rate_settings().len()
@@ -257,19 +229,19 @@ impl Spec {
 
     /// Every run of the grid (phase "grid"), each config resolved and checked.
     pub fn grid(&self) -> Result<Vec<Run>> {
-        let alphas: Vec<Option<String>> = if self.alphas.is_empty() {
+        let alphas: Vec<Option<Alpha>> = if self.alphas.is_empty() {
             vec![None]
         } else {
-            self.alphas.iter().map(|a| Some(a.text())).collect()
+            self.alphas.iter().copied().map(Some).collect()
         };
         let lrs = self.rate_settings();
         let mut runs = Vec::new();
-        for env in self.env_names()? {
+        for env in self.env_ids()? {
             for method in &self.methods {
                 for alpha in &alphas {
                     for lr in &lrs {
                         for &seed in &self.seeds {
-                            runs.push(self.run("grid", &env, method, alpha.clone(), *lr, seed)?);
+                            runs.push(self.run("grid", &env, method, *alpha, *lr, seed)?);
                         }
                     }
                 }
@@ -281,20 +253,18 @@ impl Spec {
     fn run(
         &self,
         phase: &'static str,
-        env: &str,
+        env: &EnvId,
         method: &Method,
-        alpha: Option<String>,
+        alpha: Option<Alpha>,
         rates: Rates,
         seed: u64,
     ) -> Result<Run> {
-        let policy = <crate::config::PolicyKind as clap::ValueEnum>::from_str(&method.policy, true)
-            .map_err(|e| anyhow::anyhow!("method policy `{}`: {e}", method.policy))?;
         let args = TrainArgs {
-            env: Some(env.to_string()),
-            policy: Some(policy),
+            env: Some(env.clone()),
+            policy: Some(method.policy),
             components: method.components,
-            estimator: Some(method.estimator.clone()),
-            alpha: alpha.clone(),
+            estimator: Some(method.estimator),
+            alpha,
             actor_lr: rates.actor,
             critic_lr: rates.critic,
             seed: Some(seed),
@@ -306,13 +276,11 @@ impl Spec {
             .with_context(|| format!("run {env} / {} / {}", method.policy, method.estimator))?;
         let method_name = format!(
             "{}-{}-k{}",
-            config.estimator.name(),
-            method.policy,
-            config.components
+            config.estimator, method.policy, config.components
         );
         let id = format!(
             "{phase}__{}__{method_name}__alpha-{}__lr-a{}-c{}__seed-{seed}",
-            env.replace([':', '/'], "_"),
+            env.to_string().replace([':', '/'], "_"),
             config.alpha,
             rate_text(rates.actor),
             rate_text(rates.critic)
@@ -320,10 +288,10 @@ impl Spec {
         Ok(Run {
             id,
             phase,
-            env: env.to_string(),
+            env: env.clone(),
             method: method_name,
             method_spec: method.clone(),
-            alpha: config.alpha.clone(),
+            alpha: config.alpha,
             rates,
             seed,
             config,
@@ -362,16 +330,9 @@ pub fn run_sweep(
     if let Some(rerun) = &spec.rerun_best {
         let mut reruns = Vec::new();
         for run in best_settings(&results, spec.select_by) {
-            let (alpha, lr) = (run.alpha.clone(), run.rates);
+            let (alpha, lr) = (run.alpha, run.rates);
             for &seed in &rerun.seeds {
-                reruns.push(spec.run(
-                    "best",
-                    &run.env,
-                    &run.method_spec,
-                    Some(alpha.clone()),
-                    lr,
-                    seed,
-                )?);
+                reruns.push(spec.run("best", &run.env, &run.method_spec, Some(alpha), lr, seed)?);
             }
         }
         let total = grid.len() + reruns.len();
@@ -406,7 +367,7 @@ pub fn best_by_mean<T, K: Ord + Clone>(
 /// The (α, learning rates) with the best mean score over seeds, per (environment, method):
 /// a run of that group with that setting.
 fn best_settings(results: &[(Run, Outcome)], by: Selection) -> Vec<Run> {
-    let mut groups: std::collections::BTreeMap<(String, String), Vec<&(Run, Outcome)>> =
+    let mut groups: std::collections::BTreeMap<(EnvId, String), Vec<&(Run, Outcome)>> =
         Default::default();
     for result in results
         .iter()
@@ -420,7 +381,7 @@ fn best_settings(results: &[(Run, Outcome)], by: Selection) -> Vec<Run> {
     }
     let setting = |r: &Run| {
         (
-            r.alpha.clone(),
+            r.alpha.to_string(),
             rate_text(r.rates.actor),
             rate_text(r.rates.critic),
         )

@@ -2,7 +2,6 @@
 //! continues exactly, and the policy exported with policy-core's writer.
 
 use crate::config::Config;
-use crate::envs;
 use crate::sac::replay::ReplayBuffer;
 use crate::sac::{Agent, UpdateStats};
 use anyhow::{bail, Context, Result};
@@ -85,9 +84,9 @@ impl RunDir {
 }
 
 fn device(config: &Config) -> Result<Device> {
-    match config.device.as_str() {
-        "cpu" => Ok(Device::Cpu),
-        _ if cfg!(feature = "cuda") => Device::new_cuda(0).map_err(|e| {
+    match config.device {
+        crate::config::Device::Cpu => Ok(Device::Cpu),
+        crate::config::Device::Cuda if cfg!(feature = "cuda") => Device::new_cuda(0).map_err(|e| {
             // The driver's reason, without the backtrace candle attaches.
             let reason = match e {
                 candle_core::Error::WithBacktrace { inner, .. } => inner.to_string(),
@@ -95,9 +94,55 @@ fn device(config: &Config) -> Result<Device> {
             };
             anyhow::anyhow!("--device cuda: cannot open CUDA device 0: {reason}")
         }),
-        _ => bail!(
+        crate::config::Device::Cuda => bail!(
             "--device cuda needs a build with `--features cuda` (and nvcc); this build is CPU-only"
         ),
+    }
+}
+
+/// What [`train`] tells its caller while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainEvent {
+    /// Continuing the run in `dir` from its checkpoint at `step`.
+    Resumed {
+        dir: PathBuf,
+        step: usize,
+        steps: usize,
+    },
+    /// The environment (Gymnasium) cannot restore its mid-episode state: a new episode
+    /// starts, and the interrupted one's return is not counted.
+    EpisodeRestarted,
+    /// A metrics row was written (every `log_every` steps and at the end).
+    Logged {
+        step: usize,
+        steps: usize,
+        episodes: usize,
+        /// Mean return of the episodes finished since the last row (NaN if none).
+        recent_return: f64,
+        steps_per_sec: f64,
+    },
+}
+
+impl std::fmt::Display for TrainEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainEvent::Resumed { dir, step, steps } => {
+                write!(f, "resuming {} at step {step} of {steps}", dir.display())
+            }
+            TrainEvent::EpisodeRestarted => f.write_str(
+                "the environment cannot restore its mid-episode state; continuing with a new episode",
+            ),
+            TrainEvent::Logged {
+                step,
+                steps,
+                episodes,
+                recent_return,
+                steps_per_sec,
+            } => write!(
+                f,
+                "step {step}/{steps}  episodes {episodes}  recent return {recent_return:.3}  {steps_per_sec:.0} steps/s"
+            ),
+        }
     }
 }
 
@@ -117,7 +162,7 @@ pub fn train(
     config: &Config,
     dir: &Path,
     mode: Mode,
-    mut report: impl FnMut(&str),
+    mut report: impl FnMut(TrainEvent),
 ) -> Result<Summary> {
     let resume = mode == Mode::Resume;
     let write = mode != Mode::NoFiles;
@@ -125,7 +170,7 @@ pub fn train(
         root: dir.to_path_buf(),
     };
     let device = device(config)?;
-    let mut env = envs::make_with(&config.env, &config.gym_options())?;
+    let mut env = config.env.make(&config.gym_options())?;
     let (low, high) = (
         env.spec().action_low.clone(),
         env.spec().action_high.clone(),
@@ -138,19 +183,18 @@ pub fn train(
     let mut progress = if resume {
         let mut p = load_checkpoint(&run, &mut agent, &mut buffer, &device)?;
         rewrite_metrics(&run, &p)?;
-        report(&format!(
-            "resuming {} at step {} of {}",
-            run.root.display(),
-            p.step,
-            config.steps
-        ));
+        report(TrainEvent::Resumed {
+            dir: run.root.clone(),
+            step: p.step,
+            steps: config.steps,
+        });
         if env.can_restore() {
             env.resume_at(&p.env_state, p.env_steps, &mut obs)?;
             obs.clone_from(&p.obs);
         } else {
             // Gymnasium keeps its state in Python: continue with a fresh episode, seeded from
             // the checkpoint's generator (the interrupted episode's return is not counted).
-            report("the environment cannot restore its mid-episode state; continuing with a new episode");
+            report(TrainEvent::EpisodeRestarted);
             env.reset(&mut p.rng, &mut obs)?;
             p.episode_return = 0.0;
             p.episode_length = 0;
@@ -266,14 +310,13 @@ pub fn train(
             let seconds = clock.elapsed().as_secs_f64();
             let sps = (progress.step - clock_step) as f64 / seconds.max(1e-9);
             let row = metrics_row(&progress, agent.alpha(), sps);
-            report(&format!(
-                "step {}/{}  episodes {}  recent return {:.3}  {:.0} steps/s",
-                progress.step,
-                config.steps,
-                progress.episode,
-                mean(&progress.window.returns),
-                sps
-            ));
+            report(TrainEvent::Logged {
+                step: progress.step,
+                steps: config.steps,
+                episodes: progress.episode,
+                recent_return: mean(&progress.window.returns),
+                steps_per_sec: sps,
+            });
             progress.rng = rng.clone();
             progress.env_state = env.state();
             progress.env_steps = env.episode_steps();
@@ -432,11 +475,5 @@ fn rewrite_metrics(run: &RunDir, p: &Progress) -> Result<()> {
 
 /// The directory's saved config (for `--resume`).
 pub fn saved_config(dir: &Path) -> Result<Config> {
-    let path = dir.join("config.toml");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let config: Config =
-        toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
-    config.validate()?;
-    Ok(config)
+    Config::load(&dir.join("config.toml"))
 }

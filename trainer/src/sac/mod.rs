@@ -80,7 +80,7 @@ impl Agent {
         .map_err(|e| anyhow::anyhow!("this policy cannot be exported: {e}"))?;
         let actor = MixturePolicy::new(spec, rng, device)?;
         let actor_optimizer = Adam::new(actor.named_vars(), config.actor_lr)?;
-        let judge = match Bandit::from_name(&config.env) {
+        let judge = match config.env.bandit() {
             Some(bandit) => Judge::TrueReward(bandit),
             None => {
                 let hidden = [config.hidden, config.hidden];
@@ -89,7 +89,7 @@ impl Agent {
                 Judge::Learned { critic, optimizer }
             }
         };
-        let alpha = config.alpha()?;
+        let alpha = config.alpha;
         let initial = match alpha {
             Alpha::Fixed(a) => a,
             Alpha::Auto => 1.0,

@@ -1,0 +1,159 @@
+//! `mixsac bench` (training steps/s per estimator) and `mixsac bench-envs` (environment
+//! ns per step). Benchmarks, not tests: the numbers go to BENCHMARKS.md.
+
+use anyhow::{bail, Context, Result};
+use std::time::Instant;
+use trainer::envs::{EnvId, GymOptions};
+use trainer::{Estimator, Mode, PolicyKind, TrainArgs};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Environment.
+    #[arg(long, default_value = "pendulum")]
+    env: EnvId,
+    /// Steps per combination (including the 1000 random first steps).
+    #[arg(long, default_value_t = 10_000)]
+    steps: usize,
+    /// Repetitions per combination; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Only these combinations, named estimator-policy (e.g. `halfrep-sgm`); repeatable.
+    #[arg(long)]
+    only: Vec<String>,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The estimator and policy combinations of the paper.
+const COMBINATIONS: [(PolicyKind, Estimator); 6] = [
+    (PolicyKind::Squashed, Estimator::Rep),
+    (PolicyKind::Squashed, Estimator::Like),
+    (PolicyKind::Sgm, Estimator::Like),
+    (PolicyKind::Sgm, Estimator::HalfRep),
+    (PolicyKind::Sgm, Estimator::Gumbel),
+    (PolicyKind::Sgm, Estimator::Mrp),
+];
+
+pub fn run(args: Args) -> Result<()> {
+    if args.steps == 0 || args.repeats == 0 {
+        bail!("--steps and --repeats must be at least 1");
+    }
+    let name = |(policy, estimator): &(PolicyKind, Estimator)| format!("{estimator}-{policy}");
+    if let Some(unknown) = args
+        .only
+        .iter()
+        .find(|o| !COMBINATIONS.iter().any(|c| name(c) == **o))
+    {
+        let known: Vec<String> = COMBINATIONS.iter().map(name).collect();
+        bail!(
+            "unknown combination `{unknown}` for --only (expected one of {})",
+            known.join(", ")
+        );
+    }
+    let combinations = COMBINATIONS
+        .into_iter()
+        .filter(|c| args.only.is_empty() || args.only.contains(&name(c)));
+    let scratch = std::env::temp_dir().join(format!("mixsac-bench-{}", std::process::id()));
+    for (policy, estimator) in combinations {
+        let config = TrainArgs {
+            env: Some(args.env.clone()),
+            policy: Some(policy),
+            estimator: Some(estimator),
+            steps: Some(args.steps),
+            log_every: Some(args.steps),
+            ..Default::default()
+        }
+        .resolve()?;
+        let mut rates: Vec<f64> = (0..args.repeats)
+            .map(|_| {
+                let start = Instant::now();
+                trainer::train::train(&config, &scratch, Mode::NoFiles, |_| {})?;
+                Ok(args.steps as f64 / start.elapsed().as_secs_f64())
+            })
+            .collect::<Result<_>>()?;
+        rates.sort_by(f64::total_cmp);
+        let median = rates[rates.len() / 2];
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"policy": policy.to_string(), "estimator": estimator.to_string(),
+                "env": args.env.to_string(), "steps": args.steps, "steps_per_sec": median.round(),
+                "runs": rates.iter().map(|r| r.round()).collect::<Vec<_>>()})
+            );
+        } else {
+            println!("{policy:<9} {estimator:<8} {median:>7.0} steps/s  (runs: {rates:.0?})");
+        }
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct EnvArgs {
+    /// Only this environment (default: all, with random-bandit:0). For gym:<ID>, the
+    /// bridge's cost per step is reported next to Python's own env.step time.
+    #[arg(long)]
+    env: Option<EnvId>,
+    /// Steps per environment [default: 2000000; 20000 for gym:<ID>].
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Python with gymnasium, for gym:<ID> [default: $MIXSAC_PYTHON, else python3].
+    #[arg(long)]
+    python: Option<String>,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_envs(args: EnvArgs) -> Result<()> {
+    if args.steps == Some(0) {
+        bail!("--steps must be at least 1");
+    }
+    let gym = GymOptions::new(args.python.as_deref());
+    if let Some(id @ EnvId::Gym(_)) = &args.env {
+        return bench_gym(id, args.steps.unwrap_or(20_000), &gym, args.json);
+    }
+    let steps = args.steps.unwrap_or(2_000_000);
+    let ids: Vec<EnvId> = match args.env {
+        Some(id) => vec![id],
+        None => EnvId::own().collect(),
+    };
+    for id in ids {
+        let ns = id.make(&gym)?.ns_per_random_step(steps)?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"env": id.to_string(), "ns_per_step": (ns * 10.0).round() / 10.0, "steps": steps})
+            );
+        } else {
+            println!("{:<22} {ns:>9.1} ns/step", id.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Bridge cost per step of a Gymnasium environment next to Python's own `env.step` time.
+fn bench_gym(id: &EnvId, steps: usize, gym: &GymOptions, json: bool) -> Result<()> {
+    let mut env = id.make(gym)?;
+    env.ns_per_random_step(steps.min(1000))?; // warm-up: imports, caches
+    let bridge = env.ns_per_random_step(steps)?;
+    let worker = env
+        .gym_worker()
+        .context("a gym: environment has a worker")?;
+    let steps32 = u32::try_from(steps).context("--steps is too large for gym:")?;
+    let python = worker.python_step_ns(steps32, 1)?;
+    let ratio = bridge / python;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"env": id.to_string(), "steps": steps,
+                "bridge_ns_per_step": bridge.round(), "python_ns_per_step": python.round(),
+                "ratio": (ratio * 100.0).round() / 100.0})
+        );
+    } else {
+        println!(
+            "{id}: {bridge:.0} ns/step through the bridge, {python:.0} ns/step in Python's own env.step ({ratio:.2}x)"
+        );
+    }
+    Ok(())
+}
