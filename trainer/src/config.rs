@@ -164,6 +164,8 @@ pub struct Hyperparameter {
     pub help: &'static str,
     /// The default in a family, as text.
     pub default: fn(Family) -> String,
+    /// The default follows from other settings (its text says how) rather than a family.
+    pub derived: bool,
 }
 
 /// Generates [`TrainArgs`], [`Config`], their merge and resolution, and [`HYPERPARAMETERS`]
@@ -249,6 +251,7 @@ macro_rules! hyperparameters {
                 name: stringify!($name),
                 help: concat!($($doc),+),
                 default: |_family| hyperparameters!(@text _family, $kind($($default)*)),
+                derived: hyperparameters!(@derived $kind),
             },
         )+];
     };
@@ -258,6 +261,8 @@ macro_rules! hyperparameters {
     (@text $family:ident, all($value:expr)) => { $value.to_string() };
     (@text $family:ident, family($c:expr, $g:expr, $b:expr)) => { $family.pick($c, $g, $b).to_string() };
     (@text $family:ident, derived($text:literal, $value:expr)) => { $text.to_string() };
+    (@derived derived) => { true };
+    (@derived $kind:ident) => { false };
 }
 
 hyperparameters! {

@@ -160,3 +160,49 @@ fn env_replay_reports_bad_input_clearly() {
         assert!(err.contains(message), "{args:?}: {err}");
     }
 }
+
+/// `train --env X --help` shows, for every hyperparameter, the default that a run on X
+/// really resolves to (one environment per family).
+#[test]
+fn train_help_shows_the_defaults_each_family_resolves() {
+    use trainer::config::HYPERPARAMETERS;
+    for (env, family) in [
+        ("shaped-pendulum", "classic control"),
+        ("gym:Hopper-v5", "gym:<ID>"),
+        ("random-bandit:3", "bandits"),
+    ] {
+        let out = mixsac()
+            .args(["train", "--env", env, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let help = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+        let config = trainer::TrainArgs {
+            env: Some(env.parse().unwrap()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let resolved = toml::Value::try_from(&config).unwrap();
+        for h in HYPERPARAMETERS {
+            let flag = format!("--{} <", h.name.replace('_', "-"));
+            let after = &help[help.find(&flag).unwrap_or_else(|| panic!("{flag}: {help}"))..];
+            let marker = format!("[default for {family}: ");
+            let start = after.find(&marker).unwrap_or_else(|| panic!("{flag}")) + marker.len();
+            let shown = &after[start..start + after[start..].find(']').unwrap()];
+            if h.derived {
+                // e.g. "1 for squashed/gaussian, 5 for sgm/gm": depends on other flags.
+                assert_eq!(shown, (h.default)(config.env.family()), "{flag}");
+                continue;
+            }
+            let value = &resolved[h.name];
+            let agrees = match (value.as_float(), value.as_integer(), value.as_str()) {
+                (Some(v), _, _) => shown.parse::<f64>() == Ok(v),
+                (_, Some(v), _) => shown.parse::<i64>() == Ok(v),
+                (_, _, Some(v)) => shown == v,
+                _ => false,
+            };
+            assert!(agrees, "{env} {flag}: help shows {shown}, a run uses {value}");
+        }
+    }
+}
