@@ -27,4 +27,4 @@ pub use nn::to_f32_vec;
 pub use run::train::{self, saved_config, Mode, RunDir, Summary};
 pub use sac::actor::{Heads, MixturePolicy};
 pub use sac::estimators::{self, actor_loss, Critic, Estimator, EstimatorSettings};
-pub use sac::{Agent, UpdateStats};
+pub use sac::{Agent, CriticSource, UpdateStats};
