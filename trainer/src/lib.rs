@@ -28,4 +28,4 @@ pub use run::evaluate::{evaluate, Evaluation};
 pub use run::train::{self, saved_config, Mode, RunDir, Summary, TrainEvent};
 pub use sac::actor::{Heads, MixturePolicy};
 pub use sac::estimators::{self, actor_loss, Critic, Estimator, EstimatorSettings};
-pub use sac::{Agent, UpdateStats};
+pub use sac::{Agent, CriticSource, UpdateStats};

@@ -202,7 +202,10 @@ fn train_help_shows_the_defaults_each_family_resolves() {
                 (_, _, Some(v)) => shown == v,
                 _ => false,
             };
-            assert!(agrees, "{env} {flag}: help shows {shown}, a run uses {value}");
+            assert!(
+                agrees,
+                "{env} {flag}: help shows {shown}, a run uses {value}"
+            );
         }
     }
 }

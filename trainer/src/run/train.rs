@@ -3,9 +3,9 @@
 
 use crate::config::Config;
 use crate::sac::replay::ReplayBuffer;
-use crate::sac::{Agent, UpdateStats};
+use crate::sac::{Agent, CriticSource, UpdateStats};
 use anyhow::{bail, Context, Result};
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, D};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
@@ -157,6 +157,17 @@ pub enum Mode {
     NoFiles,
 }
 
+/// What plays the critic for `config.env`: a bandit's known reward, else a learned double Q.
+/// The one place that decides it, from the environment's family.
+fn critic_source(config: &Config) -> CriticSource {
+    match config.env.bandit() {
+        Some(bandit) => CriticSource::TrueReward(Box::new(move |a: &Tensor| {
+            bandit.reward_tensor(a)?.squeeze(D::Minus1)
+        })),
+        None => CriticSource::LearnedDoubleQ,
+    }
+}
+
 /// Trains from scratch into `dir` (which must not hold a run), or continues the run there.
 pub fn train(
     config: &Config,
@@ -176,7 +187,16 @@ pub fn train(
         env.spec().action_high.clone(),
     );
     let mut rng = Pcg64::seed_from_u64(config.seed);
-    let mut agent = Agent::new(config, env.obs_dim(), &low, &high, &mut rng, &device)?;
+    let critic = critic_source(config);
+    let mut agent = Agent::new(
+        config,
+        env.obs_dim(),
+        &low,
+        &high,
+        critic,
+        &mut rng,
+        &device,
+    )?;
     let mut buffer = ReplayBuffer::new(config.buffer_size, env.obs_dim(), low.len());
     let mut obs = vec![0.0f32; env.obs_dim()];
 

@@ -20,6 +20,15 @@ pub struct Heads {
     pub log_w: Tensor,
 }
 
+/// One action per row drawn by [`MixturePolicy::rsample`].
+#[derive(Debug, Clone)]
+pub struct Draw {
+    /// The sampled component k of each row as a one-hot row: [B, K].
+    pub onehot: Tensor,
+    /// The pre-squash action u = μ_k + σ_k ⊙ ε, reparameterised: [B, A].
+    pub u: Tensor,
+}
+
 #[derive(Debug, Clone)]
 pub struct MixturePolicy {
     /// Shape and bounds: policy-core's header, the one definition shared with the file.
@@ -145,6 +154,19 @@ impl MixturePolicy {
         per_dim?.sum(D::Minus1)? + self.log_scale_sum
     }
 
+    /// One reparameterised draw per row (DESIGN.md §3): k ~ Cat(w), ε ~ N(0, I),
+    /// u = μ_k + σ_k ⊙ ε, for `heads` of B rows. Gradients flow to μ_k and σ_k (not to w: k is
+    /// a sample). Takes from `rng` the B component draws first, then the B × A normals; every
+    /// caller (acting, the critic's target, the estimators, the baseline) relies on that order
+    /// for reproducible runs.
+    pub fn rsample(&self, heads: &Heads, rng: &mut impl Rng) -> Result<Draw> {
+        let onehot = sample_components(&heads.log_w, rng)?;
+        let (b, a) = (heads.log_w.dim(0)?, self.spec.action_dim);
+        let eps = standard_normal(&[b, a], rng, heads.log_w.device())?;
+        let u = self.sample_from_components(heads, &onehot, &eps)?;
+        Ok(Draw { onehot, u })
+    }
+
     /// Reparameterised draw from one component per row: u = Σ_k onehot_k (μ_k + σ_k ε), with
     /// `onehot` [B, K] and `eps` [B, A]. Gradients flow to μ and σ of the chosen component.
     pub fn sample_from_components(
@@ -209,8 +231,9 @@ pub fn standard_normal(shape: &[usize], rng: &mut impl Rng, device: &Device) -> 
     Tensor::from_vec(values, shape, device)
 }
 
-/// One-hot rows [B, K] of components drawn from the mixing weights exp(`log_w`) [B, K].
-pub fn sample_components(log_w: &Tensor, rng: &mut impl Rng) -> Result<Tensor> {
+/// One-hot rows [B, K] of components drawn from the mixing weights exp(`log_w`) [B, K]: one
+/// uniform per row, inverted through the cumulative weights.
+fn sample_components(log_w: &Tensor, rng: &mut impl Rng) -> Result<Tensor> {
     let (b, k) = log_w.dims2()?;
     let w = to_f32_vec(&log_w.exp()?)?;
     let mut onehot = vec![0.0f32; b * k];

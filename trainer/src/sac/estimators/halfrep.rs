@@ -2,11 +2,12 @@
 //! k sampled, a reparameterised from component k, log π the full mixture density.
 
 use super::{ActorLoss, Context};
+use crate::sac::actor::Draw;
 use candle_core::{Result, D};
 use rand::Rng;
 
 pub(super) fn loss(ctx: &Context, rng: &mut impl Rng) -> Result<ActorLoss> {
-    let (onehot, u) = ctx.draw(rng)?;
+    let Draw { onehot, u } = ctx.policy.rsample(ctx.heads, rng)?;
     let action = ctx.policy.squash(&u)?;
     let log_prob = ctx.policy.log_prob_u(ctx.heads, &u)?;
     let q = ctx.critic.q(ctx.obs, &action)?;

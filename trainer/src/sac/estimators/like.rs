@@ -5,8 +5,8 @@ use candle_core::Result;
 use rand::Rng;
 
 pub(super) fn loss(ctx: &Context, rng: &mut impl Rng) -> Result<ActorLoss> {
-    let (_, u) = ctx.draw(rng)?;
-    let u = u.detach();
+    // a without gradient: this estimator's gradient comes through log π only.
+    let u = ctx.policy.rsample(ctx.heads, rng)?.u.detach();
     let action = ctx.policy.squash(&u)?;
     let log_prob = ctx.policy.log_prob_u(ctx.heads, &u)?;
     let advantage = (ctx.critic.q(ctx.obs, &action)?.detach() - ctx.baseline(rng)?)?;

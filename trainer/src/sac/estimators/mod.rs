@@ -9,7 +9,7 @@ mod mrp;
 mod rep;
 
 pub use crate::config::Estimator;
-use crate::sac::actor::{sample_components, standard_normal, Heads, MixturePolicy};
+use crate::sac::actor::{Heads, MixturePolicy};
 use candle_core::{Result, Tensor};
 use rand::Rng;
 
@@ -89,21 +89,6 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn batch(&self) -> Result<usize> {
-        self.obs.dim(0)
-    }
-
-    /// One reparameterised draw per row from a sampled component: (onehot [B, K], u [B, A]).
-    fn draw(&self, rng: &mut impl Rng) -> Result<(Tensor, Tensor)> {
-        let onehot = sample_components(&self.heads.log_w, rng)?;
-        let a = self.policy.spec().action_dim;
-        let eps = standard_normal(&[self.batch()?, a], rng, self.obs.device())?;
-        let u = self
-            .policy
-            .sample_from_components(self.heads, &onehot, &eps)?;
-        Ok((onehot, u))
-    }
-
     /// The reparameterised objective α log π(a|s) − Q(s, a) per row for pre-squash actions
     /// `u` [B, A], with log π(a|s): ([B], [B]).
     fn reparameterised_terms(&self, u: &Tensor) -> Result<(Tensor, Tensor)> {
@@ -116,21 +101,16 @@ impl Context<'_> {
     /// b(s): the mean of Q over `baseline_samples` actions drawn from π(·|s), no gradient.
     fn baseline(&self, rng: &mut impl Rng) -> Result<Tensor> {
         let n = self.settings.baseline_samples;
-        let b = self.batch()?;
+        let b = self.obs.dim(0)?;
+        // b(s) enters the losses under sg (DESIGN.md §4), so draw from detached heads. The n
+        // copies are stacked block-wise (row j·B + i is state i), which lets one `rsample`
+        // draw all n·B actions and the reshape to [n, B] below average over j.
         let detached = Heads {
             mean: self.heads.mean.detach().repeat((n, 1, 1))?,
             log_std: self.heads.log_std.detach().repeat((n, 1, 1))?,
             log_w: self.heads.log_w.detach().repeat((n, 1))?,
         };
-        let onehot = sample_components(&detached.log_w, rng)?;
-        let eps = standard_normal(
-            &[n * b, self.policy.spec().action_dim],
-            rng,
-            self.obs.device(),
-        )?;
-        let u = self
-            .policy
-            .sample_from_components(&detached, &onehot, &eps)?;
+        let u = self.policy.rsample(&detached, rng)?.u; // [n·B, A]
         let q = self
             .critic
             .q(&self.obs.repeat((n, 1))?, &self.policy.squash(&u)?)?;

@@ -5,7 +5,7 @@ use candle_core::Result;
 use rand::Rng;
 
 pub(super) fn loss(ctx: &Context, rng: &mut impl Rng) -> Result<ActorLoss> {
-    let (_, u) = ctx.draw(rng)?; // K = 1: the only component
+    let u = ctx.policy.rsample(ctx.heads, rng)?.u; // K = 1: the only component
     let (terms, log_prob) = ctx.reparameterised_terms(&u)?;
     let loss = terms.mean_all()?;
     Ok(ActorLoss {
