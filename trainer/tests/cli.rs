@@ -3,15 +3,13 @@
 
 use policy_core::format::{Activation, Header};
 use policy_core::testing::random_policy;
-use std::process::Command;
 
-fn mixsac() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mixsac"))
-}
+mod common;
+use common::{mixsac_command as mixsac, temp_dir};
 
 #[test]
 fn inspect_prints_the_header() {
-    let dir = std::env::temp_dir().join(format!("mixpolicy-inspect-{}", std::process::id()));
+    let dir = temp_dir("inspect");
     std::fs::create_dir_all(&dir).unwrap();
     let h = Header::new(
         17,

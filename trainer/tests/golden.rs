@@ -8,7 +8,8 @@
 //! time). Re-bless only for an intended change of the numbers, and say so in the commit.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+use common::{metrics_without_timing, mixsac_command, temp_dir};
 
 /// (name, extra `mixsac train` flags). Short enough for the test suite (≈ 1 s each), long
 /// enough that every loss has run a few hundred updates.
@@ -96,23 +97,14 @@ fn golden_dir(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// metrics.csv without its last column (steps_per_sec, wall-clock).
-fn metrics_without_timing(text: &str) -> String {
-    text.lines()
-        .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
 #[test]
 fn every_estimator_reproduces_its_golden_run() {
     let bless = std::env::var_os("MIXSAC_BLESS_GOLDEN").is_some();
-    let scratch = std::env::temp_dir().join(format!("mixsac-golden-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
+    let scratch = temp_dir("golden");
     let mut mismatches = Vec::new();
     for (name, flags) in CASES {
         let out_dir = scratch.join(name);
-        let out = Command::new(env!("CARGO_BIN_EXE_mixsac"))
+        let out = mixsac_command()
             .arg("train")
             .args(*flags)
             .args(COMMON)

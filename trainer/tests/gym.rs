@@ -6,6 +6,8 @@
 //! Needs a Python with gymnasium 1.4 and mujoco: the repository's `.venv` (which
 //! `scripts/test.sh` creates), or `MIXSAC_PYTHON`. Without one these tests fail and say so.
 
+mod common;
+use common::mixsac;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,9 +34,9 @@ fn python() -> String {
     }
 }
 
+/// A fresh, existing, empty directory.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mixsac-gym-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::temp_dir(&format!("gym-{name}"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -302,13 +304,6 @@ fn dropping_an_environment_ends_its_worker() {
     assert!(process_exists(pid));
     drop(w);
     assert!(!process_exists(pid), "worker {pid} outlived its owner");
-}
-
-fn mixsac(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mixsac"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! objective, the projected quasi-Newton maximiser against closed-form optima, the
 //! divergence and bimodality judgements, and the command's files.
 
+mod common;
 use trainer::envs::Bandit;
 use trainer::stationary::{
     maximise, modes, study, Family, GaussianExpectation, Objective, Settings, LOG_STD_BOUNDS,
@@ -178,28 +179,20 @@ fn modes_are_counted_from_the_density() {
 
 #[test]
 fn the_command_writes_the_table_and_the_figure() {
-    let dir = std::env::temp_dir().join(format!("mixsac-stationary-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::temp_dir("stationary");
     let run = |jobs: &str, dir: &std::path::Path| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mixsac"))
-            .args([
-                "stationary",
-                "--starts",
-                "4",
-                "--alphas",
-                "0.1,0.4",
-                "--jobs",
-                jobs,
-                "--out",
-            ])
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let dir_arg = dir.to_str().unwrap();
+        common::mixsac_ok(&[
+            "stationary",
+            "--starts",
+            "4",
+            "--alphas",
+            "0.1,0.4",
+            "--jobs",
+            jobs,
+            "--out",
+            dir_arg,
+        ]);
         std::fs::read_to_string(dir.join("stationary.csv")).unwrap()
     };
     let csv = run("2", &dir);
@@ -226,11 +219,13 @@ fn the_command_writes_the_table_and_the_figure() {
     let svg = std::fs::read_to_string(dir.join("stationary.svg")).unwrap();
     assert!(svg.contains("<svg") && svg.contains("entropy scale"));
 
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_mixsac"))
-        .args(["stationary", "--starts", "0", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let bad = common::mixsac(&[
+        "stationary",
+        "--starts",
+        "0",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--starts must be at least 1"));
 }

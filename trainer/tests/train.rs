@@ -1,28 +1,10 @@
 //! End-to-end training through the shipped `mixsac` binary: learning, determinism, exact
 //! resume after a kill, and bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn mixsac() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mixsac"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mixsac-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = mixsac().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "mixsac {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+mod common;
+use common::{mixsac_command as mixsac, mixsac_ok as run, temp_dir};
 
 fn train(out: &Path, args: &[&str]) {
     let mut all = vec!["train", "--out", out.to_str().unwrap()];
@@ -54,15 +36,8 @@ fn eval(policy: &Path, env: &str, episodes: usize, deterministic: bool) -> f64 {
 }
 
 /// metrics.csv without the wall-clock column (steps_per_sec), which no two runs share.
-fn metrics_without_timing(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    text.lines()
-        .map(|l| {
-            l.rsplit_once(',')
-                .map(|(head, _)| head.to_string())
-                .unwrap_or_default()
-        })
-        .collect()
+fn metrics_without_timing(dir: &Path) -> String {
+    common::metrics_without_timing(&std::fs::read_to_string(dir.join("metrics.csv")).unwrap())
 }
 
 #[test]

@@ -1,0 +1,53 @@
+//! Helpers shared by the integration tests. Each test file is its own crate and includes
+//! this module (`mod common;`), using the part it needs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The shipped `mixsac` binary, ready for arguments.
+pub fn mixsac_command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mixsac"))
+}
+
+/// Runs `mixsac args` to the end; the caller checks the outcome.
+pub fn mixsac(args: &[&str]) -> Output {
+    mixsac_command().args(args).output().unwrap()
+}
+
+/// Runs `mixsac args` and insists that it succeeds (stderr in the failure message).
+pub fn mixsac_ok(args: &[&str]) -> Output {
+    let out = mixsac(args);
+    assert!(
+        out.status.success(),
+        "mixsac {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A fresh path under the system's temporary directory, unique to this test process and
+/// `name`, with nothing there yet (a leftover from an earlier run is removed).
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mixsac-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A file of `trainer/tests/data/`.
+pub fn data(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// metrics.csv's lines without the last column (steps_per_sec, wall-clock), which no two
+/// runs share.
+pub fn metrics_without_timing(text: &str) -> String {
+    text.lines()
+        .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
