@@ -96,22 +96,10 @@ fn envs_lists_every_environment() {
 
 #[test]
 fn env_replay_reports_bad_input_clearly() {
-    use std::io::Write;
     let run = |args: &[&str], stdin: &str| {
-        let mut child = mixsac()
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        let mut command = mixsac();
+        command.args(args);
+        common::with_stdin(command, stdin)
     };
     let ok = run(
         &["env-replay", "--env", "pendulum", "--state", "0.1,-0.2"],

@@ -130,21 +130,14 @@ fn assert_bridge_equals_direct(id: &str) {
         bridge_rows.push(rows);
     }
     let request = serde_json::json!({"id": id, "episodes": episodes}).to_string();
-    let mut child = Command::new(python())
-        .arg(repo().join("trainer/tests/gym_envs/direct_rollout.py"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "direct rollout of {id} failed");
+    let mut command = Command::new(python());
+    command.arg(repo().join("trainer/tests/gym_envs/direct_rollout.py"));
+    let out = common::with_stdin(command, &request);
+    assert!(
+        out.status.success(),
+        "direct rollout of {id} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let direct: Vec<Vec<Vec<u64>>> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(direct.len(), 3);
     let steps: usize = bridge_rows.iter().map(Vec::len).sum();

@@ -51,3 +51,22 @@ pub fn metrics_without_timing(text: &str) -> String {
         .map(|l| format!("{l}\n"))
         .collect()
 }
+
+/// Runs `command` with `stdin` as its standard input; stdout and stderr are captured.
+pub fn with_stdin(mut command: Command, stdin: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
