@@ -1,6 +1,11 @@
-//! One training run: the training loop with checkpoints, metrics and the exported policy
-//! ([`train`]).
+//! One training run: the training loop ([`train`]), its checkpoints ([`checkpoint`]), its
+//! metrics.csv ([`metrics`], with the CSV conventions of [`table`]) and the names of the
+//! files of a run directory ([`run_dir`]).
 //!
 //! May import `config`, `sac`, `envs` and `nn`; never `experiments` (which drive many runs).
 
+pub mod checkpoint;
+pub mod metrics;
+pub mod run_dir;
+pub mod table;
 pub mod train;

@@ -175,7 +175,7 @@ fn main() -> ExitCode {
         Command::Envs => list_envs(),
         Command::Sweep { spec, out, jobs } => sweep(&spec, out, jobs),
         Command::Plot { sweep, out } => {
-            let out = out.unwrap_or_else(|| sweep.join("plots"));
+            let out = out.unwrap_or_else(|| trainer::SweepDir::new(&sweep).plots());
             trainer::report::plot_sweep(&sweep, &out).map(|figures| {
                 for f in figures.written {
                     eprintln!("wrote {}", f.display());
@@ -525,7 +525,7 @@ fn sweep(spec_path: &std::path::Path, out: Option<std::path::PathBuf>, jobs: usi
     eprintln!(
         "{} runs finished ({failed} failed); results in {}",
         results.len(),
-        out.join("results.csv").display()
+        trainer::SweepDir::new(&out).results().display()
     );
     Ok(())
 }
@@ -540,7 +540,7 @@ fn train(args: trainer::TrainArgs, resume: bool) -> Result<()> {
         if args.env.is_some() || args.config.is_some() {
             bail!(
                 "--resume continues with {}; give only --out (and --resume)",
-                out.join("config.toml").display()
+                trainer::RunDir::new(&out).config().display()
             );
         }
         config
