@@ -22,10 +22,14 @@ mod sac;
 pub mod envs;
 
 pub use config::{Alpha, Config, PolicyKind, TrainArgs};
+pub use experiments::results::ResultRow;
+pub use experiments::sweep_dir::SweepDir;
 pub use experiments::{report, stationary, sweep};
 pub use nn::to_f32_vec;
 pub use run::evaluate::{evaluate, Evaluation};
-pub use run::train::{self, saved_config, Mode, RunDir, Summary, TrainEvent};
+pub use run::metrics::MetricsRow;
+pub use run::run_dir::{CheckpointDir, RunDir};
+pub use run::train::{self, saved_config, Mode, Summary, TrainEvent};
 pub use sac::actor::{Heads, MixturePolicy};
 pub use sac::estimators::{self, actor_loss, Critic, Estimator, EstimatorSettings};
 pub use sac::{Agent, CriticSource, UpdateStats};

@@ -5,7 +5,7 @@ use super::{Bandit, EnvError};
 use std::fmt;
 
 /// Prefix of Gymnasium environment names (`gym:<ID>`).
-pub const GYM_PREFIX: &str = "gym:";
+const GYM_PREFIX: &str = "gym:";
 /// Prefix of seeded random bandits (`random-bandit:<seed>`).
 const RANDOM_BANDIT_PREFIX: &str = "random-bandit:";
 

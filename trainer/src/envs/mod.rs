@@ -16,7 +16,7 @@ mod pendulum;
 
 pub use bandit::Bandit;
 pub use gym::{GymError, GymOptions};
-pub use id::{EnvId, Family, GYM_PREFIX};
+pub use id::{EnvId, Family};
 
 use rand::RngCore;
 

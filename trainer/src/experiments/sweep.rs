@@ -4,20 +4,24 @@
 //! (environment, method) by area under the learning curve with fresh seeds, as in the
 //! paper's protocol.
 //!
-//! Layout of a sweep directory:
+//! Layout of a sweep directory ([`SweepDir`]):
 //! - `spec.toml`: the spec it runs (a resumed sweep must be given the same spec);
 //! - `runs/<id>/`: one `mixsac train` directory per run, plus `summary.json` once finished;
-//! - `results.csv`: one row per run, rewritten whenever a run finishes.
+//! - `results.csv`: one row per run ([`ResultRow`]), rewritten whenever a run finishes.
 //!
 //! A killed sweep continues where it stopped: finished runs (with `summary.json`) are
 //! skipped, runs with a checkpoint continue from it exactly, others start again.
 
 use crate::config::{Alpha, Config, Estimator, PolicyKind, TrainArgs};
 use crate::envs::EnvId;
+use crate::experiments::results::{self, ResultRow};
+use crate::experiments::sweep_dir::SweepDir;
+use crate::run::metrics;
+use crate::run::run_dir::RunDir;
 use crate::run::train::{self, Mode};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A policy and estimator to compare.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,7 +60,7 @@ pub struct Rates {
     pub critic: Option<f64>,
 }
 
-fn rate_text(rate: Option<f64>) -> String {
+pub(crate) fn rate_text(rate: Option<f64>) -> String {
     rate.map_or("default".into(), |r| r.to_string())
 }
 
@@ -299,10 +303,6 @@ impl Spec {
     }
 }
 
-/// Header of `results.csv`.
-pub const RESULTS_HEADER: &str =
-    "phase,env,method,alpha,actor_lr,critic_lr,seed,steps,status,final_return,auc,episodes,seconds,run";
-
 /// Runs (or continues) the sweep of `spec` in `dir` on `jobs` threads. `progress` is told
 /// about every run that finishes: (done, total, line).
 pub fn run_sweep(
@@ -314,13 +314,14 @@ pub fn run_sweep(
 ) -> Result<Vec<(Run, Outcome)>> {
     // Every run's config is checked before anything is written.
     let grid = spec.grid()?;
-    std::fs::create_dir_all(dir.join("runs"))
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    let saved = dir.join("spec.toml");
+    let dir = &SweepDir::new(dir);
+    std::fs::create_dir_all(dir.runs())
+        .with_context(|| format!("cannot create {}", dir.root.display()))?;
+    let saved = dir.spec();
     match std::fs::read_to_string(&saved) {
         Ok(old) if old != spec_text => bail!(
             "{} holds a sweep of another spec ({}); use another --out, or the same spec to continue it",
-            dir.display(),
+            dir.root.display(),
             saved.display()
         ),
         Ok(_) => {}
@@ -407,16 +408,14 @@ fn best_settings(results: &[(Run, Outcome)], by: Selection) -> Vec<Run> {
 fn run_all(
     runs: &[Run],
     earlier: &[(Run, Outcome)],
-    dir: &Path,
+    dir: &SweepDir,
     jobs: usize,
     total: usize,
     progress: &mut impl FnMut(usize, usize, &str),
 ) -> Result<Vec<(Run, Outcome)>> {
     let offset = earlier.len();
-    let mut outcomes: Vec<Option<Outcome>> = runs
-        .iter()
-        .map(|r| read_outcome(&run_dir(dir, r)))
-        .collect();
+    let mut outcomes: Vec<Option<Outcome>> =
+        runs.iter().map(|r| read_outcome(&dir.run(&r.id))).collect();
     let pending: Vec<usize> = (0..runs.len()).filter(|&i| outcomes[i].is_none()).collect();
     let mut done = offset + runs.len() - pending.len();
     if done > offset {
@@ -429,7 +428,7 @@ fn run_all(
     crate::experiments::workers::for_each(
         &pending,
         jobs,
-        |&i| execute(&runs[i], &run_dir(dir, &runs[i])),
+        |&i| execute(&runs[i], &dir.run(&runs[i].id)),
         |k, outcome| {
             done += 1;
             let i = pending[k];
@@ -459,73 +458,60 @@ fn finished_runs(runs: &[Run], outcomes: &[Option<Outcome>]) -> Vec<(Run, Outcom
         .collect()
 }
 
-fn run_dir(dir: &Path, run: &Run) -> PathBuf {
-    dir.join("runs").join(&run.id)
-}
-
-fn read_outcome(run_dir: &Path) -> Option<Outcome> {
-    let text = std::fs::read_to_string(run_dir.join("summary.json")).ok()?;
+fn read_outcome(run_dir: &RunDir) -> Option<Outcome> {
+    let text = std::fs::read_to_string(run_dir.summary()).ok()?;
     serde_json::from_str(&text).ok()
 }
 
 /// Trains one run to the end (continuing from its checkpoint if it has one) and writes its
 /// `summary.json`. Errors of the run are its outcome, not the sweep's.
-fn execute(run: &Run, dir: &Path) -> Outcome {
+fn execute(run: &Run, dir: &RunDir) -> Outcome {
     let start = std::time::Instant::now();
     let result = (|| -> Result<()> {
-        let mode = if dir.join("checkpoint").exists() || dir.join("checkpoint.old").exists() {
+        let mode = if dir.has_checkpoint() {
             Mode::Resume
         } else {
             // Started but killed before its first checkpoint: start again.
-            let _ = std::fs::remove_dir_all(dir);
+            let _ = std::fs::remove_dir_all(&dir.root);
             Mode::Fresh
         };
-        train::train(&run.config, dir, mode, |_| {})?;
+        train::train(&run.config, &dir.root, mode, |_| {})?;
         Ok(())
     })();
     let status = match result {
         Ok(()) => "ok".to_string(),
         Err(e) => format!("failed: {e:#}").replace(['\n', ','], " "),
     };
-    let (final_return, auc) = curve_summary(&dir.join("metrics.csv"));
+    let (final_return, auc) = curve_summary(&dir.metrics());
     let outcome = Outcome {
         status,
         final_return,
         auc,
-        episodes: episodes(&dir.join("metrics.csv")),
+        episodes: episodes(&dir.metrics()),
         seconds: start.elapsed().as_secs_f64(),
     };
     if let Ok(json) = serde_json::to_string_pretty(&outcome) {
-        let _ = std::fs::create_dir_all(dir);
-        let _ = std::fs::write(dir.join("summary.json"), json);
+        let _ = std::fs::create_dir_all(&dir.root);
+        let _ = std::fs::write(dir.summary(), json);
     }
     outcome
 }
 
 /// (step, episode_return) of every metrics row with a finite return.
 pub fn learning_curve(metrics: &Path) -> Vec<(f64, f64)> {
-    let Ok(text) = std::fs::read_to_string(metrics) else {
-        return Vec::new();
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let mut fields = line.split(',');
-            let step: f64 = fields.next()?.parse().ok()?;
-            let ret: f64 = fields.nth(1)?.parse().ok()?;
-            ret.is_finite().then_some((step, ret))
-        })
+    metrics::read(metrics)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|row| row.episode_return.is_finite())
+        .map(|row| (row.step as f64, row.episode_return))
         .collect()
 }
 
+/// Episodes finished by the last metrics row (0 without rows).
 fn episodes(metrics: &Path) -> usize {
-    std::fs::read_to_string(metrics)
+    metrics::read(metrics)
         .ok()
-        .and_then(|t| {
-            t.lines()
-                .last()
-                .and_then(|l| l.split(',').nth(1)?.parse().ok())
-        })
+        .and_then(|rows| rows.last().map(|row| row.episode))
         .unwrap_or(0)
 }
 
@@ -540,27 +526,7 @@ fn curve_summary(metrics: &Path) -> (f64, f64) {
     (mean(&curve[curve.len() - tail..]), mean(&curve))
 }
 
-fn write_results(dir: &Path, results: &[(Run, Outcome)]) -> Result<()> {
-    let mut csv = format!("{RESULTS_HEADER}\n");
-    for (run, o) in results {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{}\n",
-            run.phase,
-            run.env,
-            run.method,
-            run.alpha,
-            rate_text(run.rates.actor),
-            rate_text(run.rates.critic),
-            run.seed,
-            run.config.steps,
-            o.status,
-            o.final_return,
-            o.auc,
-            o.episodes,
-            o.seconds,
-            run.id
-        ));
-    }
-    let path = dir.join("results.csv");
-    std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))
+fn write_results(dir: &SweepDir, results: &[(Run, Outcome)]) -> Result<()> {
+    let rows: Vec<ResultRow> = results.iter().map(|(r, o)| ResultRow::new(r, o)).collect();
+    results::write(&dir.results(), &rows)
 }

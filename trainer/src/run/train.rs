@@ -1,57 +1,18 @@
 //! The training loop: SAC on one environment, with metrics.csv, checkpoints that `--resume`
 //! continues exactly, and the policy exported with policy-core's writer.
 
+use super::checkpoint::{load_checkpoint, save_checkpoint, Progress, Window};
+use super::metrics::{keep_until, MetricsRow, MetricsWriter};
+use super::run_dir::RunDir;
 use crate::config::Config;
 use crate::sac::replay::ReplayBuffer;
-use crate::sac::{Agent, CriticSource, UpdateStats};
+use crate::sac::{Agent, CriticSource};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor, D};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Columns of metrics.csv.
-pub const METRICS_HEADER: &str =
-    "step,episode,episode_return,episode_length,critic_loss,actor_loss,alpha,log_prob_mean,steps_per_sec";
-
-/// Everything besides tensors that a checkpoint needs to continue the run exactly.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Progress {
-    step: usize,
-    rng: Pcg64,
-    env_state: Vec<f64>,
-    env_steps: usize,
-    obs: Vec<f32>,
-    episode: usize,
-    episode_return: f64,
-    episode_length: usize,
-    window: Window,
-    last_row: Option<String>,
-}
-
-/// Sums since the last metrics row.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Window {
-    returns: Vec<f64>,
-    lengths: Vec<usize>,
-    updates: usize,
-    critic_loss: f64,
-    actor_loss: f64,
-    log_prob: f64,
-}
-
-impl Window {
-    fn add(&mut self, s: &UpdateStats) {
-        self.updates += 1;
-        self.critic_loss += f64::from(s.critic_loss.unwrap_or(f32::NAN));
-        self.actor_loss += f64::from(s.actor_loss);
-        self.log_prob += f64::from(s.log_prob_mean);
-    }
-}
 
 /// What a finished run reports.
 #[derive(Debug, Clone)]
@@ -61,26 +22,6 @@ pub struct Summary {
     /// Mean return of the episodes finished in the last metrics window (NaN if none).
     pub last_return: f64,
     pub policy_file: PathBuf,
-}
-
-/// Files of a run directory.
-pub struct RunDir {
-    pub root: PathBuf,
-}
-
-impl RunDir {
-    pub fn config(&self) -> PathBuf {
-        self.root.join("config.toml")
-    }
-    pub fn metrics(&self) -> PathBuf {
-        self.root.join("metrics.csv")
-    }
-    pub fn policy(&self) -> PathBuf {
-        self.root.join("policy.mxp")
-    }
-    pub fn checkpoint(&self) -> PathBuf {
-        self.root.join("checkpoint")
-    }
 }
 
 fn device(config: &Config) -> Result<Device> {
@@ -177,9 +118,7 @@ pub fn train(
 ) -> Result<Summary> {
     let resume = mode == Mode::Resume;
     let write = mode != Mode::NoFiles;
-    let run = RunDir {
-        root: dir.to_path_buf(),
-    };
+    let run = RunDir::new(dir);
     let device = device(config)?;
     let mut env = config.env.make(&config.gym_options())?;
     let (low, high) = (
@@ -202,7 +141,7 @@ pub fn train(
 
     let mut progress = if resume {
         let mut p = load_checkpoint(&run, &mut agent, &mut buffer, &device)?;
-        rewrite_metrics(&run, &p)?;
+        keep_until(&run.metrics(), p.step, p.last_row.as_deref())?;
         report(TrainEvent::Resumed {
             dir: run.root.clone(),
             step: p.step,
@@ -231,7 +170,7 @@ pub fn train(
             std::fs::create_dir_all(&run.root)
                 .with_context(|| format!("cannot create {}", run.root.display()))?;
             config.save(&run.config())?;
-            std::fs::write(run.metrics(), format!("{METRICS_HEADER}\n"))?;
+            MetricsWriter::create(&run.metrics())?;
         }
         env.reset(&mut rng, &mut obs)?;
         Progress {
@@ -249,11 +188,7 @@ pub fn train(
     };
     let mut rng = progress.rng.clone();
     let mut metrics = match write {
-        true => Some(
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(run.metrics())?,
-        ),
+        true => Some(MetricsWriter::append(&run.metrics())?),
         false => None,
     };
     let mut next_obs = vec![0.0f32; env.obs_dim()];
@@ -341,12 +276,12 @@ pub fn train(
             progress.env_state = env.state();
             progress.env_steps = env.episode_steps();
             progress.obs.clone_from(&obs);
-            progress.last_row = Some(row.clone());
+            progress.last_row = Some(row.to_line()?);
             let last_return = mean(&progress.window.returns);
             progress.window = Window::default();
             if let Some(metrics) = &mut metrics {
                 save_checkpoint(&run, &agent, &buffer, &progress)?;
-                writeln!(metrics, "{row}")?;
+                metrics.write(&row)?;
                 std::fs::write(run.policy(), agent.actor.export()?)?;
             }
             clock = Instant::now();
@@ -393,7 +328,7 @@ fn mean(values: &[f64]) -> f64 {
     }
 }
 
-fn metrics_row(p: &Progress, alpha: f64, steps_per_sec: f64) -> String {
+fn metrics_row(p: &Progress, alpha: f64, steps_per_sec: f64) -> MetricsRow {
     let w = &p.window;
     let per_update = |x: f64| {
         if w.updates == 0 {
@@ -403,97 +338,20 @@ fn metrics_row(p: &Progress, alpha: f64, steps_per_sec: f64) -> String {
         }
     };
     let lengths: Vec<f64> = w.lengths.iter().map(|&l| l as f64).collect();
-    format!(
-        "{},{},{},{},{},{},{},{},{:.1}",
-        p.step,
-        p.episode,
-        mean(&w.returns),
-        mean(&lengths),
-        per_update(w.critic_loss),
-        per_update(w.actor_loss),
+    MetricsRow {
+        step: p.step,
+        episode: p.episode,
+        episode_return: mean(&w.returns),
+        episode_length: mean(&lengths),
+        critic_loss: per_update(w.critic_loss),
+        actor_loss: per_update(w.actor_loss),
         alpha,
-        per_update(w.log_prob),
-        steps_per_sec
-    )
-}
-
-/// Writes the checkpoint to a fresh directory and swaps it in, so an interruption at any
-/// moment leaves the previous checkpoint or the new one, whole.
-fn save_checkpoint(
-    run: &RunDir,
-    agent: &Agent,
-    buffer: &ReplayBuffer,
-    progress: &Progress,
-) -> Result<()> {
-    let fresh = run.root.join("checkpoint.new");
-    let _ = std::fs::remove_dir_all(&fresh);
-    std::fs::create_dir_all(&fresh)?;
-    let tensors: HashMap<String, Tensor> = agent.state()?.into_iter().collect();
-    candle_core::safetensors::save(&tensors, fresh.join("model.safetensors"))?;
-    std::fs::write(
-        fresh.join("replay.postcard"),
-        postcard::to_allocvec(buffer)?,
-    )?;
-    std::fs::write(fresh.join("progress.json"), serde_json::to_vec(progress)?)?;
-    let old = run.root.join("checkpoint.old");
-    let _ = std::fs::remove_dir_all(&old);
-    if run.checkpoint().exists() {
-        std::fs::rename(run.checkpoint(), &old)?;
+        log_prob_mean: per_update(w.log_prob),
+        steps_per_sec,
     }
-    std::fs::rename(&fresh, run.checkpoint())?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
-}
-
-fn load_checkpoint(
-    run: &RunDir,
-    agent: &mut Agent,
-    buffer: &mut ReplayBuffer,
-    device: &Device,
-) -> Result<Progress> {
-    let dir = run.checkpoint();
-    let old = run.root.join("checkpoint.old");
-    if !dir.exists() && old.exists() {
-        // Interrupted between the two renames of save_checkpoint: the old one is whole.
-        std::fs::rename(&old, &dir)?;
-    }
-    if !dir.exists() {
-        bail!("{} has no checkpoint to resume from", run.root.display());
-    }
-    let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), device)
-        .with_context(|| format!("cannot read {}", dir.join("model.safetensors").display()))?;
-    agent.load_state(&tensors)?;
-    let bytes = std::fs::read(dir.join("replay.postcard"))?;
-    *buffer =
-        postcard::from_bytes(&bytes).context("the checkpoint's replay buffer is unreadable")?;
-    let progress: Progress = serde_json::from_slice(&std::fs::read(dir.join("progress.json"))?)
-        .context("the checkpoint's progress.json is unreadable")?;
-    Ok(progress)
-}
-
-/// Keeps the metrics rows up to the checkpoint (a crash may have cut or run past it).
-fn rewrite_metrics(run: &RunDir, p: &Progress) -> Result<()> {
-    let text = std::fs::read_to_string(run.metrics()).unwrap_or_default();
-    let mut rows: Vec<&str> = vec![METRICS_HEADER];
-    rows.extend(text.lines().skip(1).filter(|l| {
-        l.split(',')
-            .next()
-            .and_then(|s| s.parse::<usize>().ok())
-            .is_some_and(|s| s <= p.step)
-    }));
-    let last_step = rows
-        .last()
-        .and_then(|l| l.split(',').next())
-        .and_then(|s| s.parse::<usize>().ok());
-    let mut out = rows.join("\n") + "\n";
-    if let (Some(row), true) = (&p.last_row, last_step != Some(p.step)) {
-        out += &format!("{row}\n");
-    }
-    std::fs::write(run.metrics(), out)?;
-    Ok(())
 }
 
 /// The directory's saved config (for `--resume`).
 pub fn saved_config(dir: &Path) -> Result<Config> {
-    Config::load(&dir.join("config.toml"))
+    Config::load(&RunDir::new(dir).config())
 }

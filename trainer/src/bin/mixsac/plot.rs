@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(Args { sweep, out }: Args) -> Result<()> {
-    let out = out.unwrap_or_else(|| sweep.join("plots"));
+    let out = out.unwrap_or_else(|| trainer::SweepDir::new(&sweep).plots());
     let figures = trainer::report::plot_sweep(&sweep, &out)?;
     for f in figures.written {
         eprintln!("wrote {}", f.display());

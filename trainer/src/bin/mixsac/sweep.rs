@@ -60,7 +60,7 @@ pub fn run(
     eprintln!(
         "{} runs finished ({failed} failed); results in {}",
         results.len(),
-        out.join("results.csv").display()
+        trainer::SweepDir::new(&out).results().display()
     );
     Ok(())
 }

@@ -36,7 +36,7 @@ pub fn run(Args { settings, resume }: Args) -> Result<()> {
         if settings.env.is_some() || settings.config.is_some() {
             bail!(
                 "--resume continues with {}; give only --out (and --resume)",
-                out.join("config.toml").display()
+                trainer::RunDir::new(&out).config().display()
             );
         }
         trainer::saved_config(&out)?
