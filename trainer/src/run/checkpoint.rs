@@ -27,6 +27,33 @@ pub struct Progress {
     pub last_row: Option<String>,
 }
 
+impl Progress {
+    /// A run at step 0, its environment reset to `env_state` with observation `obs`.
+    pub fn new(rng: Pcg64, env_state: Vec<f64>, obs: Vec<f32>) -> Progress {
+        Progress {
+            step: 0,
+            rng,
+            env_state,
+            env_steps: 0,
+            obs,
+            episode: 0,
+            episode_return: 0.0,
+            episode_length: 0,
+            window: Window::default(),
+            last_row: None,
+        }
+    }
+
+    /// Books the episode that just ended into the metrics window.
+    pub fn end_episode(&mut self) {
+        self.window.returns.push(self.episode_return);
+        self.window.lengths.push(self.episode_length);
+        self.episode += 1;
+        self.episode_return = 0.0;
+        self.episode_length = 0;
+    }
+}
+
 /// Sums since the last metrics row.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Window {

@@ -5,6 +5,7 @@ use super::checkpoint::{load_checkpoint, save_checkpoint, Progress, Window};
 use super::metrics::{keep_until, MetricsRow, MetricsWriter};
 use super::run_dir::RunDir;
 use crate::config::Config;
+use crate::envs::Env;
 use crate::sac::replay::ReplayBuffer;
 use crate::sac::{Agent, CriticSource};
 use anyhow::{bail, Context, Result};
@@ -116,197 +117,233 @@ pub fn train(
     mode: Mode,
     mut report: impl FnMut(TrainEvent),
 ) -> Result<Summary> {
-    let resume = mode == Mode::Resume;
-    let write = mode != Mode::NoFiles;
-    let run = RunDir::new(dir);
-    let device = device(config)?;
-    let mut env = config.env.make(&config.gym_options())?;
-    let (low, high) = (
-        env.spec().action_low.clone(),
-        env.spec().action_high.clone(),
-    );
-    let mut rng = Pcg64::seed_from_u64(config.seed);
-    let critic = critic_source(config);
-    let mut agent = Agent::new(
-        config,
-        env.obs_dim(),
-        &low,
-        &high,
-        critic,
-        &mut rng,
-        &device,
-    )?;
-    let mut buffer = ReplayBuffer::new(config.buffer_size, env.obs_dim(), low.len());
-    let mut obs = vec![0.0f32; env.obs_dim()];
-
-    let mut progress = if resume {
-        let mut p = load_checkpoint(&run, &mut agent, &mut buffer, &device)?;
-        keep_until(&run.metrics(), p.step, p.last_row.as_deref())?;
-        report(TrainEvent::Resumed {
-            dir: run.root.clone(),
-            step: p.step,
-            steps: config.steps,
-        });
-        if env.can_restore() {
-            env.resume_at(&p.env_state, p.env_steps, &mut obs)?;
-            obs.clone_from(&p.obs);
-        } else {
-            // Gymnasium keeps its state in Python: continue with a fresh episode, seeded from
-            // the checkpoint's generator (the interrupted episode's return is not counted).
-            report(TrainEvent::EpisodeRestarted);
-            env.reset(&mut p.rng, &mut obs)?;
-            p.episode_return = 0.0;
-            p.episode_length = 0;
-        }
-        p
-    } else {
-        if write {
-            if run.checkpoint().exists() || run.metrics().exists() {
-                bail!(
-                    "{} already holds a run; use --resume to continue it, or another --out",
-                    run.root.display()
-                );
-            }
-            std::fs::create_dir_all(&run.root)
-                .with_context(|| format!("cannot create {}", run.root.display()))?;
-            config.save(&run.config())?;
-            MetricsWriter::create(&run.metrics())?;
-        }
-        env.reset(&mut rng, &mut obs)?;
-        Progress {
-            step: 0,
-            rng: rng.clone(),
-            env_state: env.state(),
-            env_steps: 0,
-            obs: obs.clone(),
-            episode: 0,
-            episode_return: 0.0,
-            episode_length: 0,
-            window: Window::default(),
-            last_row: None,
-        }
-    };
-    let mut rng = progress.rng.clone();
-    let mut metrics = match write {
-        true => Some(MetricsWriter::append(&run.metrics())?),
-        false => None,
-    };
-    let mut next_obs = vec![0.0f32; env.obs_dim()];
-    let mut clock = Instant::now();
-    let mut clock_step = progress.step;
-
-    while progress.step < config.steps {
-        progress.step += 1;
-        let action: Vec<f32> = if progress.step <= config.learning_starts {
-            low.iter()
-                .zip(&high)
-                .map(|(&l, &h)| rng.random_range(l..h) as f32)
-                .collect()
-        } else {
-            agent.act(&obs, &mut rng)?
-        };
-        if action.iter().any(|a| !a.is_finite()) {
-            bail!(
-                "the policy produced a non-finite action at step {} (training diverged); stopped. {}",
-                progress.step,
-                intact(&run, progress.step, config.log_every)
-            );
-        }
-        let action64: Vec<f64> = action.iter().map(|&a| f64::from(a)).collect();
-        let t = env.step(&action64, &mut next_obs).with_context(|| {
-            format!(
-                "the environment failed at step {}; stopped. {}",
-                progress.step,
-                intact(&run, progress.step, config.log_every)
-            )
-        })?;
-        if !t.reward.is_finite() {
-            bail!(
-                "the environment returned a non-finite reward ({}) at step {}",
-                t.reward,
-                progress.step
-            );
-        }
-        buffer.push(&obs, &action, t.reward as f32, &next_obs, t.terminated);
-        progress.episode_return += t.reward;
-        progress.episode_length += 1;
-        obs.clone_from(&next_obs);
-        if t.terminated || t.truncated {
-            progress.window.returns.push(progress.episode_return);
-            progress.window.lengths.push(progress.episode_length);
-            progress.episode += 1;
-            progress.episode_return = 0.0;
-            progress.episode_length = 0;
-            env.reset(&mut rng, &mut obs).with_context(|| {
-                format!(
-                    "the environment failed to reset at step {}; stopped. {}",
-                    progress.step,
-                    intact(&run, progress.step, config.log_every)
-                )
-            })?;
-        }
-        if progress.step > config.learning_starts && buffer.len() >= config.batch_size {
-            let batch = buffer.sample(config.batch_size, &mut rng);
-            let stats = agent.update(&batch, &mut rng)?;
-            let critic_ok = stats.critic_loss.is_none_or(f32::is_finite);
-            if !(critic_ok && stats.actor_loss.is_finite() && stats.alpha.is_finite()) {
-                bail!(
-                    "non-finite loss at step {} (critic {}, actor {}, alpha {}); stopped. {}",
-                    progress.step,
-                    stats.critic_loss.map_or("-".into(), |c| c.to_string()),
-                    stats.actor_loss,
-                    stats.alpha,
-                    intact(&run, progress.step, config.log_every)
-                );
-            }
-            progress.window.add(&stats);
-        }
-        if progress.step % config.log_every == 0 || progress.step == config.steps {
-            let seconds = clock.elapsed().as_secs_f64();
-            let sps = (progress.step - clock_step) as f64 / seconds.max(1e-9);
-            let row = metrics_row(&progress, agent.alpha(), sps);
-            report(TrainEvent::Logged {
-                step: progress.step,
-                steps: config.steps,
-                episodes: progress.episode,
-                recent_return: mean(&progress.window.returns),
-                steps_per_sec: sps,
-            });
-            progress.rng = rng.clone();
-            progress.env_state = env.state();
-            progress.env_steps = env.episode_steps();
-            progress.obs.clone_from(&obs);
-            progress.last_row = Some(row.to_line()?);
-            let last_return = mean(&progress.window.returns);
-            progress.window = Window::default();
-            if let Some(metrics) = &mut metrics {
-                save_checkpoint(&run, &agent, &buffer, &progress)?;
-                metrics.write(&row)?;
-                std::fs::write(run.policy(), agent.actor.export()?)?;
-            }
-            clock = Instant::now();
-            clock_step = progress.step;
-            if progress.step == config.steps {
-                return Ok(Summary {
-                    steps: progress.step,
-                    episodes: progress.episode,
-                    last_return,
-                    policy_file: run.policy(),
-                });
-            }
+    let mut session = Session::start(config, dir, mode, &mut report)?;
+    let finished_before = session.progress.step >= config.steps;
+    let mut last_return = f64::NAN;
+    while session.progress.step < config.steps {
+        session.step()?;
+        let step = session.progress.step;
+        if step % config.log_every == 0 || step == config.steps {
+            last_return = session.log(&mut report)?;
         }
     }
-    // Resumed a run that had already finished.
-    std::fs::write(run.policy(), agent.actor.export()?)?;
+    if finished_before {
+        // Resumed a run that had already finished: its policy file is written again.
+        std::fs::write(session.run.policy(), session.agent.actor.export()?)?;
+    }
     Ok(Summary {
-        steps: progress.step,
-        episodes: progress.episode,
-        last_return: f64::NAN,
-        policy_file: run.policy(),
+        steps: session.progress.step,
+        episodes: session.progress.episode,
+        last_return,
+        policy_file: session.run.policy(),
     })
 }
 
-/// The recovery advice after a divergence.
+/// A run in progress: what the loop works on.
+struct Session<'a> {
+    config: &'a Config,
+    run: RunDir,
+    env: Env,
+    agent: Agent,
+    buffer: ReplayBuffer,
+    /// Everything besides tensors that a checkpoint saves (step, episode bookkeeping, the
+    /// metrics window); its `rng` is refreshed from `rng` at every checkpoint.
+    progress: Progress,
+    /// The one random stream of the run: actions, minibatches, resets.
+    rng: Pcg64,
+    obs: Vec<f32>,
+    next_obs: Vec<f32>,
+    /// None when benchmarking ([`Mode::NoFiles`]).
+    metrics: Option<MetricsWriter>,
+    /// Wall clock since the last metrics row, for steps/s.
+    clock: (Instant, usize),
+}
+
+impl<'a> Session<'a> {
+    /// Builds the environment and the agent, then starts the run or restores it from its
+    /// checkpoint.
+    fn start(
+        config: &'a Config,
+        dir: &Path,
+        mode: Mode,
+        report: &mut impl FnMut(TrainEvent),
+    ) -> Result<Session<'a>> {
+        let run = RunDir::new(dir);
+        let device = device(config)?;
+        let mut env = config.env.make(&config.gym_options())?;
+        let spec = env.spec().clone();
+        let mut rng = Pcg64::seed_from_u64(config.seed);
+        let mut agent = Agent::new(
+            config,
+            env.obs_dim(),
+            &spec.action_low,
+            &spec.action_high,
+            critic_source(config),
+            &mut rng,
+            &device,
+        )?;
+        let mut buffer = ReplayBuffer::new(config.buffer_size, env.obs_dim(), env.action_dim());
+        let mut obs = vec![0.0f32; env.obs_dim()];
+        let progress = match mode {
+            Mode::Resume => {
+                let mut p = load_checkpoint(&run, &mut agent, &mut buffer, &device)?;
+                keep_until(&run.metrics(), p.step, p.last_row.as_deref())?;
+                report(TrainEvent::Resumed {
+                    dir: run.root.clone(),
+                    step: p.step,
+                    steps: config.steps,
+                });
+                if env.can_restore() {
+                    env.resume_at(&p.env_state, p.env_steps, &mut obs)?;
+                    obs.clone_from(&p.obs);
+                } else {
+                    // Gymnasium keeps its state in Python: continue with a fresh episode,
+                    // seeded from the checkpoint's generator (the interrupted episode's
+                    // return is not counted).
+                    report(TrainEvent::EpisodeRestarted);
+                    env.reset(&mut p.rng, &mut obs)?;
+                    p.episode_return = 0.0;
+                    p.episode_length = 0;
+                }
+                p
+            }
+            Mode::Fresh | Mode::NoFiles => {
+                if mode == Mode::Fresh {
+                    create_run_dir(&run, config)?;
+                }
+                env.reset(&mut rng, &mut obs)?;
+                Progress::new(rng, env.state(), obs.clone())
+            }
+        };
+        let metrics = match mode {
+            Mode::NoFiles => None,
+            Mode::Fresh | Mode::Resume => Some(MetricsWriter::append(&run.metrics())?),
+        };
+        Ok(Session {
+            config,
+            rng: progress.rng.clone(),
+            clock: (Instant::now(), progress.step),
+            next_obs: vec![0.0f32; env.obs_dim()],
+            run,
+            env,
+            agent,
+            buffer,
+            progress,
+            obs,
+            metrics,
+        })
+    }
+
+    /// One environment step (uniformly random actions for the first `learning_starts`),
+    /// stored in the replay buffer, then one SAC update once there is a minibatch.
+    fn step(&mut self) -> Result<()> {
+        self.progress.step += 1;
+        let step = self.progress.step;
+        let stopped = |run: &RunDir| intact(run, step, self.config.log_every);
+        let action: Vec<f32> = if step <= self.config.learning_starts {
+            let spec = self.env.spec();
+            spec.action_low
+                .iter()
+                .zip(&spec.action_high)
+                .map(|(&l, &h)| self.rng.random_range(l..h) as f32)
+                .collect()
+        } else {
+            self.agent.act(&self.obs, &mut self.rng)?
+        };
+        if action.iter().any(|a| !a.is_finite()) {
+            bail!(
+                "the policy produced a non-finite action at step {step} (training diverged); stopped. {}",
+                stopped(&self.run)
+            );
+        }
+        let action64: Vec<f64> = action.iter().map(|&a| f64::from(a)).collect();
+        let t = self
+            .env
+            .step(&action64, &mut self.next_obs)
+            .with_context(|| {
+                format!(
+                    "the environment failed at step {step}; stopped. {}",
+                    stopped(&self.run)
+                )
+            })?;
+        if !t.reward.is_finite() {
+            bail!(
+                "the environment returned a non-finite reward ({}) at step {step}",
+                t.reward
+            );
+        }
+        self.buffer.push(
+            &self.obs,
+            &action,
+            t.reward as f32,
+            &self.next_obs,
+            t.terminated,
+        );
+        self.progress.episode_return += t.reward;
+        self.progress.episode_length += 1;
+        self.obs.clone_from(&self.next_obs);
+        if t.terminated || t.truncated {
+            self.progress.end_episode();
+            self.env
+                .reset(&mut self.rng, &mut self.obs)
+                .with_context(|| {
+                    format!(
+                        "the environment failed to reset at step {step}; stopped. {}",
+                        stopped(&self.run)
+                    )
+                })?;
+        }
+        if step > self.config.learning_starts && self.buffer.len() >= self.config.batch_size {
+            let batch = self.buffer.sample(self.config.batch_size, &mut self.rng);
+            let stats = self.agent.update(&batch, &mut self.rng)?;
+            let critic_ok = stats.critic_loss.is_none_or(f32::is_finite);
+            if !(critic_ok && stats.actor_loss.is_finite() && stats.alpha.is_finite()) {
+                bail!(
+                    "non-finite loss at step {step} (critic {}, actor {}, alpha {}); stopped. {}",
+                    stats.critic_loss.map_or("-".into(), |c| c.to_string()),
+                    stats.actor_loss,
+                    stats.alpha,
+                    stopped(&self.run)
+                );
+            }
+            self.progress.window.add(&stats);
+        }
+        Ok(())
+    }
+
+    /// Writes a metrics row, the checkpoint and the policy file (unless benchmarking) and
+    /// reports progress; returns the mean return of the episodes since the last row.
+    fn log(&mut self, report: &mut impl FnMut(TrainEvent)) -> Result<f64> {
+        let (since, since_step) = self.clock;
+        let sps =
+            (self.progress.step - since_step) as f64 / since.elapsed().as_secs_f64().max(1e-9);
+        let p = &mut self.progress;
+        let row = metrics_row(p, self.agent.alpha(), sps);
+        let recent_return = mean(&p.window.returns);
+        report(TrainEvent::Logged {
+            step: p.step,
+            steps: self.config.steps,
+            episodes: p.episode,
+            recent_return,
+            steps_per_sec: sps,
+        });
+        p.rng = self.rng.clone();
+        p.env_state = self.env.state();
+        p.env_steps = self.env.episode_steps();
+        p.obs.clone_from(&self.obs);
+        p.last_row = Some(row.to_line()?);
+        p.window = Window::default();
+        if let Some(metrics) = &mut self.metrics {
+            save_checkpoint(&self.run, &self.agent, &self.buffer, &self.progress)?;
+            metrics.write(&row)?;
+            std::fs::write(self.run.policy(), self.agent.actor.export()?)?;
+        }
+        self.clock = (Instant::now(), self.progress.step);
+        Ok(recent_return)
+    }
+}
+
+/// The recovery advice after a divergence at `step`.
 fn intact(run: &RunDir, step: usize, log_every: usize) -> String {
     let saved = (step - 1) / log_every * log_every;
     if saved == 0 {
@@ -318,6 +355,21 @@ fn intact(run: &RunDir, step: usize, log_every: usize) -> String {
         run.checkpoint().display(),
         run.config().display()
     )
+}
+
+/// A new run directory with its config.toml and an empty metrics.csv; refuses one that
+/// already holds a run.
+fn create_run_dir(run: &RunDir, config: &Config) -> Result<()> {
+    if run.checkpoint().exists() || run.metrics().exists() {
+        bail!(
+            "{} already holds a run; use --resume to continue it, or another --out",
+            run.root.display()
+        );
+    }
+    std::fs::create_dir_all(&run.root)
+        .with_context(|| format!("cannot create {}", run.root.display()))?;
+    config.save(&run.config())?;
+    MetricsWriter::create(&run.metrics())
 }
 
 fn mean(values: &[f64]) -> f64 {
