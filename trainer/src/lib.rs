@@ -24,7 +24,7 @@ pub mod envs;
 pub use config::{Alpha, Config, PolicyKind, TrainArgs};
 pub use experiments::results::ResultRow;
 pub use experiments::sweep_dir::SweepDir;
-pub use experiments::{report, stationary, sweep};
+pub use experiments::{report, results, stationary, sweep};
 pub use nn::to_f32_vec;
 pub use run::evaluate::{evaluate, Evaluation};
 pub use run::metrics::MetricsRow;

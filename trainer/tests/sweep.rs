@@ -3,33 +3,15 @@
 //! killed sweep continues to the same results, bad specs are refused, and the figures are
 //! written.
 
+mod common;
+use common::{data, mixsac, mixsac_command, temp_dir};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn mixsac(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mixsac"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn data(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mixsac-sweep-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use trainer::ResultRow;
 
 fn sweep(spec: &str, out: &Path, jobs: &str) -> Output {
-    let out = mixsac(&[
+    common::mixsac_ok(&[
         "sweep",
         "--spec",
         spec,
@@ -37,24 +19,23 @@ fn sweep(spec: &str, out: &Path, jobs: &str) -> Output {
         out.to_str().unwrap(),
         "--jobs",
         jobs,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    ])
 }
 
-/// results.csv without the wall-clock column.
+/// results.csv's rows without the wall-clock column (`seconds`, set to 0), as text (so that
+/// a NaN return compares equal to itself).
 fn results_without_timing(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("results.csv"))
+    trainer::results::read(&trainer::SweepDir::new(dir).results())
         .unwrap()
-        .lines()
-        .map(|l| {
-            let mut f: Vec<&str> = l.split(',').collect();
-            f.remove(12);
-            f.join(",")
+        .into_iter()
+        .map(|row| {
+            format!(
+                "{:?}",
+                ResultRow {
+                    seconds: 0.0,
+                    ..row
+                }
+            )
         })
         .collect()
 }
@@ -150,7 +131,7 @@ fn a_killed_sweep_continues_to_the_same_results() {
     sweep(&spec, &whole, "1");
 
     let cut = temp_dir("cut");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mixsac"))
+    let mut child = mixsac_command()
         .args([
             "sweep",
             "--spec",
