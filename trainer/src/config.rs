@@ -1,5 +1,5 @@
-//! Training configuration. Every hyperparameter is defined once, in the table at
-//! [`hyperparameters!`]'s invocation below: its name (the `mixsac train` flag and the TOML
+//! Training configuration. Every hyperparameter is defined once, in the table passed to the
+//! `hyperparameters!` macro below: its name (the `mixsac train` flag and the TOML
 //! key), its type, its help text and its default per environment family (DESIGN.md §5).
 //! From that table come [`TrainArgs`] (the flags and the `--config` file: unset values are
 //! `None`), [`Config`] (the resolved values, saved as `config.toml`, which `--config` reads
@@ -146,17 +146,6 @@ impl<'de> Deserialize<'de> for Alpha {
     }
 }
 
-impl Family {
-    /// This family's value among the three.
-    fn pick<T>(self, classic_control: T, gym: T, bandit: T) -> T {
-        match self {
-            Family::ClassicControl => classic_control,
-            Family::Gym => gym,
-            Family::Bandit => bandit,
-        }
-    }
-}
-
 /// One hyperparameter as `--help` documents it.
 pub struct Hyperparameter {
     /// The field, TOML key and (with `-` for `_`) the flag.
@@ -169,7 +158,12 @@ pub struct Hyperparameter {
 }
 
 /// Generates [`TrainArgs`], [`Config`], their merge and resolution, and [`HYPERPARAMETERS`]
-/// from one table. Each entry is `/// help` `name: Type = default;` where the default is
+/// from one table. (A macro because the same list of fields must appear in two structs,
+/// two functions and a help table; written by hand they drift apart, as they once did.)
+/// For `/// Minibatch size.` `batch_size: usize = family(32, 256, 32);` it generates the
+/// flag field `pub batch_size: Option<usize>` of `TrainArgs`, the field `pub batch_size:
+/// usize` of `Config`, `batch_size: self.batch_size.or(other.batch_size)` in the merge,
+/// `family.pick(32, 256, 32)` as the default, and its `--help` entry. Each entry is `/// help` `name: Type = default;` where the default is
 /// `all(v)` (every family), `family(classic_control, gym, bandit)`, or `derived("text",
 /// expr)`: an expression of the settings above it, described by `text` in the help.
 macro_rules! hyperparameters {
@@ -226,6 +220,13 @@ macro_rules! hyperparameters {
                     python: self.python.or(other.python),
                     $( $name: self.$name.or(other.$name), )+
                 }
+            }
+
+            /// The hyperparameters left unset.
+            fn unset(&self) -> Vec<&'static str> {
+                let mut names = Vec::new();
+                $( if self.$name.is_none() { names.push(stringify!($name)); } )+
+                names
             }
 
             /// Every unset value filled with its default, in table order (a derived default
@@ -434,13 +435,100 @@ impl Config {
         .with_context(|| format!("cannot write {}", path.display()))
     }
 
-    /// Reads a saved `config.toml` (as [`Config::save`] wrote it).
+    /// Reads a saved `config.toml` (as [`Config::save`] wrote it). Every hyperparameter must
+    /// be there: a run continues with exactly its own settings, never with defaults of a
+    /// later version (only `env_timeout`, which older files lack, may be missing).
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let args: TrainArgs =
             toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
+        let missing: Vec<&str> = args
+            .unset()
+            .into_iter()
+            .filter(|name| *name != "env_timeout")
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "{} lacks {}: a saved run's config.toml names every setting",
+                path.display(),
+                missing.join(", ")
+            );
+        }
         args.resolve()
             .with_context(|| format!("invalid {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved(config: &Config) -> (PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!("mixsac-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{}.toml", config.seed));
+        config.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        (path, text)
+    }
+
+    fn resolved(env: &str, seed: u64) -> Config {
+        TrainArgs {
+            env: Some(env.parse().unwrap()),
+            seed: Some(seed),
+            ..TrainArgs::default()
+        }
+        .resolve()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_saved_config_loads_back_equal() {
+        for (env, seed) in [
+            ("pendulum", 1),
+            ("gym:Hopper-v5", 2),
+            ("random-bandit:4", 3),
+        ] {
+            let config = resolved(env, seed);
+            let (path, _) = saved(&config);
+            assert_eq!(Config::load(&path).unwrap(), config, "{env}");
+        }
+    }
+
+    #[test]
+    fn older_config_files_load_and_incomplete_ones_are_refused() {
+        let config = resolved("pendulum", 11);
+        let (path, text) = saved(&config);
+        // Older files: α as a string, no env_timeout.
+        let older: String = text
+            .lines()
+            .filter(|l| !l.starts_with("env_timeout"))
+            .map(|l| match l.starts_with("alpha =") {
+                true => "alpha = \"0.01\"\n".to_string(),
+                false => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&path, older).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), config);
+        // A missing hyperparameter is an error naming it, never a silent default.
+        let without_tau: String = text
+            .lines()
+            .filter(|l| !l.starts_with("tau ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&path, without_tau).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("lacks tau"), "{err}");
+    }
+
+    #[test]
+    fn alpha_parses_numbers_and_auto_only() {
+        assert_eq!("auto".parse(), Ok(Alpha::Auto));
+        assert_eq!("0.5".parse(), Ok(Alpha::Fixed(0.5)));
+        for bad in ["-0.5", "NaN", "inf", "often", ""] {
+            assert!(bad.parse::<Alpha>().is_err(), "{bad}");
+        }
+        assert_eq!(Alpha::Fixed(0.01).to_string(), "0.01");
     }
 }

@@ -10,8 +10,8 @@
 //! | `envs` | classic control, bandits, the Gymnasium bridge, environment names | — |
 //! | `config` | one definition of every hyperparameter; typed names (estimator, policy, α, device) | `envs` |
 //! | `sac` | actor, double critic, estimators, Adam, replay, the SAC update | `nn`, `config` |
-//! | `run` | the training loop, checkpoints, metrics, run directories | `sac`, `envs`, `config` |
-//! | `experiments` | sweeps, results, figures, the stationary study | `run`, `envs` |
+//! | `run` | the training loop, checkpoints, metrics, run directories, evaluation | `sac`, `envs`, `config` |
+//! | `experiments` | sweeps, results, figures, the stationary study | `run`, `config`, `envs` |
 
 pub mod config;
 mod experiments;

@@ -71,6 +71,25 @@ fn bad_command_lines_are_usage_errors() {
             "{args:?}"
         );
     }
+    // A value of the wrong type is a usage error that names the setting's rule.
+    let out = mixsac()
+        .args([
+            "train",
+            "--env",
+            "pendulum",
+            "--alpha",
+            "-0.5",
+            "--out",
+            "/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--alpha must be a number ≥ 0 or `auto`"),
+        "{err}"
+    );
     let out = mixsac()
         .args(["inspect", "/nonexistent/policy.mxp"])
         .output()
@@ -84,7 +103,7 @@ fn envs_lists_every_environment() {
     let out = mixsac().arg("envs").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    let names = trainer::envs::EnvId::own().map(|id| id.listed_name());
+    let names = trainer::envs::EnvId::builtin().map(|id| id.listed_name());
     for name in names.chain(["gym:<ID>".to_string()]) {
         assert!(text.contains(&name), "{name} missing from:\n{text}");
     }

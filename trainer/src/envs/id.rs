@@ -9,8 +9,8 @@ const GYM_PREFIX: &str = "gym:";
 /// Prefix of seeded random bandits (`random-bandit:<seed>`).
 const RANDOM_BANDIT_PREFIX: &str = "random-bandit:";
 
-/// An environment `--env` accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An environment `--env` accepts. Ordered by name (as sweeps have always listed them).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EnvId {
     Pendulum,
     ShapedPendulum,
@@ -38,6 +38,15 @@ pub enum Family {
 impl Family {
     pub const ALL: [Family; 3] = [Family::ClassicControl, Family::Gym, Family::Bandit];
 
+    /// This family's value among the three.
+    pub fn pick<T>(self, classic_control: T, gym: T, bandit: T) -> T {
+        match self {
+            Family::ClassicControl => classic_control,
+            Family::Gym => gym,
+            Family::Bandit => bandit,
+        }
+    }
+
     /// How help texts name the family.
     pub fn label(self) -> &'static str {
         match self {
@@ -62,7 +71,7 @@ const FIXED: [EnvId; 7] = [
 impl EnvId {
     /// One of each of our own environments (random bandit 0 stands for every seed), in the
     /// order `mixsac envs` lists them.
-    pub fn own() -> impl Iterator<Item = EnvId> {
+    pub fn builtin() -> impl Iterator<Item = EnvId> {
         FIXED.into_iter().chain([EnvId::RandomBandit(0)])
     }
 
@@ -125,7 +134,7 @@ impl EnvId {
             .and_then(|r| r.split_once(".."));
         match range {
             Some((a, b)) => {
-                let bad = || EnvError::Unknown(format!("{text} (bad range)"));
+                let bad = || EnvError::BadRange(text.to_string());
                 let (a, b): (u64, u64) =
                     (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
                 Ok((a..b).map(EnvId::RandomBandit).collect())
@@ -165,6 +174,18 @@ impl fmt::Display for EnvId {
             EnvId::Gym(id) => write!(f, "{GYM_PREFIX}{id}"),
             fixed => f.write_str(fixed.fixed_name().unwrap_or_default()),
         }
+    }
+}
+
+impl Ord for EnvId {
+    fn cmp(&self, other: &EnvId) -> std::cmp::Ordering {
+        self.to_string().cmp(&other.to_string())
+    }
+}
+
+impl PartialOrd for EnvId {
+    fn partial_cmp(&self, other: &EnvId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 

@@ -5,7 +5,11 @@
 //! Every environment is an [`Env`]: the [`Dynamics`] of one system plus what all of them
 //! share: action validation and clipping, the step counter and the time-limit cut-off
 //! (which sets `truncated`, never `terminated`). `gym:<ID>` names any Gymnasium
-//! environment, stepped by a Python worker ([`gym`]) behind the same interface.
+//! environment, stepped by a Python worker ([`gym`]) behind the same interface. Names are
+//! parsed, printed and classified by [`EnvId`] alone.
+//!
+//! A leaf layer: imports no other layer of the trainer (candle only for the bandits'
+//! differentiable rewards).
 
 mod acrobot;
 mod bandit;
@@ -49,6 +53,9 @@ pub enum EnvError {
         "unknown environment `{0}`; `mixsac envs` lists them, and gym:<ID> runs a Gymnasium one"
     )]
     Unknown(String),
+    /// A `random-bandit:A..B` range whose ends are not integers.
+    #[error("bad range in `{0}` (expected random-bandit:A..B with integers A < B)")]
+    BadRange(String),
     /// The action has the wrong number of entries.
     #[error("action has {found} entries, {env} takes {expected}")]
     ActionLength {

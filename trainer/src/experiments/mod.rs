@@ -3,7 +3,7 @@
 //! figures ([`report`], drawn by [`plot`]), and the bimodal-bandit stationary-point study
 //! ([`stationary`]).
 //!
-//! May import `run`, `envs` and `sac`; nothing below imports it.
+//! May import `run`, `config` and `envs`; nothing below imports it.
 
 pub mod plot;
 pub mod report;

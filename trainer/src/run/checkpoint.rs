@@ -1,4 +1,4 @@
-//! Checkpoints: the agent's tensors, the replay buffer and the loop's [`Progress`], written so
+//! Checkpoints: the agent's tensors, the replay buffer and the loop's [`LoopState`], written so
 //! that an interruption at any moment leaves a whole checkpoint, and read back by `--resume`.
 //! The files are named by [`CheckpointDir`].
 
@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 /// Everything besides tensors that a checkpoint needs to continue the run exactly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Progress {
+pub struct LoopState {
     pub step: usize,
     pub rng: Pcg64,
     pub env_state: Vec<f64>,
@@ -27,10 +27,10 @@ pub struct Progress {
     pub last_row: Option<String>,
 }
 
-impl Progress {
+impl LoopState {
     /// A run at step 0, its environment reset to `env_state` with observation `obs`.
-    pub fn new(rng: Pcg64, env_state: Vec<f64>, obs: Vec<f32>) -> Progress {
-        Progress {
+    pub fn new(rng: Pcg64, env_state: Vec<f64>, obs: Vec<f32>) -> LoopState {
+        LoopState {
             step: 0,
             rng,
             env_state,
@@ -80,7 +80,7 @@ pub fn save_checkpoint(
     run: &RunDir,
     agent: &Agent,
     buffer: &ReplayBuffer,
-    progress: &Progress,
+    state: &LoopState,
 ) -> Result<()> {
     let fresh = CheckpointDir::new(run.checkpoint_new());
     let _ = std::fs::remove_dir_all(&fresh.root);
@@ -88,7 +88,7 @@ pub fn save_checkpoint(
     let tensors: HashMap<String, Tensor> = agent.state()?.into_iter().collect();
     candle_core::safetensors::save(&tensors, fresh.model())?;
     std::fs::write(fresh.replay(), postcard::to_allocvec(buffer)?)?;
-    std::fs::write(fresh.progress(), serde_json::to_vec(progress)?)?;
+    std::fs::write(fresh.progress(), serde_json::to_vec(state)?)?;
     let old = run.checkpoint_old();
     let _ = std::fs::remove_dir_all(&old);
     if run.checkpoint().exists() {
@@ -99,13 +99,13 @@ pub fn save_checkpoint(
     Ok(())
 }
 
-/// Loads the run's checkpoint into `agent` and `buffer`; returns its progress.
+/// Loads the run's checkpoint into `agent` and `buffer`; returns the loop's state.
 pub fn load_checkpoint(
     run: &RunDir,
     agent: &mut Agent,
     buffer: &mut ReplayBuffer,
     device: &Device,
-) -> Result<Progress> {
+) -> Result<LoopState> {
     let dir = CheckpointDir::new(run.checkpoint());
     let old = run.checkpoint_old();
     if !dir.root.exists() && old.exists() {
@@ -121,7 +121,7 @@ pub fn load_checkpoint(
     let bytes = std::fs::read(dir.replay())?;
     *buffer =
         postcard::from_bytes(&bytes).context("the checkpoint's replay buffer is unreadable")?;
-    let progress: Progress = serde_json::from_slice(&std::fs::read(dir.progress())?)
+    let state: LoopState = serde_json::from_slice(&std::fs::read(dir.progress())?)
         .context("the checkpoint's progress.json is unreadable")?;
-    Ok(progress)
+    Ok(state)
 }

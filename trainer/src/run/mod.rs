@@ -3,7 +3,7 @@
 //! of a run directory ([`run_dir`]), and the evaluation of an exported policy through
 //! policy-core ([`evaluate`]).
 //!
-//! May import `config`, `sac`, `envs` and `nn`; never `experiments` (which drive many runs).
+//! May import `config`, `sac` and `envs`; never `experiments` (which drive many runs).
 
 pub mod checkpoint;
 pub mod evaluate;

@@ -1,7 +1,7 @@
 //! The training loop: SAC on one environment, with metrics.csv, checkpoints that `--resume`
 //! continues exactly, and the policy exported with policy-core's writer.
 
-use super::checkpoint::{load_checkpoint, save_checkpoint, Progress, Window};
+use super::checkpoint::{load_checkpoint, save_checkpoint, LoopState, Window};
 use super::metrics::{keep_until, MetricsRow, MetricsWriter};
 use super::run_dir::RunDir;
 use crate::config::Config;
@@ -82,10 +82,16 @@ impl std::fmt::Display for TrainEvent {
                 steps_per_sec,
             } => write!(
                 f,
-                "step {step}/{steps}  episodes {episodes}  recent return {recent_return:.3}  {steps_per_sec:.0} steps/s"
+                "step {step}/{steps}  {}",
+                logged_summary(*episodes, *recent_return, *steps_per_sec)
             ),
         }
     }
+}
+
+/// How a [`TrainEvent::Logged`] reads after its step count (a progress bar shows the step).
+pub fn logged_summary(episodes: usize, recent_return: f64, steps_per_sec: f64) -> String {
+    format!("episodes {episodes}  recent return {recent_return:.3}  {steps_per_sec:.0} steps/s")
 }
 
 /// How [`train`] treats its directory.
@@ -111,6 +117,8 @@ fn critic_source(config: &Config) -> CriticSource {
 }
 
 /// Trains from scratch into `dir` (which must not hold a run), or continues the run there.
+/// Resuming a run that had already finished writes its `policy.mxp` again and trains no
+/// further.
 pub fn train(
     config: &Config,
     dir: &Path,
@@ -118,11 +126,11 @@ pub fn train(
     mut report: impl FnMut(TrainEvent),
 ) -> Result<Summary> {
     let mut session = Session::start(config, dir, mode, &mut report)?;
-    let finished_before = session.progress.step >= config.steps;
+    let finished_before = session.state.step >= config.steps;
     let mut last_return = f64::NAN;
-    while session.progress.step < config.steps {
+    while session.state.step < config.steps {
         session.step()?;
-        let step = session.progress.step;
+        let step = session.state.step;
         if step % config.log_every == 0 || step == config.steps {
             last_return = session.log(&mut report)?;
         }
@@ -132,8 +140,8 @@ pub fn train(
         std::fs::write(session.run.policy(), session.agent.actor.export()?)?;
     }
     Ok(Summary {
-        steps: session.progress.step,
-        episodes: session.progress.episode,
+        steps: session.state.step,
+        episodes: session.state.episode,
         last_return,
         policy_file: session.run.policy(),
     })
@@ -148,15 +156,21 @@ struct Session<'a> {
     buffer: ReplayBuffer,
     /// Everything besides tensors that a checkpoint saves (step, episode bookkeeping, the
     /// metrics window); its `rng` is refreshed from `rng` at every checkpoint.
-    progress: Progress,
+    state: LoopState,
     /// The one random stream of the run: actions, minibatches, resets.
     rng: Pcg64,
     obs: Vec<f32>,
     next_obs: Vec<f32>,
     /// None when benchmarking ([`Mode::NoFiles`]).
     metrics: Option<MetricsWriter>,
-    /// Wall clock since the last metrics row, for steps/s.
-    clock: (Instant, usize),
+    /// When the last metrics row was written, for steps/s.
+    row_clock: RowClock,
+}
+
+/// The wall-clock time and step of the last metrics row.
+struct RowClock {
+    at: Instant,
+    step: usize,
 }
 
 impl<'a> Session<'a> {
@@ -184,7 +198,7 @@ impl<'a> Session<'a> {
         )?;
         let mut buffer = ReplayBuffer::new(config.buffer_size, env.obs_dim(), env.action_dim());
         let mut obs = vec![0.0f32; env.obs_dim()];
-        let progress = match mode {
+        let state = match mode {
             Mode::Resume => {
                 let mut p = load_checkpoint(&run, &mut agent, &mut buffer, &device)?;
                 keep_until(&run.metrics(), p.step, p.last_row.as_deref())?;
@@ -212,7 +226,7 @@ impl<'a> Session<'a> {
                     create_run_dir(&run, config)?;
                 }
                 env.reset(&mut rng, &mut obs)?;
-                Progress::new(rng, env.state(), obs.clone())
+                LoopState::new(rng, env.state(), obs.clone())
             }
         };
         let metrics = match mode {
@@ -221,14 +235,17 @@ impl<'a> Session<'a> {
         };
         Ok(Session {
             config,
-            rng: progress.rng.clone(),
-            clock: (Instant::now(), progress.step),
+            rng: state.rng.clone(),
+            row_clock: RowClock {
+                at: Instant::now(),
+                step: state.step,
+            },
             next_obs: vec![0.0f32; env.obs_dim()],
             run,
             env,
             agent,
             buffer,
-            progress,
+            state,
             obs,
             metrics,
         })
@@ -237,8 +254,8 @@ impl<'a> Session<'a> {
     /// One environment step (uniformly random actions for the first `learning_starts`),
     /// stored in the replay buffer, then one SAC update once there is a minibatch.
     fn step(&mut self) -> Result<()> {
-        self.progress.step += 1;
-        let step = self.progress.step;
+        self.state.step += 1;
+        let step = self.state.step;
         let stopped = |run: &RunDir| intact(run, step, self.config.log_every);
         let action: Vec<f32> = if step <= self.config.learning_starts {
             let spec = self.env.spec();
@@ -279,11 +296,11 @@ impl<'a> Session<'a> {
             &self.next_obs,
             t.terminated,
         );
-        self.progress.episode_return += t.reward;
-        self.progress.episode_length += 1;
+        self.state.episode_return += t.reward;
+        self.state.episode_length += 1;
         self.obs.clone_from(&self.next_obs);
         if t.terminated || t.truncated {
-            self.progress.end_episode();
+            self.state.end_episode();
             self.env
                 .reset(&mut self.rng, &mut self.obs)
                 .with_context(|| {
@@ -306,7 +323,7 @@ impl<'a> Session<'a> {
                     stopped(&self.run)
                 );
             }
-            self.progress.window.add(&stats);
+            self.state.window.add(&stats);
         }
         Ok(())
     }
@@ -314,10 +331,9 @@ impl<'a> Session<'a> {
     /// Writes a metrics row, the checkpoint and the policy file (unless benchmarking) and
     /// reports progress; returns the mean return of the episodes since the last row.
     fn log(&mut self, report: &mut impl FnMut(TrainEvent)) -> Result<f64> {
-        let (since, since_step) = self.clock;
-        let sps =
-            (self.progress.step - since_step) as f64 / since.elapsed().as_secs_f64().max(1e-9);
-        let p = &mut self.progress;
+        let RowClock { at, step } = &self.row_clock;
+        let sps = (self.state.step - step) as f64 / at.elapsed().as_secs_f64().max(1e-9);
+        let p = &mut self.state;
         let row = metrics_row(p, self.agent.alpha(), sps);
         let recent_return = mean(&p.window.returns);
         report(TrainEvent::Logged {
@@ -334,11 +350,14 @@ impl<'a> Session<'a> {
         p.last_row = Some(row.to_line()?);
         p.window = Window::default();
         if let Some(metrics) = &mut self.metrics {
-            save_checkpoint(&self.run, &self.agent, &self.buffer, &self.progress)?;
+            save_checkpoint(&self.run, &self.agent, &self.buffer, &self.state)?;
             metrics.write(&row)?;
             std::fs::write(self.run.policy(), self.agent.actor.export()?)?;
         }
-        self.clock = (Instant::now(), self.progress.step);
+        self.row_clock = RowClock {
+            at: Instant::now(),
+            step: self.state.step,
+        };
         Ok(recent_return)
     }
 }
@@ -380,7 +399,7 @@ fn mean(values: &[f64]) -> f64 {
     }
 }
 
-fn metrics_row(p: &Progress, alpha: f64, steps_per_sec: f64) -> MetricsRow {
+fn metrics_row(p: &LoopState, alpha: f64, steps_per_sec: f64) -> MetricsRow {
     let w = &p.window;
     let per_update = |x: f64| {
         if w.updates == 0 {

@@ -14,7 +14,7 @@ pub mod estimators;
 pub mod optim;
 pub mod replay;
 
-use crate::config::{Alpha, Config};
+use crate::config::{Alpha, Config, Estimator};
 use crate::nn::to_f32_vec;
 use crate::sac::actor::MixturePolicy;
 use crate::sac::critic::DoubleQ;
@@ -73,7 +73,11 @@ pub struct Agent {
     alpha_optimizer: Option<Adam>,
     target_entropy: f64,
     settings: EstimatorSettings,
-    config: Config,
+    estimator: Estimator,
+    /// Discount γ.
+    gamma: f64,
+    /// Polyak factor τ of the target critics.
+    tau: f64,
     device: Device,
 }
 
@@ -143,7 +147,9 @@ impl Agent {
                 baseline_samples: config.baseline_samples,
                 gumbel_tau: config.gumbel_tau,
             },
-            config: config.clone(),
+            estimator: config.estimator,
+            gamma: config.gamma,
+            tau: config.tau,
             device: device.clone(),
         })
     }
@@ -194,7 +200,7 @@ impl Agent {
             return Ok(None);
         };
         let (n, o, a) = (obs.dim(0)?, obs.dim(1)?, self.actor.spec().action_dim);
-        let (alpha, gamma) = (self.settings.alpha, self.config.gamma);
+        let (alpha, gamma) = (self.settings.alpha, self.gamma);
         let actions = Tensor::from_slice(&batch.actions, (n, a), &self.device)?;
         let r = Tensor::from_slice(&batch.rewards, n, &self.device)?;
         let next_obs = Tensor::from_slice(&batch.next_obs, (n, o), &self.device)?;
@@ -227,7 +233,7 @@ impl Agent {
     /// Returns the loss and log π of the drawn actions [B], detached, for α and the metrics.
     fn actor_step(&mut self, obs: &Tensor, rng: &mut impl Rng) -> Result<(f32, Tensor)> {
         let ActorLoss { loss, log_prob } = actor_loss(
-            self.config.estimator,
+            self.estimator,
             &self.actor,
             obs,
             &self.judge,
@@ -257,7 +263,7 @@ impl Agent {
     /// Targets: θ̄ ← (1 − τ) θ̄ + τ θ (DESIGN.md §5), slow-moving so that y does not chase Q.
     fn polyak(&self) -> Result<()> {
         if let Judge::Learned { critic, .. } = &self.judge {
-            critic.polyak_update(self.config.tau)?;
+            critic.polyak_update(self.tau)?;
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ pub struct Args {
     /// Environment.
     #[arg(long, default_value = "pendulum")]
     env: EnvId,
-    /// Steps per combination (including the 1000 random first steps).
+    /// Steps per combination (including the uniformly random first steps, learning_starts).
     #[arg(long, default_value_t = 10_000)]
     steps: usize,
     /// Repetitions per combination; the median is reported.
@@ -116,7 +116,7 @@ pub fn run_envs(args: EnvArgs) -> Result<()> {
     let steps = args.steps.unwrap_or(2_000_000);
     let ids: Vec<EnvId> = match args.env {
         Some(id) => vec![id],
-        None => EnvId::own().collect(),
+        None => EnvId::builtin().collect(),
     };
     for id in ids {
         let ns = id.make(&gym)?.ns_per_random_step(steps)?;

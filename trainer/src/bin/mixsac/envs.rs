@@ -10,7 +10,7 @@ pub fn list() -> Result<()> {
         "{:<22} {:>4} {:>14} {:>7}  description / state layout",
         "name", "obs", "action box", "cut-off"
     );
-    for id in EnvId::own() {
+    for id in EnvId::builtin() {
         let env = id.make(&GymOptions::default())?;
         let spec = env.spec();
         let bounds: Vec<String> = spec

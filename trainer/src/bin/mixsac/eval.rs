@@ -30,6 +30,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.episodes == 0 {
+        anyhow::bail!("--episodes must be at least 1");
+    }
     let path = &args.policy;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let policy =

@@ -60,8 +60,10 @@ pub fn run(Args { settings, resume }: Args) -> Result<()> {
             },
         ) => {
             bar.set_position(*step as u64);
-            bar.set_message(format!(
-                "episodes {episodes}  recent return {recent_return:.3}  {steps_per_sec:.0} steps/s"
+            bar.set_message(trainer::train::logged_summary(
+                *episodes,
+                *recent_return,
+                *steps_per_sec,
             ));
         }
         (Some(bar), _) => bar.println(event.to_string()),
