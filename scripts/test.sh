@@ -85,6 +85,10 @@ step "environments step-for-step against Gymnasium (the shipped mixsac binary)"
 cargo build --profile ci -p trainer --bin mixsac
 .venv/bin/python scripts/gym_conformance.py target/ci/mixsac
 
+step "policy-core/FORMAT.md is complete: a reader written from it agrees with policy-core on every .mxp"
+cargo build --profile ci -p policy-core --example mxp_eval
+.venv/bin/python scripts/check_format_reader.py target/ci/examples/mxp_eval
+
 step "fast-math accuracy (policy-core built with micromath)"
 cargo test -p policy-core --profile ci --features std,fast-math --test fast_math 2>&1 | tee -a "$log"
 

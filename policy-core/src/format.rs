@@ -27,6 +27,9 @@
 //!
 //! A reader checks, in this order: length, CRC, magic, version, dimensions against
 //! [`crate::capacity`], bounds, weight-block size, finiteness of every weight.
+//!
+//! `policy-core/FORMAT.md` specifies all of this byte by byte for readers in other
+//! languages, with a worked hex dump and the arithmetic that evaluates a policy.
 
 use crate::capacity::{MAX_ACTION, MAX_COMPONENTS, MAX_HIDDEN, MAX_HIDDEN_LAYERS, MAX_OBS};
 use crate::error::{HeaderError, LoadError};
