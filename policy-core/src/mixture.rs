@@ -3,7 +3,8 @@
 //! log π(a|s) = logsumexp_k [ log w_k + Σ_d log N(u_d; μ_kd, σ_kd) ]
 //!              − Σ_d [ log scale_d + 2(log 2 − u_d − softplus(−2u_d)) ]
 //! with u the pre-squash action. The second line is log|da/du| for a = scale·tanh(u) + bias,
-//! written so that it stays finite for large |u|.
+//! = −Σ_d log scale_d + 2 Σ_d ln cosh u_d, computed through [`log_cosh_sum`] so that it
+//! stays finite for every finite u.
 
 use crate::capacity::MAX_COMPONENTS;
 use crate::math::{max, Math};
@@ -34,18 +35,15 @@ pub(crate) fn log_density<M: Math>(heads: &Heads, components: usize, u: &[f32]) 
     log_sum_exp::<M>(terms.get(..components).unwrap_or(&[]))
 }
 
-/// log |det da/du| of a = scale ⊙ tanh(u) + bias, given Σ_d log scale_d.
-pub(crate) fn squash_log_det<M: Math>(u: &[f32], log_scale_sum: f32) -> f32 {
-    let log_sech2: f32 = u
-        .iter()
-        .map(|&u| 2.0 * (LN_2 - u - softplus::<M>(-2.0 * u)))
-        .sum();
-    log_scale_sum + log_sech2
-}
-
-/// ln(1 + eˣ) without overflow.
-fn softplus<M: Math>(x: f32) -> f32 {
-    max(x, 0.0) + M::ln_1p(M::exp(-x.abs()))
+/// Σ_d ln cosh(u_d) = −½ log |det d tanh(u)/du|, as |u| + ln(1 + e^{−2|u|}) − ln 2: finite
+/// for every finite u (never computes 2|u|, which overflows past 1.7e38).
+pub(crate) fn log_cosh_sum<M: Math>(u: &[f32]) -> f32 {
+    u.iter()
+        .map(|&u| {
+            let a = u.abs();
+            a + M::ln_1p(M::exp(-2.0 * a)) - LN_2
+        })
+        .sum()
 }
 
 fn log_sum_exp<M: Math>(x: &[f32]) -> f32 {

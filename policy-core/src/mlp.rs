@@ -234,10 +234,16 @@ impl<'a> Network<'a> {
             } else {
                 layer.apply(input, output);
             }
+            // Neither activation may turn an overflow into a plausible number: a
+            // pre-activation that overflowed is ±∞ or NaN (inf − inf), and its true value
+            // may have either sign, so both map it to NaN, which reaches the heads and is
+            // refused there. ReLU: NaN and +∞ pass, −∞ · 0 is NaN, a negative x gives −0
+            // (equal to 0 everywhere downstream); same instruction count as `x > 0 ? x : 0`.
+            // tanh: + x · 0 is NaN for ±∞ and NaN, ±0 otherwise.
             let active = output.iter_mut().take(layer.outputs);
             match self.activation {
-                Activation::Relu => active.for_each(|x| *x = if *x > 0.0 { *x } else { 0.0 }),
-                Activation::Tanh => active.for_each(|x| *x = M::tanh(*x)),
+                Activation::Relu => active.for_each(|x| *x = if *x < 0.0 { *x * 0.0 } else { *x }),
+                Activation::Tanh => active.for_each(|x| *x = M::tanh(*x) + *x * 0.0),
             }
             core::mem::swap(&mut input, &mut output);
         }

@@ -210,20 +210,41 @@ impl<'a, M: Math> Policy<'a, M> {
         self.net.forward::<M>(obs, heads)
     }
 
+    /// The heads at `obs` (for the host-side checks in `testing`).
+    #[cfg(feature = "std")]
+    pub(crate) fn heads_at(&self, obs: &[f32]) -> Result<Heads, ActError> {
+        let mut heads = Heads::default();
+        self.forward(obs, &mut heads)?;
+        Ok(heads)
+    }
+
+    /// The 1-D action emitted for pre-squash value `u`, exactly as [`Self::sample`]
+    /// computes it (for the host-side checks in `testing`).
+    #[cfg(feature = "std")]
+    pub(crate) fn emit_first(&self, u: f32) -> Result<f32, ActError> {
+        let mut a = [0.0f32];
+        self.emit(&[u], &mut a)?;
+        Ok(a[0])
+    }
+
     fn log_w<'h>(&self, heads: &'h Heads) -> &'h [f32] {
         heads.log_w.get(..self.components()).unwrap_or(&[])
     }
 
     /// log π at the pre-squash action `u`. May be −∞ where the density underflows f32
-    /// (far outside every component); never NaN.
+    /// (far outside every component); never NaN or +∞ (`NonFiniteOutput` instead).
     fn log_prob_at(&self, heads: &Heads, u: &[f32]) -> Result<f32, ActError> {
         let log_density = mixture::log_density::<M>(heads, self.components(), u);
         let log_prob = if self.header.squash {
-            log_density - mixture::squash_log_det::<M>(u, self.log_scale_sum)
+            // log π = log N − Σ log scale + 2 Σ ln cosh u. The factor 2 is applied as a
+            // second addition: 2 Σ ln cosh u alone overflows once |u| passes 1.7e38,
+            // while the sum may still be in range (a component centred out there).
+            let log_cosh = mixture::log_cosh_sum::<M>(u);
+            log_density - self.log_scale_sum + log_cosh + log_cosh
         } else {
             log_density
         };
-        if log_prob.is_nan() {
+        if log_prob.is_nan() || log_prob == f32::INFINITY {
             return Err(ActError::NonFiniteOutput);
         }
         Ok(log_prob)

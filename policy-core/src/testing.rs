@@ -1,7 +1,8 @@
 //! Host-side checks of a shipped policy, for your own tests (feature `std`).
 //!
 //! - [`ks_test`] / [`ks_test_samples`]: do the sampled (or logged) actions of a 1-D policy at
-//!   one observation fit its density? [`ks_test_cdf`] for any other CDF (e.g. a marginal).
+//!   one observation follow its distribution, atoms on the bounds included? [`ks_test_cdf`]
+//!   for any other continuous CDF (e.g. a marginal).
 //! - [`chi_square_components`]: are the sampled components distributed as the mixing weights?
 //! - [`compare_policies`]: do two policy files act identically?
 //! - [`random_policy`]: a random, valid policy file to exercise code paths.
@@ -48,10 +49,9 @@ pub enum CheckError {
     TooFewSamples(usize),
     /// The policy refused the observation.
     Act(ActError),
-    /// A sample, or the density somewhere on the grid, is not finite, or a sample lies
-    /// outside the action box.
+    /// A sample or a CDF value is not finite, or a sample lies outside the action box.
     NonFinite {
-        /// What was bad (`"sample"` or `"density"`).
+        /// What was bad (`"sample"` or `"CDF value"`).
         what: &'static str,
         /// The offending value.
         value: f64,
@@ -105,14 +105,8 @@ impl fmt::Display for CheckError {
 
 impl std::error::Error for CheckError {}
 
-/// Grid points for integrating the density into a CDF.
-const CDF_GRID: usize = 20_001;
-
-/// Kolmogorov–Smirnov test of `n` sampled actions at `obs` against the CDF integrated
-/// (trapezoid rule, 20 001 points) from [`Policy::log_prob`] over `[low, high]`.
-///
-/// For unsquashed policies the emitted actions are clipped to the box, so the box must hold
-/// essentially all of the probability mass for the test to be meaningful.
+/// Kolmogorov–Smirnov test of `n` sampled actions at `obs` against the exact distribution
+/// of the emitted actions (see [`ks_test_samples`]).
 pub fn ks_test<M: Math, R: RngCore + ?Sized>(
     policy: &Policy<'_, M>,
     obs: &[f32],
@@ -137,7 +131,18 @@ pub fn ks_test<M: Math, R: RngCore + ?Sized>(
 }
 
 /// Kolmogorov–Smirnov test of given 1-D `samples` (e.g. actions logged on a device) against
-/// the policy's density at `obs`, integrated as in [`ks_test`].
+/// the distribution of the actions the policy emits at `obs`.
+///
+/// That distribution is computed in pre-squash space, where the mixture's CDF is
+/// Σ_k w_k Φ((u − μ_k)/σ_k): P(action ≤ a) is that CDF at the largest `f32` u the policy
+/// maps to an action ≤ a (found by bisection through the policy's own f32 squash and clip).
+/// This accounts for the mass that lands exactly on a bound (f32 tanh saturates beyond
+/// |u| ≈ 9; an unsquashed draw is clipped to the box) and for the coarse steps of f32 actions
+/// near a saturated bound. Such atoms make the distribution discontinuous, so each sample
+/// is mapped to a uniform by the randomised probability integral transform,
+/// P(A < a) + v · P(A = a) with v from a fixed internal seed, and the KS statistic is that
+/// of these uniforms: under a correct sampler the p-value is uniform on [0, 1] (for a
+/// continuous distribution this is the ordinary KS test).
 pub fn ks_test_samples<M: Math>(
     policy: &Policy<'_, M>,
     obs: &[f32],
@@ -148,36 +153,118 @@ pub fn ks_test_samples<M: Math>(
             action_dim: policy.action_dim(),
         });
     }
-    let low = f64::from(policy.header().action_low.first().copied().unwrap_or(-1.0));
-    let high = f64::from(policy.header().action_high.first().copied().unwrap_or(1.0));
-    if let Some(&bad) = samples
-        .iter()
-        .find(|&&a| !(f64::from(a) >= low && f64::from(a) <= high))
-    {
+    if samples.len() < 100 {
+        return Err(CheckError::TooFewSamples(samples.len()));
+    }
+    let low = policy.header().action_low.first().copied().unwrap_or(-1.0);
+    let high = policy.header().action_high.first().copied().unwrap_or(1.0);
+    if let Some(&bad) = samples.iter().find(|&&a| !(a >= low && a <= high)) {
         return Err(CheckError::NonFinite {
             what: "sample",
             value: f64::from(bad),
         });
     }
-    let step = (high - low) / (CDF_GRID - 1) as f64;
-    let mut cdf = Vec::with_capacity(CDF_GRID);
-    let mut previous = density(policy, obs, low)?;
-    cdf.push(0.0);
-    for i in 1..CDF_GRID {
-        let p = density(policy, obs, low + step * i as f64)?;
-        let last = cdf.last().copied().unwrap_or(0.0);
-        cdf.push(last + 0.5 * (previous + p) * step);
-        previous = p;
+    let mixture = PreSquashMixture::at(policy, obs)?;
+    let mut v = SplitMix64(0x006b_7370_6974);
+    let mut uniforms = Vec::with_capacity(samples.len());
+    for &a in samples {
+        let (below, at_most) = if policy.header().squash {
+            let below = mixture.cdf_where(|u| Ok(policy.emit_first(u)? < a))?;
+            let at_most = mixture.cdf_where(|u| Ok(policy.emit_first(u)? <= a))?;
+            (below, at_most)
+        } else {
+            // The draw u is clipped: mass P(u ≤ low) sits on low, P(u ≥ high) on high.
+            let below = if a <= low {
+                0.0
+            } else {
+                mixture.cdf(f64::from(a))
+            };
+            let at_most = if a >= high {
+                1.0
+            } else {
+                mixture.cdf(f64::from(a))
+            };
+            (below, at_most)
+        };
+        let spread = (v.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        uniforms.push(below + spread * (at_most - below).max(0.0));
     }
-    let cdf_at = |a: f64| {
-        let x = ((a - low) / step).clamp(0.0, (CDF_GRID - 1) as f64);
-        let i = (x.floor() as usize).min(CDF_GRID - 2);
-        let frac = x - i as f64;
-        let (c0, c1) = (cdf.get(i).copied(), cdf.get(i + 1).copied());
-        c0.unwrap_or(0.0) * (1.0 - frac) + c1.unwrap_or(1.0) * frac
-    };
-    let samples: Vec<f64> = samples.iter().map(|&a| f64::from(a)).collect();
-    ks_test_cdf(&samples, cdf_at)
+    ks_test_cdf(&uniforms, |x| x.clamp(0.0, 1.0))
+}
+
+/// The Gaussian mixture over the pre-squash action u at one observation, in f64.
+struct PreSquashMixture {
+    /// (weight, mean, std) per component; weights normalised to sum to 1.
+    components: Vec<(f64, f64, f64)>,
+}
+
+impl PreSquashMixture {
+    fn at<M: Math>(policy: &Policy<'_, M>, obs: &[f32]) -> Result<Self, CheckError> {
+        let heads = policy.heads_at(obs)?;
+        let k = policy.components();
+        let total: f64 = heads.w.iter().take(k).map(|&w| f64::from(w)).sum();
+        let components = (0..k)
+            .map(|j| {
+                let w = f64::from(heads.w.get(j).copied().unwrap_or(0.0)) / total;
+                let mean = f64::from(heads.mean.get(j).copied().unwrap_or(0.0));
+                // The sampler's own σ = exp(log σ), computed in f32 as it does.
+                let std = f64::from(M::exp(heads.log_std.get(j).copied().unwrap_or(0.0)));
+                (w, mean, std)
+            })
+            .collect();
+        Ok(PreSquashMixture { components })
+    }
+
+    /// P(u ≤ x).
+    fn cdf(&self, x: f64) -> f64 {
+        self.components
+            .iter()
+            .map(|&(w, m, s)| w * 0.5 * puruspe::erfc(-(x - m) / (s * std::f64::consts::SQRT_2)))
+            .sum::<f64>()
+            .clamp(0.0, 1.0)
+    }
+
+    /// P(holds(u)) for a predicate that holds for every f32 u up to some point and for
+    /// none beyond (the policy's squash is monotone): the CDF at the boundary, found by
+    /// bisection over the f32 values in order, u treated as continuous within one f32 step.
+    fn cdf_where(&self, holds: impl Fn(f32) -> Result<bool, ActError>) -> Result<f64, CheckError> {
+        let (mut yes, mut no) = (f32_key(-f32::MAX), f32_key(f32::MAX));
+        if !holds(-f32::MAX)? {
+            return Ok(0.0);
+        }
+        if holds(f32::MAX)? {
+            return Ok(1.0);
+        }
+        while no - yes > 1 {
+            let mid = yes + (no - yes) / 2;
+            if holds(f32_from_key(mid))? {
+                yes = mid;
+            } else {
+                no = mid;
+            }
+        }
+        let boundary = 0.5 * (f64::from(f32_from_key(yes)) + f64::from(f32_from_key(no)));
+        Ok(self.cdf(boundary))
+    }
+}
+
+/// A key that orders finite f32 values as numbers (−0 and +0 share 0).
+fn f32_key(x: f32) -> i64 {
+    let bits = i64::from(x.to_bits() & 0x7fff_ffff);
+    if x.is_sign_negative() {
+        -bits
+    } else {
+        bits
+    }
+}
+
+fn f32_from_key(key: i64) -> f32 {
+    let magnitude = key.unsigned_abs() as u32;
+    if key < 0 {
+        f32::from_bits(magnitude | 0x8000_0000)
+    } else {
+        f32::from_bits(magnitude)
+    }
 }
 
 /// Kolmogorov–Smirnov test of `samples` against any continuous CDF, e.g. a marginal of a
@@ -216,17 +303,6 @@ pub fn ks_test_cdf(samples: &[f64], cdf: impl Fn(f64) -> f64) -> Result<FitRepor
         p_value: kolmogorov_p_value(statistic, n),
         samples: n,
     })
-}
-
-fn density<M: Math>(policy: &Policy<'_, M>, obs: &[f32], a: f64) -> Result<f64, CheckError> {
-    let p = f64::from(policy.log_prob(obs, &[a as f32])?).exp();
-    if !p.is_finite() {
-        return Err(CheckError::NonFinite {
-            what: "density",
-            value: p,
-        });
-    }
-    Ok(p)
 }
 
 /// P(D_n ≥ d) from the Kolmogorov distribution with Stephens' small-sample correction.

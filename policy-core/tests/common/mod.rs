@@ -102,3 +102,66 @@ pub fn random_obs(r: &mut Pcg32) -> [f32; 3] {
         uniform(r, -2.0, 2.0),
     ]
 }
+
+/// What the heads say at one observation, computed in f64 straight from the documented
+/// weight layout (an oracle independent of policy-core's evaluation code).
+pub struct ReferenceHeads {
+    /// Means, component-major.
+    pub mean: Vec<f64>,
+    /// Clamped log-stds, component-major.
+    pub log_std: Vec<f64>,
+    /// Mixing logits.
+    pub logits: Vec<f64>,
+}
+
+impl ReferenceHeads {
+    pub fn weights(&self) -> Vec<f64> {
+        let top = self
+            .logits
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = self.logits.iter().map(|l| (l - top).exp()).collect();
+        let z: f64 = e.iter().sum();
+        e.iter().map(|x| x / z).collect()
+    }
+}
+
+/// The network of DESIGN.md §3 in f64; `weights` are the file's weights as f32.
+pub fn reference_heads(h: &Header, weights: &[f32], obs: &[f64]) -> ReferenceHeads {
+    let mut x: Vec<f64> = obs.to_vec();
+    let mut heads = Vec::new();
+    for block in h.blocks() {
+        let y: Vec<f64> = (0..block.outputs)
+            .map(|o| {
+                let s: f64 = (0..block.inputs)
+                    .map(|i| x[i] * f64::from(weights[block.weight_index(i, o)]))
+                    .sum();
+                s + f64::from(weights[block.bias_index(o)])
+            })
+            .collect();
+        match block.kind {
+            BlockKind::Hidden(_) => match h.activation {
+                Activation::Relu => x = y.iter().map(|v| v.max(0.0)).collect(),
+                Activation::Tanh => x = y.iter().map(|v| v.tanh()).collect(),
+            },
+            _ => heads.push(y),
+        }
+    }
+    let (lo, hi) = (f64::from(h.log_std_min), f64::from(h.log_std_max));
+    ReferenceHeads {
+        mean: heads[0].clone(),
+        log_std: heads[1].iter().map(|v| v.clamp(lo, hi)).collect(),
+        logits: heads[2].clone(),
+    }
+}
+
+/// The weights of an .mxp file as f32, in file order.
+pub fn file_weights(bytes: &[u8]) -> (Header, Vec<f32>) {
+    let (h, raw) = policy_core::format::parse(bytes).unwrap();
+    let w = raw
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (h, w)
+}
