@@ -1,5 +1,9 @@
 //! Chooses the memory map and embeds the policy file.
 //!
+//! Memory map: the STM32F405's (QEMU `netduinoplus2`) by default; QEMU's MPS2 boards' with the
+//! `mps2-an386` feature (Cortex-M4F) and always on `thumbv7m-none-eabi` (Cortex-M3 without an
+//! FPU, QEMU `mps2-an385`).
+//!
 //! `FIRMWARE_POLICY=/path/to/policy.mxp` swaps in another policy (relative paths are taken
 //! from this directory); the default is the committed `policies/pendulum-sgm5.mxp`.
 
@@ -15,8 +19,11 @@ fn main() {
 
     // The linker script only matters for the MCU; host builds of the library skip it.
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
-        let layout = if env::var_os("CARGO_FEATURE_MPS2_AN386").is_some() {
-            "memory/mps2-an386.x"
+        // thumbv7m (Cortex-M3, no FPU) runs on QEMU's mps2-an385, which shares mps2-an386's
+        // memory map; the M4F takes it with the `mps2-an386` feature.
+        let no_fpu_m3 = env::var("TARGET").as_deref() == Ok("thumbv7m-none-eabi");
+        let layout = if no_fpu_m3 || env::var_os("CARGO_FEATURE_MPS2_AN386").is_some() {
+            "memory/mps2.x"
         } else {
             "memory/stm32f405.x"
         };

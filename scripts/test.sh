@@ -8,6 +8,8 @@ THUMB=thumbv7em-none-eabihf
 # The other MCU classes policy-core must serve (DESIGN.md §9): Cortex-M0+ (no FPU), Cortex-M33
 # and RISC-V (ESP32-C3 class). Built, linted and link-checked for panics; not run.
 MCU_TARGETS=(thumbv6m-none-eabi thumbv8m.main-none-eabihf riscv32imac-unknown-none-elf)
+# The firmware example also runs on a core without an FPU: Cortex-M3 on QEMU's mps2-an385.
+NO_FPU=thumbv7m-none-eabi
 step() { printf '\n== %s\n' "$1"; }
 die() { printf 'error: %s\n' "$1" >&2; exit 1; }
 
@@ -21,7 +23,7 @@ if command -v rustup >/dev/null; then
             || die "could not install the $c component: run 'rustup component add $c'"
     done
     targets=$(rustup target list --installed)
-    for t in "$THUMB" "${MCU_TARGETS[@]}"; do
+    for t in "$THUMB" "$NO_FPU" "${MCU_TARGETS[@]}"; do
         grep -qx "$t" <<<"$targets" || rustup target add "$t" \
             || die "could not install the $t target: run 'rustup target add $t'"
     done
@@ -29,7 +31,7 @@ else
     # Without rustup, the components must already be there; check rather than assume.
     cargo clippy --version >/dev/null 2>&1 || die "cargo clippy missing: install clippy for your toolchain"
     cargo fmt --version >/dev/null 2>&1 || die "cargo fmt missing: install rustfmt for your toolchain"
-    for t in "$THUMB" "${MCU_TARGETS[@]}"; do
+    for t in "$THUMB" "$NO_FPU" "${MCU_TARGETS[@]}"; do
         # The target's libdir exists only when its standard library is installed.
         libdir=$(rustc --print target-libdir --target "$t" 2>/dev/null) && [ -d "$libdir" ] \
             || die "the $t standard library is missing: install it for your toolchain (rustup target add $t)"
@@ -119,6 +121,9 @@ for t in "${MCU_TARGETS[@]}"; do
             || die "policy-core has a panic path on $t (features: '${features:-default}'): see the link error above"
     done
 done
+
+step "firmware example for $NO_FPU (clippy; the tests step ran it under QEMU's mps2-an385)"
+(cd firmware-example && CARGO_TARGET_DIR=../target/firmware-m3 cargo clippy --release --target "$NO_FPU" -- -D warnings)
 
 # Totals over every `cargo test` above (each step already stopped the script on failure).
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
