@@ -8,8 +8,10 @@ THUMB=thumbv7em-none-eabihf
 # The other MCU classes policy-core must serve (DESIGN.md §9): Cortex-M0+ (no FPU), Cortex-M33
 # and RISC-V (ESP32-C3 class). Built, linted and link-checked for panics; not run.
 MCU_TARGETS=(thumbv6m-none-eabi thumbv8m.main-none-eabihf riscv32imac-unknown-none-elf)
-# The firmware example also runs on a core without an FPU: Cortex-M3 on QEMU's mps2-an385.
-NO_FPU=thumbv7m-none-eabi
+# The firmware example also runs under QEMU (tests/tests/firmware.rs) on Cortex-M3 (no FPU,
+# mps2-an385), Cortex-M0 (no FPU, microbit) and Cortex-M33 (mps2-an505).
+FIRMWARE_TARGETS=(thumbv7m-none-eabi thumbv6m-none-eabi thumbv8m.main-none-eabihf)
+mapfile -t ALL_TARGETS < <(printf '%s\n' "$THUMB" "${FIRMWARE_TARGETS[@]}" "${MCU_TARGETS[@]}" | sort -u)
 step() { printf '\n== %s\n' "$1"; }
 die() { printf 'error: %s\n' "$1" >&2; exit 1; }
 
@@ -23,7 +25,7 @@ if command -v rustup >/dev/null; then
             || die "could not install the $c component: run 'rustup component add $c'"
     done
     targets=$(rustup target list --installed)
-    for t in "$THUMB" "$NO_FPU" "${MCU_TARGETS[@]}"; do
+    for t in "${ALL_TARGETS[@]}"; do
         grep -qx "$t" <<<"$targets" || rustup target add "$t" \
             || die "could not install the $t target: run 'rustup target add $t'"
     done
@@ -31,7 +33,7 @@ else
     # Without rustup, the components must already be there; check rather than assume.
     cargo clippy --version >/dev/null 2>&1 || die "cargo clippy missing: install clippy for your toolchain"
     cargo fmt --version >/dev/null 2>&1 || die "cargo fmt missing: install rustfmt for your toolchain"
-    for t in "$THUMB" "$NO_FPU" "${MCU_TARGETS[@]}"; do
+    for t in "${ALL_TARGETS[@]}"; do
         # The target's libdir exists only when its standard library is installed.
         libdir=$(rustc --print target-libdir --target "$t" 2>/dev/null) && [ -d "$libdir" ] \
             || die "the $t standard library is missing: install it for your toolchain (rustup target add $t)"
@@ -122,8 +124,10 @@ for t in "${MCU_TARGETS[@]}"; do
     done
 done
 
-step "firmware example for $NO_FPU (clippy; the tests step ran it under QEMU's mps2-an385)"
-(cd firmware-example && CARGO_TARGET_DIR=../target/firmware-m3 cargo clippy --release --target "$NO_FPU" -- -D warnings)
+step "firmware example for ${FIRMWARE_TARGETS[*]} (clippy; the tests step ran them under QEMU)"
+for t in "${FIRMWARE_TARGETS[@]}"; do
+    (cd firmware-example && CARGO_TARGET_DIR=../target/firmware-mcu cargo clippy --release --target "$t" -- -D warnings)
+done
 
 # Totals over every `cargo test` above (each step already stopped the script on failure).
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')

@@ -1,12 +1,12 @@
-//! The firmware, built for thumbv7em-none-eabihf and run under QEMU's STM32F405 board, and
-//! built for thumbv7m-none-eabi (a Cortex-M3 without an FPU: float math in software) and run
-//! under QEMU's mps2-an385, agrees with the host running the same policy file through
-//! policy-core on the same episodes and seed; a corrupted policy makes it print the typed
-//! error and exit non-zero.
+//! The firmware, built for thumbv7em-none-eabihf and run under QEMU's STM32F405 board, agrees
+//! with the host running the same policy file through policy-core on the same episodes and
+//! seed; so does the firmware built for the cores without an FPU (float math in software),
+//! thumbv7m-none-eabi (Cortex-M3, QEMU mps2-an385) and thumbv6m-none-eabi (Cortex-M0, QEMU
+//! microbit), and for thumbv8m.main-none-eabihf (Cortex-M33, QEMU mps2-an505). A corrupted
+//! policy makes it print the typed error and exit non-zero.
 //!
-//! Needs `qemu-system-arm` and the `thumbv7em-none-eabihf` and `thumbv7m-none-eabi` targets;
-//! `scripts/test.sh` installs them when it can. Without them these tests fail and say what
-//! to install.
+//! Needs `qemu-system-arm` and those four targets; `scripts/test.sh` installs them when it
+//! can. Without them these tests fail and say what to install.
 
 use mixpolicy_firmware::{run_episode, NoMeter, EPISODES, EPISODE_STEPS, SEED};
 use policy_core::Policy;
@@ -16,21 +16,38 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A target, and the QEMU board that runs the firmware built for it.
+/// A target, the QEMU board that runs the firmware built for it (build.rs picks the board's
+/// memory map from the target) and the directory under `target/` it is built in.
 struct Mcu {
     target: &'static str,
     machine: &'static str,
+    target_dir: &'static str,
 }
 
 /// Cortex-M4F on the STM32F405 (netduinoplus2).
 const M4F: Mcu = Mcu {
     target: "thumbv7em-none-eabihf",
     machine: "netduinoplus2",
+    target_dir: "firmware",
 };
-/// Cortex-M3, no FPU, on mps2-an385 (build.rs picks its memory map for this target).
+// The other cores share one directory (one build of the host-side build dependencies).
+/// Cortex-M3, no FPU.
 const M3_NO_FPU: Mcu = Mcu {
     target: "thumbv7m-none-eabi",
     machine: "mps2-an385",
+    target_dir: "firmware-mcu",
+};
+/// Cortex-M0, no FPU (nRF51, 16 KiB RAM); the RP2040's Cortex-M0+ runs the same code.
+const M0_NO_FPU: Mcu = Mcu {
+    target: "thumbv6m-none-eabi",
+    machine: "microbit",
+    target_dir: "firmware-mcu",
+};
+/// Cortex-M33 with FPU, in its secure state.
+const M33: Mcu = Mcu {
+    target: "thumbv8m.main-none-eabihf",
+    machine: "mps2-an505",
+    target_dir: "firmware-mcu",
 };
 /// The firmware takes well under a second; anything near this is a hang.
 const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
@@ -127,25 +144,32 @@ fn hex(s: &str) -> u32 {
 
 #[test]
 fn firmware_under_qemu_matches_the_host_episode_for_episode() {
-    assert_matches_the_host(&M4F, "firmware");
+    assert_matches_the_host(&M4F);
 }
 
 #[test]
-fn firmware_on_a_core_without_an_fpu_matches_the_host_episode_for_episode() {
-    assert_matches_the_host(&M3_NO_FPU, "firmware-m3");
+fn firmware_on_a_cortex_m3_without_an_fpu_matches_the_host_episode_for_episode() {
+    assert_matches_the_host(&M3_NO_FPU);
+}
+
+#[test]
+fn firmware_on_a_cortex_m0_without_an_fpu_matches_the_host_episode_for_episode() {
+    assert_matches_the_host(&M0_NO_FPU);
+}
+
+#[test]
+fn firmware_on_a_cortex_m33_matches_the_host_episode_for_episode() {
+    assert_matches_the_host(&M33);
 }
 
 /// Builds the firmware for `mcu` with the committed policy, runs it under QEMU and checks
 /// every episode against the host.
-fn assert_matches_the_host(mcu: &Mcu, target_dir: &str) {
+fn assert_matches_the_host(mcu: &Mcu) {
     let policy_path = committed_policy();
     let bytes = std::fs::read(&policy_path).unwrap();
-    let run = run_qemu(mcu, &build_firmware(mcu, &policy_path, target_dir));
-    assert!(
-        run.success,
-        "firmware ({}) failed:\n{}",
-        mcu.target, run.stdout
-    );
+    let run = run_qemu(mcu, &build_firmware(mcu, &policy_path, mcu.target_dir));
+    let target = mcu.target;
+    assert!(run.success, "firmware ({target}) failed:\n{}", run.stdout);
 
     let policy = Policy::from_bytes(&bytes).unwrap();
     let mut rng = rand_pcg::Pcg32::seed_from_u64(SEED);
@@ -163,21 +187,21 @@ fn assert_matches_the_host(mcu: &Mcu, target_dir: &str) {
         assert_eq!(mcu["components"].len(), EPISODE_STEPS);
         assert_eq!(
             mcu["components"], host_components,
-            "episode {index}: component choices differ"
+            "{target}, episode {index}: component choices differ"
         );
         let mcu_return = f32::from_bits(hex(mcu["return_bits"]));
         assert!(
             (mcu_return - host.total_reward).abs() <= 1e-4,
-            "episode {index}: return {mcu_return} on the MCU, {} on the host",
+            "{target}, episode {index}: return {mcu_return} on the MCU, {} on the host",
             host.total_reward
         );
         // Both sides run the same f32 operations in the same order (IEEE single precision,
-        // no fused multiply-add, libm in software; on the M3 the basic operations are
+        // no fused multiply-add, libm in software; without an FPU the basic operations are
         // software floats, IEEE-exact too), so the actions agree to the last bit.
         assert_eq!(
             hex(mcu["checksum"]),
             host.checksum,
-            "episode {index}: action checksums differ"
+            "{target}, episode {index}: action checksums differ"
         );
         returns.push(host.total_reward);
     }
