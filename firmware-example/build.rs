@@ -1,5 +1,10 @@
 //! Chooses the memory map and embeds the policy file.
 //!
+//! Memory map: the STM32F405's (QEMU `netduinoplus2`) by default; QEMU's MPS2 boards' with the
+//! `mps2-an386` feature (Cortex-M4F). Other targets get their QEMU board's map:
+//! `thumbv7m-none-eabi` (Cortex-M3, no FPU) `mps2-an385`, `thumbv6m-none-eabi` (Cortex-M0, no
+//! FPU) `microbit`, `thumbv8m.main-none-eabihf` (Cortex-M33) `mps2-an505`.
+//!
 //! `FIRMWARE_POLICY=/path/to/policy.mxp` swaps in another policy (relative paths are taken
 //! from this directory); the default is the committed `policies/pendulum-sgm5.mxp`.
 
@@ -15,10 +20,16 @@ fn main() {
 
     // The linker script only matters for the MCU; host builds of the library skip it.
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
-        let layout = if env::var_os("CARGO_FEATURE_MPS2_AN386").is_some() {
-            "memory/mps2-an386.x"
-        } else {
-            "memory/stm32f405.x"
+        // The other cores each run on one QEMU board (.cargo/config.toml): thumbv7m (Cortex-M3,
+        // no FPU) on mps2-an385, which shares mps2-an386's map; thumbv6m (Cortex-M0, no FPU) on
+        // microbit (nRF51); thumbv8m.main (Cortex-M33) on mps2-an505. The M4F takes the MPS2
+        // map with the `mps2-an386` feature.
+        let layout = match env::var("TARGET").as_deref() {
+            Ok("thumbv7m-none-eabi") => "memory/mps2.x",
+            Ok("thumbv6m-none-eabi") => "memory/nrf51.x",
+            Ok("thumbv8m.main-none-eabihf") => "memory/mps2-an505.x",
+            _ if env::var_os("CARGO_FEATURE_MPS2_AN386").is_some() => "memory/mps2.x",
+            _ => "memory/stm32f405.x",
         };
         // cortex-m-rt's link.x includes `memory.x` from the search path. No memory.x may sit
         // in the package root: it would silently win over this one.

@@ -7,11 +7,20 @@ guest instruction. The firmware counts SysTick ticks spent inside `Policy::sampl
 times a calibration loop of exactly 200 000 instructions; their ratio converts ticks to
 instructions. Peak stack comes from stack painting, sizes from the ELF's section headers.
 
-usage: scripts/firmware_footprint.py [--write] [--features fast-math] [--machine mps2-an386]
+usage: scripts/firmware_footprint.py [--write] [--features fast-math]
+                                     [--machine mps2-an386 | mps2-an385 | microbit | mps2-an505]
+       scripts/firmware_footprint.py --sizes
   --write     replace this configuration's table in BENCHMARKS.md's firmware section
   --machine   mps2-an386 cross-checks the count on a board whose SysTick tick is exactly
-              40 instructions (same 1 MiB / 128 KiB budget, different addresses)
-Needs qemu-system-arm and the thumbv7em-none-eabihf target (scripts/test.sh installs both).
+              40 instructions (same 1 MiB / 128 KiB budget, different addresses);
+              mps2-an385 measures the firmware built for thumbv7m-none-eabi (Cortex-M3, no
+              FPU: float math in software), also 40 instructions per tick; microbit the one
+              for thumbv6m-none-eabi (Cortex-M0, no FPU; nRF51 at 16 MHz: 62.5 per tick);
+              mps2-an505 the one for thumbv8m.main-none-eabihf (Cortex-M33; 25 MHz: 50)
+  --sizes     flash of the firmware on every Cortex-M target and of policy-core's link-check
+              binary on every target, riscv32imac-unknown-none-elf included (the firmware does
+              not build there); prints a table, changes nothing
+Needs qemu-system-arm and the targets (scripts/test.sh installs them all).
 """
 
 import argparse
@@ -25,20 +34,45 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 FIRMWARE = REPO / "firmware-example"
 TARGET = "thumbv7em-none-eabihf"
+# QEMU board -> (target, core, table label prefix). The M4F tables keep their labels.
+MACHINES = {
+    "netduinoplus2": (TARGET, "Cortex-M4F", ""),
+    "mps2-an386": (TARGET, "Cortex-M4F", ""),
+    "mps2-an385": ("thumbv7m-none-eabi", "Cortex-M3, no FPU", "m3 "),
+    "microbit": ("thumbv6m-none-eabi", "Cortex-M0, no FPU", "m0 "),
+    "mps2-an505": ("thumbv8m.main-none-eabihf", "Cortex-M33", "m33 "),
+}
+# Targets for --sizes: (target, core, whether the firmware example builds for it).
+SIZE_TARGETS = [
+    (TARGET, "Cortex-M4F", True),
+    ("thumbv7m-none-eabi", "Cortex-M3, no FPU", True),
+    ("thumbv6m-none-eabi", "Cortex-M0/M0+, no FPU", True),
+    ("thumbv8m.main-none-eabihf", "Cortex-M33", True),
+    ("riscv32imac-unknown-none-elf", "RISC-V (ESP32-C3 class)", False),
+]
 BEGIN = "<!-- firmware-footprint:begin -->"
 END = "<!-- firmware-footprint:end -->"
 
 
 def build(features, machine):
+    target = MACHINES[machine][0]
     if machine == "mps2-an386":
         features = ",".join(f for f in (features, "mps2-an386") if f)
-    target_dir = REPO / "target" / ("firmware-" + features.replace(",", "-") if features else "firmware")
-    cmd = ["cargo", "build", "--release", "--target", TARGET]
+    # The M4F keeps target/firmware[-features]; the other cores share target/firmware-mcu,
+    # as in tests/tests/firmware.rs.
+    base = "firmware" if target == TARGET else "firmware-mcu"
+    return build_in(FIRMWARE, target, features, base + ("-" + features.replace(",", "-") if features else ""),
+                    "mixpolicy-firmware")
+
+
+def build_in(package, target, features, target_dir, binary):
+    target_dir = REPO / "target" / target_dir
+    cmd = ["cargo", "build", "--release", "--target", target]
     if features:
         cmd += ["--features", features]
     env = dict(os.environ, CARGO_TARGET_DIR=str(target_dir))
-    subprocess.run(cmd, cwd=FIRMWARE, env=env, check=True)
-    return target_dir / TARGET / "release" / "mixpolicy-firmware"
+    subprocess.run(cmd, cwd=package, env=env, check=True)
+    return target_dir / target / "release" / binary
 
 
 def section_sizes(elf):
@@ -56,6 +90,41 @@ def section_sizes(elf):
         return data[names_at + offset:end].decode()
 
     return {name(h[0]): h[5] for h in headers}
+
+
+def flash_bytes(elf):
+    """Bytes of the flash image: every allocated section with contents (SHF_ALLOC, PROGBITS).
+
+    On the Cortex-M firmware that is exactly vector table + text + rodata + data; it also
+    covers riscv-rt's sections (.init.rust, .eh_frame)."""
+    data = elf.read_bytes()
+    shoff, = struct.unpack_from("<I", data, 0x20)
+    shentsize, shnum, _ = struct.unpack_from("<HHH", data, 0x2E)
+    total = 0
+    for i in range(shnum):
+        _, kind, flags, _, _, size = struct.unpack_from("<IIIIII", data, shoff + i * shentsize)
+        if kind == 1 and flags & 2:  # SHT_PROGBITS, SHF_ALLOC
+            total += size
+    return total
+
+
+def sizes():
+    """Flash per target where nothing runs, as a Markdown table."""
+    rows = []
+    for target, core, firmware in SIZE_TARGETS:
+        if firmware:
+            elf = build_in(FIRMWARE, target, "", "firmware" if target == TARGET else "firmware-mcu",
+                           "mixpolicy-firmware")
+            fw = f"{flash_bytes(elf)} B"
+        else:
+            fw = "does not build (the example uses cortex-m crates)"
+        elf = build_in(REPO / "policy-core" / "link-check", target, "", "link-check",
+                       "policy-core-link-check")
+        rows.append((target, core, fw, f"{flash_bytes(elf)} B"))
+    table = ("| target | core | firmware flash (with the 21 600-byte policy) | link-check flash "
+             "(all of policy-core's API, 2 048-byte dummy policy) |\n|---|---|---|---|\n")
+    table += "".join(f"| `{t}` | {c} | {fw} | {lc} |\n" for t, c, fw, lc in rows)
+    print(table)
 
 
 def run_icount(elf, machine):
@@ -84,12 +153,19 @@ def main():
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     parser.add_argument("--features", default="", help="firmware cargo features")
     parser.add_argument("--machine", default="netduinoplus2",
-                        choices=["netduinoplus2", "mps2-an386"], help="QEMU board")
+                        choices=list(MACHINES), help="QEMU board (mps2-an385: Cortex-M3, no FPU)")
+    parser.add_argument("--sizes", action="store_true",
+                        help="flash per target, including those that are not run")
     args = parser.parse_args()
+    if args.sizes:
+        sizes()
+        return
 
+    target, core, prefix = MACHINES[args.machine]
     elf = build(args.features, args.machine)
     s = section_sizes(elf)
     flash = sum(s.get(n, 0) for n in (".vector_table", ".text", ".rodata", ".data"))
+    assert flash == flash_bytes(elf), "a flash section is missing from the sum"
     ram = sum(s.get(n, 0) for n in (".data", ".bss", ".uninit"))
     f = run_icount(elf, args.machine)
     per_tick = int(f["calibration_instructions"]) / int(f["calibration_ticks"])
@@ -102,6 +178,7 @@ def main():
         ("policy", policy),
         ("math", math),
         ("QEMU board", args.machine),
+        ("target", f"`{target}` ({core})"),
         ("flash (vector table + text + rodata + data)",
          f"{flash} B = {flash / 1024:.1f} KiB, of which the policy file {f['bytes']} B"),
         ("static RAM (data + bss + uninit)", f"{ram} B"),
@@ -113,20 +190,24 @@ def main():
     ]
     table = "| measure | value |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
     print(table)
-    if args.write and args.machine != "netduinoplus2":
-        sys.exit("--write records the netduinoplus2 figures only")
+    if args.write and args.machine == "mps2-an386":
+        sys.exit("--write records the M4F figures from netduinoplus2 only")
     if args.write:
         bench = REPO / "BENCHMARKS.md"
         text = bench.read_text()
-        label = f"<!-- {math} -->"
+        label = f"<!-- {prefix}{math} -->"
         block = f"{label}\n{table}"
         if BEGIN not in text:
             sys.exit(f"BENCHMARKS.md has no {BEGIN} … {END} section")
         head, rest = text.split(BEGIN, 1)
         body, tail = rest.split(END, 1)
-        parts = [p for p in re.split(r"(?=<!-- (?:libm|fast-math) -->)", body.strip()) if p.strip()]
+        parts = [p for p in re.split(r"(?=<!-- (?:m\d+ )?(?:libm|fast-math) -->)", body.strip())
+                 if p.strip()]
         parts = [p for p in parts if not p.startswith(label)] + [block]
-        parts.sort(key=lambda p: p.startswith("<!-- fast-math"))
+        # M4F, then M3, M0, M33 (the order of MACHINES); libm before fast-math.
+        order = [prefix for _, _, prefix in MACHINES.values()]
+        parts.sort(key=lambda p: (order.index(re.match(r"<!-- (m\d+ )?", p).group(1) or ""),
+                                  "fast-math -->" in p.split("\n", 1)[0]))
         bench.write_text(head + BEGIN + "\n" + "\n".join(p.strip() + "\n" for p in parts) + END + tail)
         print(f"updated {bench}")
 

@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 THUMB=thumbv7em-none-eabihf
+# The other MCU classes policy-core must serve (DESIGN.md §9): Cortex-M0+ (no FPU), Cortex-M33
+# and RISC-V (ESP32-C3 class). Built, linted and link-checked for panics; not run.
+MCU_TARGETS=(thumbv6m-none-eabi thumbv8m.main-none-eabihf riscv32imac-unknown-none-elf)
+# The firmware example also runs under QEMU (tests/tests/firmware.rs) on Cortex-M3 (no FPU,
+# mps2-an385), Cortex-M0 (no FPU, microbit) and Cortex-M33 (mps2-an505).
+FIRMWARE_TARGETS=(thumbv7m-none-eabi thumbv6m-none-eabi thumbv8m.main-none-eabihf)
+mapfile -t ALL_TARGETS < <(printf '%s\n' "$THUMB" "${FIRMWARE_TARGETS[@]}" "${MCU_TARGETS[@]}" | sort -u)
 step() { printf '\n== %s\n' "$1"; }
 die() { printf 'error: %s\n' "$1" >&2; exit 1; }
 
@@ -17,14 +24,20 @@ if command -v rustup >/dev/null; then
         grep -q "^$c" <<<"$installed" || rustup component add "$c" \
             || die "could not install the $c component: run 'rustup component add $c'"
     done
-    rustup target list --installed | grep -qx "$THUMB" || rustup target add "$THUMB" \
-        || die "could not install the $THUMB target: run 'rustup target add $THUMB'"
+    targets=$(rustup target list --installed)
+    for t in "${ALL_TARGETS[@]}"; do
+        grep -qx "$t" <<<"$targets" || rustup target add "$t" \
+            || die "could not install the $t target: run 'rustup target add $t'"
+    done
 else
     # Without rustup, the components must already be there; check rather than assume.
     cargo clippy --version >/dev/null 2>&1 || die "cargo clippy missing: install clippy for your toolchain"
     cargo fmt --version >/dev/null 2>&1 || die "cargo fmt missing: install rustfmt for your toolchain"
-    rustc --print target-libdir --target "$THUMB" >/dev/null 2>&1 \
-        || die "the $THUMB standard library is missing: install it for your toolchain (rustup target add $THUMB)"
+    for t in "${ALL_TARGETS[@]}"; do
+        # The target's libdir exists only when its standard library is installed.
+        libdir=$(rustc --print target-libdir --target "$t" 2>/dev/null) && [ -d "$libdir" ] \
+            || die "the $t standard library is missing: install it for your toolchain (rustup target add $t)"
+    done
 fi
 
 step "Python venv for the Gymnasium conformance check and the gym: bridge tests (.venv)"
@@ -101,6 +114,23 @@ for features in "" "fast-math"; do
     CARGO_TARGET_DIR=target/link-check cargo build --release --target "$THUMB" \
         --manifest-path policy-core/link-check/Cargo.toml --features "$features" \
         || die "policy-core has a panic path on $THUMB (features: '${features:-default}'): see the link error above"
+done
+
+for t in "${MCU_TARGETS[@]}"; do
+    step "policy-core for $t (release build, clippy, link-time no-panic proof; libm and fast-math)"
+    cargo build -p policy-core --release --target "$t"
+    cargo build -p policy-core --release --target "$t" --features fast-math
+    cargo clippy -p policy-core --target "$t" --release -- -D warnings
+    for features in "" "fast-math"; do
+        CARGO_TARGET_DIR=target/link-check cargo build --release --target "$t" \
+            --manifest-path policy-core/link-check/Cargo.toml --features "$features" \
+            || die "policy-core has a panic path on $t (features: '${features:-default}'): see the link error above"
+    done
+done
+
+step "firmware example for ${FIRMWARE_TARGETS[*]} (clippy; the tests step ran them under QEMU)"
+for t in "${FIRMWARE_TARGETS[@]}"; do
+    (cd firmware-example && CARGO_TARGET_DIR=../target/firmware-mcu cargo clippy --release --target "$t" -- -D warnings)
 done
 
 # Totals over every `cargo test` above (each step already stopped the script on failure).

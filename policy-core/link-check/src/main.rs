@@ -2,13 +2,14 @@
 //! panic handler that refers to a symbol that does not exist. If any panic path survives
 //! optimisation, linking fails with `undefined symbol: policy_core_has_a_panic_path`.
 //!
-//! `scripts/test.sh` builds it (libm and fast-math) for thumbv7em-none-eabihf; never run.
+//! `scripts/test.sh` builds it (libm and fast-math) for thumbv7em-none-eabihf,
+//! thumbv6m-none-eabi, thumbv8m.main-none-eabihf (cortex-m-rt) and
+//! riscv32imac-unknown-none-elf (riscv-rt); never run.
 #![no_std]
 #![no_main]
 
 use core::fmt::Write;
 use core::hint::black_box;
-use cortex_m_rt::entry;
 use policy_core::Policy;
 use rand_core::SeedableRng;
 
@@ -31,7 +32,8 @@ impl Write for Sink {
     }
 }
 
-#[entry]
+#[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
+#[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
     let bytes: &[u8] = black_box(&POLICY_FILE);
     let mut sink = Sink { buf: [0; 128], len: 0 };
