@@ -1,6 +1,9 @@
 //! The `.mxp` format stays stable: the writer reproduces a committed version-1 file.
 
-use policy_core::format::{write_policy, Activation, BlockKind, Header};
+#[path = "../../policy-core/tests/common/mod.rs"]
+mod oracle;
+
+use policy_core::format::{write_policy, Activation, Header};
 use policy_core::Policy;
 use std::path::PathBuf;
 
@@ -42,32 +45,12 @@ fn the_writer_reproduces_the_committed_version_1_file_byte_for_byte() {
     assert_eq!(bytes, committed);
 }
 
-/// The network of DESIGN.md §3 evaluated in f64 straight from the documented weight
-/// layout: (mode component, mode action, log π(mode action)) of a squashed policy with a
-/// 1-D action. An oracle independent of policy-core's evaluation code.
+/// (mode component, mode action, log π(mode action)) of a squashed policy with a 1-D action,
+/// from policy-core's f64 oracle of DESIGN.md §3 (its test helpers, which evaluate the
+/// documented weight layout independently of policy-core's evaluation code).
 fn reference_mode(h: &Header, w: &[f32], obs: &[f64]) -> (usize, f64, f64) {
-    let mut x: Vec<f64> = obs.to_vec();
-    let mut heads = Vec::new();
-    for block in h.blocks() {
-        let y: Vec<f64> = (0..block.outputs)
-            .map(|o| {
-                let s: f64 = (0..block.inputs)
-                    .map(|i| x[i] * f64::from(w[block.weight_index(i, o)]))
-                    .sum();
-                s + f64::from(w[block.bias_index(o)])
-            })
-            .collect();
-        match block.kind {
-            BlockKind::Hidden(_) => match h.activation {
-                Activation::Relu => x = y.iter().map(|v| v.max(0.0)).collect(),
-                Activation::Tanh => x = y.iter().map(|v| v.tanh()).collect(),
-            },
-            _ => heads.push(y),
-        }
-    }
-    let (mean, log_std, logits) = (&heads[0], &heads[1], &heads[2]);
-    let (lo, hi) = (f64::from(h.log_std_min), f64::from(h.log_std_max));
-    let log_std: Vec<f64> = log_std.iter().map(|v| v.clamp(lo, hi)).collect();
+    let heads = oracle::reference_heads(h, w, obs);
+    let (mean, log_std, logits) = (&heads.mean, &heads.log_std, &heads.logits);
     let k = (0..logits.len()).fold(0, |best, j| if logits[j] > logits[best] { j } else { best });
     let u = mean[k];
     let scale = f64::from(h.action_high[0] - h.action_low[0]) / 2.0;
