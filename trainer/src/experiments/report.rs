@@ -177,11 +177,17 @@ const X_STEPS: &str = "environment steps";
 
 /// Learning curves of each method's best setting, mean and band over its runs.
 fn learning_figure(group: &str, file: &str, y_return: &str, series: Vec<Series>) -> Figure {
+    let title = format!("{group}: best setting per method, mean and 95 % bootstrap CI");
+    curves_figure(format!("learning-{file}"), title, y_return, series)
+}
+
+/// Return against environment steps, legend below: the learning and every-run figures.
+fn curves_figure(name: String, title: String, y_return: &str, series: Vec<Series>) -> Figure {
     Figure {
-        name: format!("learning-{file}"),
+        name,
         why_empty: "no finished run has a learning curve",
         panel: Panel {
-            title: format!("{group}: best setting per method, mean and 95 % bootstrap CI"),
+            title,
             x_label: X_STEPS.into(),
             y_label: y_return.into(),
             series,
@@ -310,18 +316,8 @@ fn alpha_curve(
 
 /// Every run of the grid, thin.
 fn runs_figure(group: &str, file: &str, y_return: &str, series: Vec<Series>) -> Figure {
-    Figure {
-        name: format!("runs-{file}"),
-        why_empty: "no finished run has a learning curve",
-        panel: Panel {
-            title: format!("{group}: every run of the grid"),
-            x_label: X_STEPS.into(),
-            y_label: y_return.into(),
-            series,
-            legend_below: true,
-            ..Panel::default()
-        },
-    }
+    let title = format!("{group}: every run of the grid");
+    curves_figure(format!("runs-{file}"), title, y_return, series)
 }
 
 /// A method's lines of [`runs_figure`]: each grid run's curve, labelled once per method.
