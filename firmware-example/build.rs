@@ -53,26 +53,36 @@ fn main() {
     // per weight). main.rs places the file at a 4-aligned address after `pad` bytes chosen so
     // that the weights land aligned. A file that does not parse is embedded as it is: the
     // firmware reports the error at run time, which is what a corrupted file must do.
-    let pad = match policy_core::format::parse(&bytes) {
-        Ok((_, weights)) => {
+    //
+    // The policy type's capacities (policy-core's `ACTIONS`, `COMPONENTS`, `WIDTH`) are the
+    // file's own sizes, so the scratch buffers on the stack are exactly as large as this
+    // policy needs. A file that does not parse gets capacities of 1: loading it fails with
+    // the file's own error before any capacity is compared.
+    let (pad, capacities) = match policy_core::format::parse(&bytes) {
+        Ok((header, weights)) => {
             let offset = weights.as_ptr() as usize - bytes.as_ptr() as usize;
-            (4 - offset % 4) % 4
+            let width = header.hidden.iter().copied().max().unwrap_or(1);
+            let capacities = (header.action_dim, header.components, width);
+            ((4 - offset % 4) % 4, capacities)
         }
         Err(e) => {
             println!(
                 "cargo:warning=the policy file {} does not load: {e}",
                 policy.display()
             );
-            0
+            (0, (1, 1, 1))
         }
     };
     let mut padded = vec![0u8; pad];
     padded.extend_from_slice(&bytes);
     fs::write(out.join("policy.bin"), &padded).expect("write the padded policy");
+    let (actions, components, width) = capacities;
     fs::write(
         out.join("policy.rs"),
         format!(
-            "const POLICY_PAD: usize = {pad};\nconst POLICY_PADDED_LEN: usize = {};\n",
+            "const POLICY_PAD: usize = {pad};\nconst POLICY_PADDED_LEN: usize = {};\n\
+             const POLICY_ACTIONS: usize = {actions};\nconst POLICY_COMPONENTS: usize = {components};\n\
+             const POLICY_WIDTH: usize = {width};\n",
             padded.len()
         ),
     )

@@ -45,11 +45,15 @@ fn fnv1a(hash: u32, bytes: [u8; 4]) -> u32 {
 
 /// Runs one episode from a fresh start state drawn from `rng`, which then also drives the
 /// policy's sampling. Fails only if the policy does not fit the plant (wrong dimensions).
-pub fn run_episode<M: Math, R: RngCore + ?Sized>(
-    policy: &Policy<'_, M>,
+pub fn run_episode<M, R, const A: usize, const K: usize, const W: usize>(
+    policy: &Policy<'_, M, A, K, W>,
     rng: &mut R,
     meter: &mut impl ActionMeter,
-) -> Result<Episode, ActError> {
+) -> Result<Episode, ActError>
+where
+    M: Math,
+    R: RngCore + ?Sized,
+{
     let mut plant = Pendulum::reset(rng);
     let mut episode = Episode {
         total_reward: 0.0,
@@ -62,7 +66,7 @@ pub fn run_episode<M: Math, R: RngCore + ?Sized>(
         meter.start();
         let sample = policy.sample(&obs, rng, &mut action);
         meter.stop();
-        // Components are below policy-core's capacity of 8, so the cast is lossless.
+        // One byte per step: a policy with more than 256 components would wrap here.
         *component = sample?.component as u8;
         let torque = action[0];
         episode.checksum = fnv1a(episode.checksum, torque.to_bits().to_le_bytes());

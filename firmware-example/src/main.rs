@@ -29,11 +29,17 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE, EXIT_SUCCESS};
 use cortex_m_semihosting::hio::{self, HostStream};
 use mixpolicy_firmware::{run_episode, ActionMeter, Episode, EPISODES, SEED};
+use policy_core::math::DefaultMath;
 use policy_core::Policy;
 use rand_core::SeedableRng;
 
-// `POLICY_PAD` and `POLICY_PADDED_LEN`, written by build.rs.
+// `POLICY_PAD`, `POLICY_PADDED_LEN` and the embedded policy's sizes `POLICY_ACTIONS`,
+// `POLICY_COMPONENTS`, `POLICY_WIDTH`, written by build.rs.
 include!(concat!(env!("OUT_DIR"), "/policy.rs"));
+
+/// A policy type with exactly the embedded policy's capacities: each action puts only the
+/// buffers this policy needs on the stack (`policy_core::capacity::scratch_bytes`).
+type EmbeddedPolicy<'a> = Policy<'a, DefaultMath, POLICY_ACTIONS, POLICY_COMPONENTS, POLICY_WIDTH>;
 
 /// Four-byte alignment for the embedded file.
 #[repr(C, align(4))]
@@ -78,7 +84,7 @@ fn exit(code: debug::ExitStatus) -> ! {
 }
 
 fn run(out: &mut HostStream) -> Result<(), ()> {
-    let policy = match Policy::from_bytes(POLICY_FILE) {
+    let policy = match EmbeddedPolicy::load(POLICY_FILE) {
         Ok(policy) => policy,
         Err(e) => {
             let _ = writeln!(out, "error: cannot load the embedded policy: {e}");

@@ -5,15 +5,18 @@ use core::fmt;
 /// A header whose dimensions or bounds cannot describe a usable policy.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum HeaderError {
-    /// A dimension is larger than this build's compile-time capacity ([`crate::capacity`]).
+    /// A dimension is larger than the format allows or than the capacity of the
+    /// [`crate::Policy`] type loading it ([`crate::capacity`]).
     OverCapacity {
         /// Which dimension (`"obs"`, `"hidden"`, `"hidden layers"`, `"action"`, `"components"`).
         what: &'static str,
         /// The value in the file.
         value: usize,
-        /// The capacity of this build.
+        /// The capacity.
         capacity: usize,
     },
+    /// The weights the dimensions describe do not fit this target's address space.
+    TooLarge,
     /// A dimension is zero.
     ZeroDim {
         /// Which dimension.
@@ -169,7 +172,11 @@ impl fmt::Display for HeaderError {
                 capacity,
             } => write!(
                 f,
-                "{what} dimension {value} exceeds this build's capacity {capacity}"
+                "{what} dimension {value} exceeds the capacity {capacity} (see policy_core::capacity)"
+            ),
+            HeaderError::TooLarge => write!(
+                f,
+                "the dimensions describe more weight bytes than this target can address"
             ),
             HeaderError::ZeroDim { what } => write!(f, "{what} dimension is zero"),
             HeaderError::ActionBounds { dim } => write!(

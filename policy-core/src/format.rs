@@ -25,13 +25,14 @@
 //! `i·outputs + o`, i.e. the transpose of a PyTorch/candle `Linear` weight) followed by its
 //! bias. Input-major lets the matrix–vector product run as contiguous multiply-adds.
 //!
-//! A reader checks, in this order: length, CRC, magic, version, dimensions against
-//! [`crate::capacity`], bounds, weight-block size, finiteness of every weight.
+//! A reader checks, in this order: length, CRC, magic, version, number of hidden layers
+//! ([`MAX_HIDDEN_LAYERS`]), bounds, weight-block size, finiteness of every weight. Whether
+//! the dimensions fit a [`crate::Policy`] type's capacities is checked when it loads.
 //!
 //! `policy-core/FORMAT.md` specifies all of this byte by byte for readers in other
 //! languages, with a worked hex dump and the arithmetic that evaluates a policy.
 
-use crate::capacity::{MAX_ACTION, MAX_COMPONENTS, MAX_HIDDEN, MAX_HIDDEN_LAYERS, MAX_OBS};
+use crate::capacity::{MAX_DIM, MAX_HIDDEN_LAYERS};
 use crate::error::{HeaderError, LoadError};
 use heapless::Vec as FixedVec;
 use serde::{Deserialize, Serialize};
@@ -64,9 +65,83 @@ pub enum Activation {
     Tanh,
 }
 
-/// Everything about a policy except its weights.
+/// A list of `f32`s read in place: the action bounds of a parsed file (little-endian bytes
+/// inside the file), or a caller's slice. With feature `alloc` it can also own its values
+/// ([`Header::into_owned`]).
+#[derive(Clone)]
+pub struct Floats<'a>(FloatsRepr<'a>);
+
+#[derive(Clone)]
+enum FloatsRepr<'a> {
+    LeBytes(&'a [[u8; 4]]),
+    Native(&'a [f32]),
+    #[cfg(feature = "alloc")]
+    Owned(alloc::vec::Vec<f32>),
+}
+
+impl<'a> Floats<'a> {
+    /// The values of a slice.
+    pub fn new(values: &'a [f32]) -> Floats<'a> {
+        Floats(FloatsRepr::Native(values))
+    }
+
+    fn from_le_bytes(bytes: &'a [u8]) -> Floats<'a> {
+        Floats(FloatsRepr::LeBytes(bytes.as_chunks::<4>().0))
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            FloatsRepr::LeBytes(b) => b.len(),
+            FloatsRepr::Native(v) => v.len(),
+            #[cfg(feature = "alloc")]
+            FloatsRepr::Owned(v) => v.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<f32> {
+        match &self.0 {
+            FloatsRepr::LeBytes(b) => b.get(i).map(|w| f32::from_le_bytes(*w)),
+            FloatsRepr::Native(v) => v.get(i).copied(),
+            #[cfg(feature = "alloc")]
+            FloatsRepr::Owned(v) => v.get(i).copied(),
+        }
+    }
+
+    /// The values in order.
+    pub fn iter(&self) -> impl Iterator<Item = f32> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The values as a vector.
+    #[cfg(feature = "alloc")]
+    pub fn to_vec(&self) -> alloc::vec::Vec<f32> {
+        self.iter().collect()
+    }
+}
+
+impl PartialEq for Floats<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
+}
+
+impl core::fmt::Debug for Floats<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Everything about a policy except its weights. Borrows the action bounds from the file
+/// (or from the slices given to [`Header::new`]), so its size does not grow with them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Header {
+pub struct Header<'a> {
     /// Observation length.
     pub obs_dim: usize,
     /// Width of each hidden layer.
@@ -84,9 +159,9 @@ pub struct Header {
     /// Upper log-std clamp.
     pub log_std_max: f32,
     /// Lower action bounds, one per action dimension.
-    pub action_low: FixedVec<f32, MAX_ACTION>,
+    pub action_low: Floats<'a>,
     /// Upper action bounds, one per action dimension.
-    pub action_high: FixedVec<f32, MAX_ACTION>,
+    pub action_high: Floats<'a>,
 }
 
 /// Which parameter block of the network.
@@ -135,8 +210,9 @@ impl Block {
     }
 }
 
-impl Header {
-    /// A validated header. Bounds slices must have `action_dim` entries.
+impl<'a> Header<'a> {
+    /// A validated header. Bounds slices must have `action_dim` entries; the header borrows
+    /// them ([`Header::into_owned`] copies them).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         obs_dim: usize,
@@ -146,9 +222,9 @@ impl Header {
         activation: Activation,
         squash: bool,
         log_std_bounds: (f32, f32),
-        action_low: &[f32],
-        action_high: &[f32],
-    ) -> Result<Header, HeaderError> {
+        action_low: &'a [f32],
+        action_high: &'a [f32],
+    ) -> Result<Header<'a>, HeaderError> {
         let over = |what, value, capacity| HeaderError::OverCapacity {
             what,
             value,
@@ -172,24 +248,42 @@ impl Header {
             squash,
             log_std_min: log_std_bounds.0,
             log_std_max: log_std_bounds.1,
-            action_low: FixedVec::from_slice(action_low)
-                .map_err(|_| over("action", action_dim, MAX_ACTION))?,
-            action_high: FixedVec::from_slice(action_high)
-                .map_err(|_| over("action", action_dim, MAX_ACTION))?,
+            action_low: Floats::new(action_low),
+            action_high: Floats::new(action_high),
         };
         header.validate()?;
         Ok(header)
     }
 
-    /// Checks dimensions against [`crate::capacity`] and the bounds for sanity.
+    /// The same header owning a copy of its bounds.
+    #[cfg(feature = "alloc")]
+    pub fn into_owned(self) -> Header<'static> {
+        let owned = |f: Floats<'_>| Floats(FloatsRepr::Owned(f.to_vec()));
+        Header {
+            obs_dim: self.obs_dim,
+            hidden: self.hidden,
+            action_dim: self.action_dim,
+            components: self.components,
+            activation: self.activation,
+            squash: self.squash,
+            log_std_min: self.log_std_min,
+            log_std_max: self.log_std_max,
+            action_low: owned(self.action_low),
+            action_high: owned(self.action_high),
+        }
+    }
+
+    /// Checks the dimensions against the format's limits ([`crate::capacity::MAX_DIM`],
+    /// [`MAX_HIDDEN_LAYERS`], a weight block addressable on this target) and the bounds
+    /// for sanity.
     pub fn validate(&self) -> Result<(), HeaderError> {
         let dims = [
-            ("obs", self.obs_dim, MAX_OBS),
+            ("obs", self.obs_dim, MAX_DIM),
             ("hidden layers", self.hidden.len(), MAX_HIDDEN_LAYERS),
-            ("action", self.action_dim, MAX_ACTION),
-            ("components", self.components, MAX_COMPONENTS),
+            ("action", self.action_dim, MAX_DIM),
+            ("components", self.components, MAX_DIM),
         ];
-        let widths = self.hidden.iter().map(|&w| ("hidden", w, MAX_HIDDEN));
+        let widths = self.hidden.iter().map(|&w| ("hidden", w, MAX_DIM));
         for (what, value, capacity) in dims.into_iter().chain(widths) {
             if value == 0 {
                 return Err(HeaderError::ZeroDim { what });
@@ -208,7 +302,15 @@ impl Header {
                 found: self.action_low.len(),
             });
         }
-        for (dim, (&lo, &hi)) in self.action_low.iter().zip(&self.action_high).enumerate() {
+        if self.weight_bytes().is_none() {
+            return Err(HeaderError::TooLarge);
+        }
+        for (dim, (lo, hi)) in self
+            .action_low
+            .iter()
+            .zip(self.action_high.iter())
+            .enumerate()
+        {
             let (scale, offset) = box_affine(lo, hi);
             // The squash maps onto the box through scale and offset, so both must be
             // finite and the scale a normal positive number (its log enters log π).
@@ -262,6 +364,25 @@ impl Header {
     pub fn weight_count(&self) -> usize {
         self.blocks().iter().map(Block::len).sum()
     }
+
+    /// Size of the weight block in bytes, if it is addressable on this target (16-bit
+    /// dimensions can describe more than 4 GiB of weights: a 32-bit device must not
+    /// compute their offsets with wrapping arithmetic).
+    fn weight_bytes(&self) -> Option<usize> {
+        let (obs, k, a) = (
+            self.obs_dim as u64,
+            self.components as u64,
+            self.action_dim as u64,
+        );
+        let mut inputs = obs;
+        let mut count = 0u64;
+        for &w in &self.hidden {
+            count += (inputs + 1) * w as u64;
+            inputs = w as u64;
+        }
+        count += (inputs + 1) * (2 * k * a + k);
+        usize::try_from(count.checked_mul(4)?).ok()
+    }
 }
 
 /// Sequential postcard decoding with the field name attached to any failure.
@@ -295,10 +416,21 @@ impl<'a> Reader<'a> {
         }
         Ok(out)
     }
+
+    /// `n` `f32`s, left in place: postcard stores each as 4 little-endian bytes.
+    fn take_floats(&mut self, n: usize, field: &'static str) -> Result<Floats<'a>, LoadError> {
+        let len = n.checked_mul(4).ok_or(LoadError::Malformed { field })?;
+        let (floats, rest) = self
+            .rest
+            .split_at_checked(len)
+            .ok_or(LoadError::Malformed { field })?;
+        self.rest = rest;
+        Ok(Floats::from_le_bytes(floats))
+    }
 }
 
 /// Checks a file and splits it into its header and its weight bytes (borrowed, not copied).
-pub fn parse(bytes: &[u8]) -> Result<(Header, &[u8]), LoadError> {
+pub fn parse(bytes: &[u8]) -> Result<(Header<'_>, &[u8]), LoadError> {
     if bytes.is_empty() {
         return Err(LoadError::Empty);
     }
@@ -339,14 +471,13 @@ pub fn parse(bytes: &[u8]) -> Result<(Header, &[u8]), LoadError> {
     check_capacity("hidden layers", layers, MAX_HIDDEN_LAYERS)?;
     let hidden_u16: FixedVec<u16, MAX_HIDDEN_LAYERS> = r.take_many(layers, "hidden")?;
     let action_dim = r.take_dim("action_dim")?;
-    check_capacity("action", action_dim, MAX_ACTION)?;
     let components = r.take_dim("components")?;
     let activation = r.take("activation")?;
     let squash = r.take("squash")?;
     let log_std_min = r.take("log_std_min")?;
     let log_std_max = r.take("log_std_max")?;
-    let action_low = r.take_many(action_dim, "action_low")?;
-    let action_high = r.take_many(action_dim, "action_high")?;
+    let action_low = r.take_floats(action_dim, "action_low")?;
+    let action_high = r.take_floats(action_dim, "action_high")?;
     let weights: &[u8] = r.take("weights")?;
     if !r.rest.is_empty() {
         return Err(LoadError::Malformed {
@@ -426,7 +557,7 @@ pub fn write_policy(
     if let Some(index) = weights.iter().position(|w| !w.is_finite()) {
         return Err(WriteError::NonFiniteWeight { index });
     }
-    // Validated dimensions are within the capacities, all far below u16::MAX.
+    // Validated dimensions are at most MAX_DIM = u16::MAX.
     let dim = |d: usize| d as u16;
     let weight_bytes: alloc::vec::Vec<u8> = weights.iter().flat_map(|w| w.to_le_bytes()).collect();
 
@@ -445,8 +576,8 @@ pub fn write_policy(
     put(&header.squash);
     put(&header.log_std_min);
     put(&header.log_std_max);
-    for v in header.action_low.iter().chain(&header.action_high) {
-        put(v);
+    for v in header.action_low.iter().chain(header.action_high.iter()) {
+        put(&v);
     }
     put(&weight_bytes.as_slice());
     let crc = CRC.checksum(&out);

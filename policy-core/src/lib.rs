@@ -55,6 +55,7 @@ mod random;
 #[cfg(feature = "std")]
 pub mod testing;
 
+pub use capacity::HostPolicy;
 #[cfg(feature = "alloc")]
 pub use error::WriteError;
 pub use error::{ActError, HeaderError, LoadError};

@@ -6,7 +6,6 @@
 //! = −Σ_d log scale_d + 2 Σ_d ln cosh u_d, computed through [`log_cosh_sum`] so that it
 //! stays finite for every finite u.
 
-use crate::capacity::MAX_COMPONENTS;
 use crate::math::{max, Math};
 use crate::mlp::Heads;
 
@@ -14,20 +13,23 @@ const HALF_LN_TAU: f32 = 0.918_938_5; // ½ ln(2π)
 const LN_2: f32 = core::f32::consts::LN_2;
 
 /// log of the Gaussian-mixture density at the pre-squash action `u`.
-pub(crate) fn log_density<M: Math>(heads: &Heads, components: usize, u: &[f32]) -> f32 {
+pub(crate) fn log_density<M: Math, const A: usize, const K: usize>(
+    heads: &Heads<A, K>,
+    components: usize,
+    u: &[f32],
+) -> f32 {
     let a = u.len().max(1);
-    let mut terms = [f32::NEG_INFINITY; MAX_COMPONENTS];
+    let mut terms = [f32::NEG_INFINITY; K];
     let per_component = heads
-        .mean
+        .mean()
         .chunks_exact(a)
-        .zip(heads.log_std.chunks_exact(a))
-        .zip(heads.inv_std.chunks_exact(a))
+        .zip(heads.log_std().chunks_exact(a))
         .zip(&heads.log_w)
         .take(components);
-    for (term, (((mean, log_std), inv_std), &log_w)) in terms.iter_mut().zip(per_component) {
+    for (term, ((mean, log_std), &log_w)) in terms.iter_mut().zip(per_component) {
         let mut log_n = 0.0;
-        for (((&u, &m), &ls), &is) in u.iter().zip(mean).zip(log_std).zip(inv_std) {
-            let z = (u - m) * is;
+        for ((&u, &m), &ls) in u.iter().zip(mean).zip(log_std) {
+            let z = (u - m) * M::exp(-ls);
             log_n -= 0.5 * z * z + ls + HALF_LN_TAU;
         }
         *term = log_w + log_n;

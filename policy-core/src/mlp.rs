@@ -1,6 +1,6 @@
 //! The network: dense layers read in place from the file's weight bytes.
 
-use crate::capacity::{MAX_ACTION, MAX_COMPONENTS, MAX_HIDDEN, MAX_HIDDEN_LAYERS};
+use crate::capacity::MAX_HIDDEN_LAYERS;
 use crate::error::{ActError, LoadError};
 use crate::format::{Activation, BlockKind, Header};
 use crate::math::{clip, max, Math};
@@ -133,29 +133,39 @@ fn tile<const W: usize, T: Word>(
     W
 }
 
-/// What the network says about one observation, ready for the mixture math.
+/// What the network says about one observation, ready for the mixture math. Sized by the
+/// policy type's capacities `A` (actions) and `K` (components); a policy with `a ≤ A`
+/// actions and `k ≤ K` components uses the first `k·a` entries of the flattened means and
+/// log-stds, component-major (`k·a + d`), and the first `k` weights.
 #[derive(Debug, Clone)]
-pub(crate) struct Heads {
-    /// Means, component-major (`k·A + d`).
-    pub mean: [f32; MAX_COMPONENTS * MAX_ACTION],
-    /// Clamped log-stds, same layout.
-    pub log_std: [f32; MAX_COMPONENTS * MAX_ACTION],
-    /// `exp(−log_std)`, same layout.
-    pub inv_std: [f32; MAX_COMPONENTS * MAX_ACTION],
+pub(crate) struct Heads<const A: usize, const K: usize> {
+    mean: [[f32; A]; K],
+    log_std: [[f32; A]; K],
     /// Log mixing weights `log softmax(logits)`.
-    pub log_w: [f32; MAX_COMPONENTS],
+    pub log_w: [f32; K],
     /// Mixing weights `softmax(logits)`.
-    pub w: [f32; MAX_COMPONENTS],
+    pub w: [f32; K],
 }
 
-impl Default for Heads {
+impl<const A: usize, const K: usize> Heads<A, K> {
+    /// Means, component-major.
+    pub fn mean(&self) -> &[f32] {
+        self.mean.as_flattened()
+    }
+
+    /// Clamped log-stds, component-major.
+    pub fn log_std(&self) -> &[f32] {
+        self.log_std.as_flattened()
+    }
+}
+
+impl<const A: usize, const K: usize> Default for Heads<A, K> {
     fn default() -> Self {
         Heads {
-            mean: [0.0; MAX_COMPONENTS * MAX_ACTION],
-            log_std: [0.0; MAX_COMPONENTS * MAX_ACTION],
-            inv_std: [0.0; MAX_COMPONENTS * MAX_ACTION],
-            log_w: [0.0; MAX_COMPONENTS],
-            w: [0.0; MAX_COMPONENTS],
+            mean: [[0.0; A]; K],
+            log_std: [[0.0; A]; K],
+            log_w: [0.0; K],
+            w: [0.0; K],
         }
     }
 }
@@ -221,10 +231,15 @@ impl<'a> Network<'a> {
     }
 
     /// Runs the network into `heads` (filled in place: no copy of the result).
-    /// `obs` must already be checked for length and finiteness.
-    pub fn forward<M: Math>(&self, obs: &[f32], heads: &mut Heads) -> Result<(), ActError> {
-        let mut buf_a = [0.0f32; MAX_HIDDEN];
-        let mut buf_b = [0.0f32; MAX_HIDDEN];
+    /// `obs` must already be checked for length and finiteness, and the policy's dimensions
+    /// against the capacities `A`, `K` and `W` (wider layers would be cut short).
+    pub fn forward<M: Math, const A: usize, const K: usize, const W: usize>(
+        &self,
+        obs: &[f32],
+        heads: &mut Heads<A, K>,
+    ) -> Result<(), ActError> {
+        let mut buf_a = [0.0f32; W];
+        let mut buf_b = [0.0f32; W];
         let (mut input, mut output) = (&mut buf_a, &mut buf_b);
         let mut first = true;
         for layer in &self.hidden {
@@ -250,20 +265,18 @@ impl<'a> Network<'a> {
         let trunk: &[f32] = input;
 
         let ka = self.components * self.action_dim;
-        self.mean.apply(trunk, &mut heads.mean);
-        self.log_std.apply(trunk, &mut heads.log_std);
+        self.mean.apply(trunk, heads.mean.as_flattened_mut());
+        self.log_std.apply(trunk, heads.log_std.as_flattened_mut());
         self.logits.apply(trunk, &mut heads.log_w);
 
-        let means = heads.mean.iter().take(ka);
+        let means = heads.mean().iter().take(ka);
         let logits = heads.log_w.iter().take(self.components);
-        let log_stds = heads.log_std.iter().take(ka);
+        let log_stds = heads.log_std().iter().take(ka);
         if !means.chain(logits).chain(log_stds).all(|x| x.is_finite()) {
             return Err(ActError::NonFiniteOutput);
         }
-        let pairs = heads.log_std.iter_mut().zip(heads.inv_std.iter_mut());
-        for (log_std, inv_std) in pairs.take(ka) {
+        for log_std in heads.log_std.as_flattened_mut().iter_mut().take(ka) {
             *log_std = clip(*log_std, self.log_std_min, self.log_std_max);
-            *inv_std = M::exp(-*log_std);
         }
         let logits = heads.log_w.get_mut(..self.components).unwrap_or(&mut []);
         softmax::<M>(logits, &mut heads.w);

@@ -1,7 +1,7 @@
 //! A loaded policy and what it can do: sample, act deterministically, score actions.
 
-use crate::capacity::MAX_ACTION;
-use crate::error::{ActError, LoadError};
+use crate::capacity::{DEFAULT_ACTIONS, DEFAULT_COMPONENTS, DEFAULT_WIDTH};
+use crate::error::{ActError, HeaderError, LoadError};
 use crate::format::{self, Header};
 use crate::math::{clip, DefaultMath, Math};
 use crate::mixture;
@@ -16,15 +16,27 @@ const ATANH_CLAMP: f32 = 1e-6;
 
 /// A policy read from `.mxp` bytes. Borrows the bytes (weights are read in place).
 ///
-/// `M` picks the scalar math ([`DefaultMath`] unless you ask for another).
+/// `M` picks the scalar math ([`DefaultMath`] unless you ask for another). `ACTIONS`,
+/// `COMPONENTS` and `WIDTH` are the largest action dimension, number of components and
+/// hidden width this type holds: they size the buffers each call puts on the stack
+/// ([`crate::capacity::scratch_bytes`]), and a larger file is refused by [`Policy::load`].
+/// The defaults (8, 8, 256) suit classic control and most MuJoCo tasks;
+/// [`crate::capacity::HostPolicy`] holds 512, 16, 1024; a device names its policy's own
+/// sizes, e.g. `Policy<'_, DefaultMath, 1, 5, 64>`.
 #[derive(Debug, Clone)]
-pub struct Policy<'a, M: Math = DefaultMath> {
-    header: Header,
+pub struct Policy<
+    'a,
+    M: Math = DefaultMath,
+    const ACTIONS: usize = DEFAULT_ACTIONS,
+    const COMPONENTS: usize = DEFAULT_COMPONENTS,
+    const WIDTH: usize = DEFAULT_WIDTH,
+> {
+    header: Header<'a>,
     net: Network<'a>,
     /// (high − low)/2 per action dimension.
-    scale: [f32; MAX_ACTION],
+    scale: [f32; ACTIONS],
     /// (high + low)/2 per action dimension.
-    offset: [f32; MAX_ACTION],
+    offset: [f32; ACTIONS],
     /// Σ_d ln scale_d, the constant part of the squash log-det.
     log_scale_sum: f32,
     math: PhantomData<M>,
@@ -40,22 +52,51 @@ pub struct Sample {
 }
 
 impl<'a> Policy<'a> {
-    /// Checks and loads a policy file: CRC, magic, version, dimensions, weights (see
-    /// [`format`]). Nothing is copied; the policy borrows `bytes`.
+    /// Checks and loads a policy file with the default math and capacities: CRC, magic,
+    /// version, dimensions, weights (see [`format`]). Nothing is copied; the policy borrows
+    /// `bytes`. [`Policy::load`] does the same for any math and capacities.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, LoadError> {
-        Self::from_bytes_with_math(bytes)
+        Self::load(bytes)
     }
 }
 
-impl<'a, M: Math> Policy<'a, M> {
-    /// As [`Policy::from_bytes`], with an explicit math implementation.
-    pub fn from_bytes_with_math(bytes: &'a [u8]) -> Result<Self, LoadError> {
+impl<'a, M: Math, const ACTIONS: usize, const COMPONENTS: usize, const WIDTH: usize>
+    Policy<'a, M, ACTIONS, COMPONENTS, WIDTH>
+{
+    /// Checks and loads a policy file (as [`Policy::from_bytes`]) into this type; a file
+    /// whose action dimension, components or a hidden width exceed the type's capacities is
+    /// refused with [`HeaderError::OverCapacity`].
+    ///
+    /// ```
+    /// # use policy_core::{format::{Activation, Header}, math::DefaultMath, Policy, HeaderError, LoadError};
+    /// # let header = Header::new(3, &[64, 64], 1, 5, Activation::Relu, true, (-20.0, 2.0), &[-2.0], &[2.0]).unwrap();
+    /// # let bytes = policy_core::testing::random_policy(&header, 7, 0.5);
+    /// let policy = Policy::<DefaultMath, 1, 5, 64>::load(&bytes)?;
+    /// let too_small = Policy::<DefaultMath, 1, 4, 64>::load(&bytes).unwrap_err();
+    /// assert_eq!(too_small, LoadError::Header(HeaderError::OverCapacity { what: "components", value: 5, capacity: 4 }));
+    /// # Ok::<(), LoadError>(())
+    /// ```
+    pub fn load(bytes: &'a [u8]) -> Result<Self, LoadError> {
         let (header, weights) = format::parse(bytes)?;
+        let over = |what, value, capacity| HeaderError::OverCapacity {
+            what,
+            value,
+            capacity,
+        };
+        if header.action_dim > ACTIONS {
+            return Err(over("action", header.action_dim, ACTIONS).into());
+        }
+        if header.components > COMPONENTS {
+            return Err(over("components", header.components, COMPONENTS).into());
+        }
+        if let Some(&width) = header.hidden.iter().find(|&&w| w > WIDTH) {
+            return Err(over("hidden", width, WIDTH).into());
+        }
         let net = Network::new(&header, weights)?;
-        let mut scale = [1.0; MAX_ACTION];
-        let mut offset = [0.0; MAX_ACTION];
-        let bounds = header.action_low.iter().zip(&header.action_high);
-        for ((s, o), (&lo, &hi)) in scale.iter_mut().zip(offset.iter_mut()).zip(bounds) {
+        let mut scale = [1.0; ACTIONS];
+        let mut offset = [0.0; ACTIONS];
+        let bounds = header.action_low.iter().zip(header.action_high.iter());
+        for ((s, o), (lo, hi)) in scale.iter_mut().zip(offset.iter_mut()).zip(bounds) {
             (*s, *o) = format::box_affine(lo, hi);
         }
         let log_scale_sum = scale
@@ -74,7 +115,7 @@ impl<'a, M: Math> Policy<'a, M> {
     }
 
     /// The file's header: dimensions, bounds, activation, squash flag.
-    pub fn header(&self) -> &Header {
+    pub fn header(&self) -> &Header<'a> {
         &self.header
     }
 
@@ -103,20 +144,20 @@ impl<'a, M: Math> Policy<'a, M> {
         action: &mut [f32],
     ) -> Result<Sample, ActError> {
         self.check_action_len(action.len())?;
-        let mut heads = Heads::default();
+        let mut heads = Heads::<ACTIONS, COMPONENTS>::default();
         self.forward(obs, &mut heads)?;
         let w = heads.w.get(..self.components()).unwrap_or(&[]);
         let component = random::categorical(rng, w);
-        let mut eps = [0.0f32; MAX_ACTION];
+        let mut eps = [0.0f32; ACTIONS];
         let eps = eps.get_mut(..self.action_dim()).unwrap_or(&mut []);
         random::standard_normals::<M, R>(rng, eps);
 
-        let mut u = [0.0f32; MAX_ACTION];
+        let mut u = [0.0f32; ACTIONS];
         let u = u.get_mut(..self.action_dim()).unwrap_or(&mut []);
         let a = self.action_dim();
         let start = component * a;
-        let mean = heads.mean.iter().skip(start);
-        let log_std = heads.log_std.iter().skip(start);
+        let mean = heads.mean().iter().skip(start);
+        let log_std = heads.log_std().iter().skip(start);
         for (((u, &e), &m), &ls) in u.iter_mut().zip(eps.iter()).zip(mean).zip(log_std) {
             *u = m + M::exp(ls) * e;
         }
@@ -132,7 +173,7 @@ impl<'a, M: Math> Policy<'a, M> {
     /// Returns that component's index.
     pub fn mode(&self, obs: &[f32], action: &mut [f32]) -> Result<usize, ActError> {
         self.check_action_len(action.len())?;
-        let mut heads = Heads::default();
+        let mut heads = Heads::<ACTIONS, COMPONENTS>::default();
         self.forward(obs, &mut heads)?;
         let log_w = self.log_w(&heads);
         let mut component = 0;
@@ -143,7 +184,7 @@ impl<'a, M: Math> Policy<'a, M> {
         }
         let a = self.action_dim();
         let mean = heads
-            .mean
+            .mean()
             .get(component * a..(component + 1) * a)
             .unwrap_or(&[]);
         self.emit(mean, action)?;
@@ -154,12 +195,12 @@ impl<'a, M: Math> Policy<'a, M> {
     /// `atanh(clamp((a − bias)/scale, ±(1 − 1e-6)))`. −∞ where the density underflows f32.
     pub fn log_prob(&self, obs: &[f32], action: &[f32]) -> Result<f32, ActError> {
         self.check_action(action)?;
-        let mut heads = Heads::default();
+        let mut heads = Heads::<ACTIONS, COMPONENTS>::default();
         self.forward(obs, &mut heads)?;
         if !self.header.squash {
             return self.log_prob_at(&heads, action);
         }
-        let mut u = [0.0f32; MAX_ACTION];
+        let mut u = [0.0f32; ACTIONS];
         let u = u.get_mut(..self.action_dim()).unwrap_or(&mut []);
         let per_dim = action.iter().zip(&self.scale).zip(&self.offset);
         for (u, ((&a, &s), &o)) in u.iter_mut().zip(per_dim) {
@@ -174,7 +215,7 @@ impl<'a, M: Math> Policy<'a, M> {
     /// [`Self::log_prob`] for unsquashed policies.
     pub fn log_prob_pre_squash(&self, obs: &[f32], u: &[f32]) -> Result<f32, ActError> {
         self.check_action(u)?;
-        let mut heads = Heads::default();
+        let mut heads = Heads::<ACTIONS, COMPONENTS>::default();
         self.forward(obs, &mut heads)?;
         self.log_prob_at(&heads, u)
     }
@@ -188,7 +229,7 @@ impl<'a, M: Math> Policy<'a, M> {
                 found: weights.len(),
             });
         }
-        let mut heads = Heads::default();
+        let mut heads = Heads::<ACTIONS, COMPONENTS>::default();
         self.forward(obs, &mut heads)?;
         weights
             .iter_mut()
@@ -197,7 +238,7 @@ impl<'a, M: Math> Policy<'a, M> {
         Ok(())
     }
 
-    fn forward(&self, obs: &[f32], heads: &mut Heads) -> Result<(), ActError> {
+    fn forward(&self, obs: &[f32], heads: &mut Heads<ACTIONS, COMPONENTS>) -> Result<(), ActError> {
         if obs.len() != self.obs_dim() {
             return Err(ActError::ObsLength {
                 expected: self.obs_dim(),
@@ -207,13 +248,14 @@ impl<'a, M: Math> Policy<'a, M> {
         if let Some(index) = obs.iter().position(|x| !x.is_finite()) {
             return Err(ActError::NonFiniteObs { index });
         }
-        self.net.forward::<M>(obs, heads)
+        self.net
+            .forward::<M, ACTIONS, COMPONENTS, WIDTH>(obs, heads)
     }
 
     /// The heads at `obs` (for the host-side checks in `testing`).
     #[cfg(feature = "std")]
-    pub(crate) fn heads_at(&self, obs: &[f32]) -> Result<Heads, ActError> {
-        let mut heads = Heads::default();
+    pub(crate) fn heads_at(&self, obs: &[f32]) -> Result<Heads<ACTIONS, COMPONENTS>, ActError> {
+        let mut heads = Heads::<ACTIONS, COMPONENTS>::default();
         self.forward(obs, &mut heads)?;
         Ok(heads)
     }
@@ -227,14 +269,15 @@ impl<'a, M: Math> Policy<'a, M> {
         Ok(a[0])
     }
 
-    fn log_w<'h>(&self, heads: &'h Heads) -> &'h [f32] {
+    fn log_w<'h>(&self, heads: &'h Heads<ACTIONS, COMPONENTS>) -> &'h [f32] {
         heads.log_w.get(..self.components()).unwrap_or(&[])
     }
 
     /// log π at the pre-squash action `u`. May be −∞ where the density underflows f32
     /// (far outside every component); never NaN or +∞ (`NonFiniteOutput` instead).
-    fn log_prob_at(&self, heads: &Heads, u: &[f32]) -> Result<f32, ActError> {
-        let log_density = mixture::log_density::<M>(heads, self.components(), u);
+    fn log_prob_at(&self, heads: &Heads<ACTIONS, COMPONENTS>, u: &[f32]) -> Result<f32, ActError> {
+        let log_density =
+            mixture::log_density::<M, ACTIONS, COMPONENTS>(heads, self.components(), u);
         let log_prob = if self.header.squash {
             // log π = log N − Σ log scale + 2 Σ ln cosh u. The factor 2 is applied as a
             // second addition: 2 Σ ln cosh u alone overflows once |u| passes 1.7e38,
@@ -253,10 +296,14 @@ impl<'a, M: Math> Policy<'a, M> {
     /// Writes squash(u) (or u clipped) into `action`, inside the box and finite; on error
     /// `action` is left untouched.
     fn emit(&self, u: &[f32], action: &mut [f32]) -> Result<(), ActError> {
-        let mut out = [0.0f32; MAX_ACTION];
-        let bounds = self.header.action_low.iter().zip(&self.header.action_high);
+        let mut out = [0.0f32; ACTIONS];
+        let bounds = self
+            .header
+            .action_low
+            .iter()
+            .zip(self.header.action_high.iter());
         let affine = self.scale.iter().zip(&self.offset);
-        for (((a, &u), (&lo, &hi)), (&s, &o)) in out.iter_mut().zip(u).zip(bounds).zip(affine) {
+        for (((a, &u), (lo, hi)), (&s, &o)) in out.iter_mut().zip(u).zip(bounds).zip(affine) {
             let raw = if self.header.squash {
                 s * M::tanh(u) + o
             } else {

@@ -107,8 +107,8 @@ impl std::error::Error for CheckError {}
 
 /// Kolmogorov–Smirnov test of `n` sampled actions at `obs` against the exact distribution
 /// of the emitted actions (see [`ks_test_samples`]).
-pub fn ks_test<M: Math, R: RngCore + ?Sized>(
-    policy: &Policy<'_, M>,
+pub fn ks_test<M: Math, R: RngCore + ?Sized, const A: usize, const K: usize, const W: usize>(
+    policy: &Policy<'_, M, A, K, W>,
     obs: &[f32],
     n: usize,
     rng: &mut R,
@@ -143,8 +143,8 @@ pub fn ks_test<M: Math, R: RngCore + ?Sized>(
 /// P(A < a) + v · P(A = a) with v from a fixed internal seed, and the KS statistic is that
 /// of these uniforms: under a correct sampler the p-value is uniform on [0, 1] (for a
 /// continuous distribution this is the ordinary KS test).
-pub fn ks_test_samples<M: Math>(
-    policy: &Policy<'_, M>,
+pub fn ks_test_samples<M: Math, const A: usize, const K: usize, const W: usize>(
+    policy: &Policy<'_, M, A, K, W>,
     obs: &[f32],
     samples: &[f32],
 ) -> Result<FitReport, CheckError> {
@@ -156,8 +156,8 @@ pub fn ks_test_samples<M: Math>(
     if samples.len() < 100 {
         return Err(CheckError::TooFewSamples(samples.len()));
     }
-    let low = policy.header().action_low.first().copied().unwrap_or(-1.0);
-    let high = policy.header().action_high.first().copied().unwrap_or(1.0);
+    let low = policy.header().action_low.get(0).unwrap_or(-1.0);
+    let high = policy.header().action_high.get(0).unwrap_or(1.0);
     if let Some(&bad) = samples.iter().find(|&&a| !(a >= low && a <= high)) {
         return Err(CheckError::NonFinite {
             what: "sample",
@@ -199,16 +199,19 @@ struct PreSquashMixture {
 }
 
 impl PreSquashMixture {
-    fn at<M: Math>(policy: &Policy<'_, M>, obs: &[f32]) -> Result<Self, CheckError> {
+    fn at<M: Math, const A: usize, const K: usize, const W: usize>(
+        policy: &Policy<'_, M, A, K, W>,
+        obs: &[f32],
+    ) -> Result<Self, CheckError> {
         let heads = policy.heads_at(obs)?;
         let k = policy.components();
         let total: f64 = heads.w.iter().take(k).map(|&w| f64::from(w)).sum();
         let components = (0..k)
             .map(|j| {
                 let w = f64::from(heads.w.get(j).copied().unwrap_or(0.0)) / total;
-                let mean = f64::from(heads.mean.get(j).copied().unwrap_or(0.0));
+                let mean = f64::from(heads.mean().get(j).copied().unwrap_or(0.0));
                 // The sampler's own σ = exp(log σ), computed in f32 as it does.
-                let std = f64::from(M::exp(heads.log_std.get(j).copied().unwrap_or(0.0)));
+                let std = f64::from(M::exp(heads.log_std().get(j).copied().unwrap_or(0.0)));
                 (w, mean, std)
             })
             .collect();
@@ -324,8 +327,14 @@ fn kolmogorov_p_value(d: f64, n: usize) -> f64 {
 
 /// Pearson χ² test of `n` sampled component indices at `obs` against the mixing weights
 /// (K − 1 degrees of freedom).
-pub fn chi_square_components<M: Math, R: RngCore + ?Sized>(
-    policy: &Policy<'_, M>,
+pub fn chi_square_components<
+    M: Math,
+    R: RngCore + ?Sized,
+    const A: usize,
+    const K: usize,
+    const W: usize,
+>(
+    policy: &Policy<'_, M, A, K, W>,
     obs: &[f32],
     n: usize,
     rng: &mut R,
@@ -381,9 +390,9 @@ pub fn chi_square(counts: &[usize], weights: &[f32]) -> FitReport {
 /// within `rel_tol` (relative to max(1, |value|)). Log-probs are compared at the
 /// deterministic action and at [`COMPARED_SAMPLES`] actions sampled from `first` (fixed
 /// seed), so components that never win the mode are compared too.
-pub fn compare_policies(
-    first: &Policy<'_>,
-    second: &Policy<'_>,
+pub fn compare_policies<M: Math, const A: usize, const K: usize, const W: usize>(
+    first: &Policy<'_, M, A, K, W>,
+    second: &Policy<'_, M, A, K, W>,
     observations: &[Vec<f32>],
     rel_tol: f64,
 ) -> Result<(), CheckError> {
@@ -538,8 +547,8 @@ pub fn fast_math_error() -> FastMathError {
         let Ok(header) = header else { continue };
         let bytes = random_policy(&header, seed, 1.0);
         let (Ok(accurate), Ok(fast)) = (
-            Policy::<Libm>::from_bytes_with_math(&bytes),
-            Policy::<MicroMath>::from_bytes_with_math(&bytes),
+            Policy::<Libm>::load(&bytes),
+            Policy::<MicroMath>::load(&bytes),
         ) else {
             continue;
         };

@@ -206,19 +206,71 @@ fn over(what: &'static str, value: usize, capacity: usize) -> LoadError {
     })
 }
 
+/// A valid file of the given sizes (3 observations, two hidden layers of `width`).
+fn sized_policy(action: usize, components: usize, width: usize) -> Vec<u8> {
+    let (low, high) = (vec![-1.0; action], vec![1.0; action]);
+    let h = Header::new(
+        3,
+        &[width, width],
+        action,
+        components,
+        Activation::Relu,
+        true,
+        (-20.0, 2.0),
+        &low,
+        &high,
+    )
+    .unwrap();
+    policy_core::testing::random_policy(&h, 5, 0.1)
+}
+
 #[test]
-fn dimensions_over_capacity_are_refused() {
+fn dimensions_over_a_policy_types_capacity_are_refused_at_load() {
     use policy_core::capacity::*;
-    let raw = RawFile {
-        obs: MAX_OBS as u16 + 1,
-        ..RawFile::valid()
-    };
-    assert_eq!(raw.load_error(), over("obs", MAX_OBS + 1, MAX_OBS));
-    let raw = RawFile {
-        hidden: vec![16, MAX_HIDDEN as u16 + 1],
-        ..RawFile::valid()
-    };
-    assert_eq!(raw.load_error(), over("hidden", MAX_HIDDEN + 1, MAX_HIDDEN));
+    use policy_core::math::DefaultMath;
+    // The default type: 8 actions, 8 components, 256 wide.
+    let cases = [
+        (
+            sized_policy(DEFAULT_ACTIONS + 1, 2, 16),
+            "action",
+            DEFAULT_ACTIONS + 1,
+            DEFAULT_ACTIONS,
+        ),
+        (
+            sized_policy(1, DEFAULT_COMPONENTS + 1, 16),
+            "components",
+            DEFAULT_COMPONENTS + 1,
+            DEFAULT_COMPONENTS,
+        ),
+        (
+            sized_policy(1, 2, DEFAULT_WIDTH + 1),
+            "hidden",
+            DEFAULT_WIDTH + 1,
+            DEFAULT_WIDTH,
+        ),
+    ];
+    for (bytes, what, value, capacity) in &cases {
+        assert_eq!(
+            Policy::from_bytes(bytes).unwrap_err(),
+            over(what, *value, *capacity)
+        );
+        // The file itself is fine: a type with room for it loads it.
+        HostPolicy::load(bytes).unwrap();
+    }
+    // A type sized exactly to its policy loads it; one size smaller in any capacity does not.
+    let bytes = sized_policy(2, 3, 32);
+    Policy::<DefaultMath, 2, 3, 32>::load(&bytes).unwrap();
+    let err = Policy::<DefaultMath, 1, 3, 32>::load(&bytes).unwrap_err();
+    assert_eq!(err, over("action", 2, 1));
+    let err = Policy::<DefaultMath, 2, 2, 32>::load(&bytes).unwrap_err();
+    assert_eq!(err, over("components", 3, 2));
+    let err = Policy::<DefaultMath, 2, 3, 31>::load(&bytes).unwrap_err();
+    assert_eq!(err, over("hidden", 32, 31));
+    assert_eq!(
+        err.to_string(),
+        "invalid policy header: hidden dimension 32 exceeds the capacity 31 (see policy_core::capacity)"
+    );
+
     let raw = RawFile {
         hidden: vec![4; MAX_HIDDEN_LAYERS + 1],
         ..RawFile::valid()
@@ -227,31 +279,43 @@ fn dimensions_over_capacity_are_refused() {
         raw.load_error(),
         over("hidden layers", MAX_HIDDEN_LAYERS + 1, MAX_HIDDEN_LAYERS)
     );
-    let a = MAX_ACTION + 1;
-    let raw = RawFile {
-        action: a as u16,
-        low: vec![-1.0; a],
-        high: vec![1.0; a],
-        ..RawFile::valid()
-    };
-    assert_eq!(raw.load_error(), over("action", a, MAX_ACTION));
-    let raw = RawFile {
-        components: MAX_COMPONENTS as u16 + 1,
-        ..RawFile::valid()
-    };
-    assert_eq!(
-        raw.load_error(),
-        over("components", MAX_COMPONENTS + 1, MAX_COMPONENTS)
-    );
-    // A 16-bit dimension far over capacity must not allocate or overflow either.
+    // The largest 16-bit dimension with no weights to match must not allocate, overflow or
+    // read past the end: the bounds it announces are not there.
     let raw = RawFile {
         action: u16::MAX,
         ..RawFile::valid()
     };
     assert_eq!(
         raw.load_error(),
-        over("action", u16::MAX as usize, MAX_ACTION)
+        LoadError::Malformed {
+            field: "action_low"
+        }
     );
+}
+
+#[test]
+fn a_host_policy_holds_400_actions_16_components_and_1024_wide_layers() {
+    let bytes = sized_policy(400, 16, 1024);
+    let policy = policy_core::HostPolicy::load(&bytes).unwrap();
+    let obs = [0.3, -0.2, 0.9];
+    let mut action = vec![0.0f32; 400];
+    let mut rng = rng(11);
+    let sample = policy.sample(&obs, &mut rng, &mut action).unwrap();
+    assert!(sample.component < 16 && sample.log_prob.is_finite());
+    assert!(action.iter().all(|a| (-1.0..=1.0).contains(a)));
+    // The log-prob of the emitted action agrees with the one sampling reported (the
+    // round trip through atanh loses a little in 400 dimensions).
+    let lp = policy.log_prob(&obs, &action).unwrap();
+    assert!(
+        (lp - sample.log_prob).abs() < 1e-2 * sample.log_prob.abs().max(1.0),
+        "{lp} vs {}",
+        sample.log_prob
+    );
+    let k = policy.mode(&obs, &mut action).unwrap();
+    let mut w = vec![0.0f32; 16];
+    policy.mixing_weights(&obs, &mut w).unwrap();
+    let best = w.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    assert_eq!(w[k], best);
 }
 
 #[test]
@@ -407,11 +471,12 @@ fn the_writer_refuses_what_the_reader_would_refuse() {
         write_policy(&h, &w).unwrap_err(),
         WriteError::NonFiniteWeight { index: 3 }
     );
+    // Dimensions are 16-bit fields: the writer refuses what it could not store.
     let bad = Header::new(
         3,
         &[16],
         1,
-        9,
+        65_536,
         Activation::Relu,
         true,
         (-20.0, 2.0),
@@ -422,8 +487,8 @@ fn the_writer_refuses_what_the_reader_would_refuse() {
         bad.unwrap_err(),
         HeaderError::OverCapacity {
             what: "components",
-            value: 9,
-            capacity: 8
+            value: 65_536,
+            capacity: 65_535
         }
     );
     let bad = Header::new(

@@ -31,7 +31,7 @@ fn reference_log_prob(h: &Header, r: &ReferenceHeads, u: f64) -> f64 {
     } else {
         top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln()
     };
-    let scale = f64::from(h.action_high[0] - h.action_low[0]) / 2.0;
+    let scale = f64::from(h.action_high.get(0).unwrap() - h.action_low.get(0).unwrap()) / 2.0;
     let log_sech2 = 2.0 * (2f64.ln() - u.abs() - (-2.0 * u.abs()).exp().ln_1p());
     density - scale.ln() - log_sech2
 }
@@ -46,8 +46,8 @@ fn check_against_reference(bytes: &[u8], obs: &[f32]) -> usize {
     let w_ref = r.weights();
     let heaviest = w_ref.iter().copied().fold(0.0, f64::max);
     let (scale, bias) = (
-        f64::from(h.action_high[0] - h.action_low[0]) / 2.0,
-        f64::from(h.action_high[0] + h.action_low[0]) / 2.0,
+        f64::from(h.action_high.get(0).unwrap() - h.action_low.get(0).unwrap()) / 2.0,
+        f64::from(h.action_high.get(0).unwrap() + h.action_low.get(0).unwrap()) / 2.0,
     );
     let refused = |e: ActError, what: &str| {
         assert_eq!(e, ActError::NonFiniteOutput, "{what} at {obs:?}");

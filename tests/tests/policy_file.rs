@@ -7,7 +7,7 @@ use policy_core::format::{write_policy, Activation, Header};
 use policy_core::Policy;
 use std::path::PathBuf;
 
-fn golden_header() -> Header {
+fn golden_header() -> Header<'static> {
     Header::new(
         3,
         &[4, 4],
@@ -53,8 +53,8 @@ fn reference_mode(h: &Header, w: &[f32], obs: &[f64]) -> (usize, f64, f64) {
     let (mean, log_std, logits) = (&heads.mean, &heads.log_std, &heads.logits);
     let k = (0..logits.len()).fold(0, |best, j| if logits[j] > logits[best] { j } else { best });
     let u = mean[k];
-    let scale = f64::from(h.action_high[0] - h.action_low[0]) / 2.0;
-    let bias = f64::from(h.action_high[0] + h.action_low[0]) / 2.0;
+    let scale = f64::from(h.action_high.get(0).unwrap() - h.action_low.get(0).unwrap()) / 2.0;
+    let bias = f64::from(h.action_high.get(0).unwrap() + h.action_low.get(0).unwrap()) / 2.0;
     let action = scale * u.tanh() + bias;
     let norm = logits.iter().map(|l| l.exp()).sum::<f64>().ln();
     let density: f64 = (0..logits.len())

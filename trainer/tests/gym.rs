@@ -372,6 +372,83 @@ fn sac_trains_on_mujoco_inverted_pendulum_and_eval_runs_the_export() {
     assert!(returns.iter().all(|r| r.as_f64().unwrap() >= 1.0), "{v}");
 }
 
+/// A humanoid (17 actions, 348 observations) is past the default `Policy`'s 8 actions:
+/// `mixsac` trains it, exports it and evaluates the file through policy-core's `HostPolicy`.
+#[test]
+fn a_humanoid_trains_exports_and_evaluates_through_policy_core() {
+    let dir = temp_dir("humanoid");
+    let out_dir = dir.join("run");
+    let py = python();
+    let out = mixsac(&[
+        "train",
+        "--env",
+        "gym:Humanoid-v5",
+        "--python",
+        &py,
+        "--steps",
+        "300",
+        "--learning-starts",
+        "100",
+        "--hidden",
+        "32",
+        "--policy",
+        "sgm",
+        "--components",
+        "3",
+        "--batch-size",
+        "32",
+        "--buffer-size",
+        "1000",
+        "--log-every",
+        "100",
+        "--seed",
+        "5",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let policy = out_dir.join("policy.mxp");
+    let bytes = std::fs::read(&policy).unwrap();
+    let (header, _) = policy_core::format::parse(&bytes).unwrap();
+    assert_eq!((header.obs_dim, header.action_dim, header.components), (348, 17, 3));
+    // The default capacities refuse it by name; the host type holds it.
+    let err = policy_core::Policy::from_bytes(&bytes).unwrap_err();
+    assert!(err.to_string().contains("action dimension 17 exceeds the capacity 8"), "{err}");
+    let out = mixsac(&[
+        "eval",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--env",
+        "gym:Humanoid-v5",
+        "--python",
+        &py,
+        "--episodes",
+        "2",
+        "--seed",
+        "2",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let returns = v["returns"].as_array().unwrap();
+    assert_eq!(returns.len(), 2);
+    // Humanoid pays a healthy reward of 5 per step it stays up, minus small control and
+    // contact costs: every episode lasts at least one step, so each return is finite and
+    // nonzero.
+    assert!(
+        returns.iter().all(|r| r.as_f64().unwrap().is_finite() && r.as_f64().unwrap() != 0.0),
+        "{v}"
+    );
+}
+
 #[test]
 fn nan_during_training_stops_with_the_checkpoint_intact() {
     let dir = temp_dir("train-nan");

@@ -13,7 +13,7 @@ pub fn uniform(rng: &mut Pcg32, lo: f32, hi: f32) -> f32 {
     lo + (hi - lo) * (rng.next_u32() >> 8) as f32 / 16_777_216.0
 }
 
-pub fn header(action_dim: usize, components: usize, squash: bool, bound: f32) -> Header {
+pub fn header(action_dim: usize, components: usize, squash: bool, bound: f32) -> Header<'static> {
     let low = vec![-bound; action_dim];
     let high = vec![bound; action_dim];
     Header::new(
@@ -28,6 +28,7 @@ pub fn header(action_dim: usize, components: usize, squash: bool, bound: f32) ->
         &high,
     )
     .unwrap()
+    .into_owned()
 }
 
 /// Random weights with the heads kept in a well-conditioned range: means within about ±1,
@@ -157,7 +158,7 @@ pub fn reference_heads(h: &Header, weights: &[f32], obs: &[f64]) -> ReferenceHea
 }
 
 /// The weights of an .mxp file as f32, in file order.
-pub fn file_weights(bytes: &[u8]) -> (Header, Vec<f32>) {
+pub fn file_weights(bytes: &[u8]) -> (Header<'_>, Vec<f32>) {
     let (h, raw) = policy_core::format::parse(bytes).unwrap();
     let w = raw
         .chunks_exact(4)

@@ -31,9 +31,6 @@ fn pow2(x: f64) -> f64 {
     x.powf(std::hint::black_box(2.0))
 }
 
-/// Most action dimensions an environment here has (bandits and classic control: 1).
-const MAX_ACTION: usize = 8;
-
 /// What one step returned besides the observation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Transition {
@@ -127,11 +124,14 @@ pub struct Env {
     spec: EnvSpec,
     backend: Backend,
     steps: usize,
+    /// The action clipped to the bounds (kept to avoid an allocation per step).
+    clipped: Vec<f64>,
 }
 
 impl Env {
     fn new(spec: EnvSpec, dynamics: impl Dynamics + 'static) -> Env {
         Env {
+            clipped: vec![0.0; spec.action_low.len()],
             spec,
             backend: Backend::Local(Box::new(dynamics)),
             steps: 0,
@@ -155,6 +155,7 @@ impl Env {
                 action_high: spec.action_high.clone(),
                 cutoff: spec.max_episode_steps.unwrap_or(usize::MAX),
             },
+            clipped: vec![0.0; spec.action_low.len()],
             backend: Backend::Gym(Box::new(worker)),
             steps: 0,
         })
@@ -301,7 +302,7 @@ impl Env {
     /// One step. The action is clipped to the bounds, as Gymnasium clips it; a non-finite
     /// action is refused and leaves the state untouched.
     pub fn step(&mut self, action: &[f64], obs: &mut [f32]) -> Result<Transition, EnvError> {
-        if action.len() != self.action_dim() || action.len() > MAX_ACTION {
+        if action.len() != self.action_dim() {
             return Err(EnvError::ActionLength {
                 env: self.spec.name.clone(),
                 expected: self.action_dim(),
@@ -311,12 +312,11 @@ impl Env {
         if let Some((index, &value)) = action.iter().enumerate().find(|(_, a)| !a.is_finite()) {
             return Err(EnvError::NonFiniteAction { index, value });
         }
-        let mut clipped = [0.0; MAX_ACTION];
         let bounds = self.spec.action_low.iter().zip(&self.spec.action_high);
-        for ((c, &a), (&lo, &hi)) in clipped.iter_mut().zip(action).zip(bounds) {
+        for ((c, &a), (&lo, &hi)) in self.clipped.iter_mut().zip(action).zip(bounds) {
             *c = a.clamp(lo, hi);
         }
-        let clipped = &clipped[..action.len()];
+        let clipped = &self.clipped[..];
         self.steps += 1;
         match &mut self.backend {
             Backend::Local(dynamics) => {

@@ -39,7 +39,7 @@ impl Evaluation {
 
 /// Runs `episodes` episodes of `policy` in `env`; start states and sampling from `seed`.
 pub fn evaluate(
-    policy: &policy_core::Policy,
+    policy: &policy_core::HostPolicy,
     env: &mut Env,
     episodes: usize,
     seed: u64,

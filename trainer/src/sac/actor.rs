@@ -32,7 +32,7 @@ pub struct Draw {
 #[derive(Debug, Clone)]
 pub struct MixturePolicy {
     /// Shape and bounds: policy-core's header, the one definition shared with the file.
-    spec: Header,
+    spec: Header<'static>,
     trunk: Vec<Dense>,
     mean: Dense,
     log_std: Dense,
@@ -46,7 +46,7 @@ pub struct MixturePolicy {
 impl MixturePolicy {
     /// A freshly initialised policy of the (validated) shape `spec`; `rng` makes it
     /// reproducible.
-    pub fn new(spec: Header, rng: &mut impl Rng, device: &Device) -> anyhow::Result<Self> {
+    pub fn new(spec: Header<'static>, rng: &mut impl Rng, device: &Device) -> anyhow::Result<Self> {
         let mut trunk = Vec::new();
         let mut inputs = spec.obs_dim;
         for &width in &spec.hidden {
@@ -60,8 +60,8 @@ impl MixturePolicy {
         let (scale, offset): (Vec<f32>, Vec<f32>) = spec
             .action_low
             .iter()
-            .zip(&spec.action_high)
-            .map(|(&lo, &hi)| (hi / 2.0 - lo / 2.0, hi / 2.0 + lo / 2.0))
+            .zip(spec.action_high.iter())
+            .map(|(lo, hi)| (hi / 2.0 - lo / 2.0, hi / 2.0 + lo / 2.0))
             .unzip();
         let log_scale_sum = scale.iter().map(|&s| f64::from(s).ln()).sum();
         Ok(MixturePolicy {
@@ -76,7 +76,7 @@ impl MixturePolicy {
         })
     }
 
-    pub fn spec(&self) -> &Header {
+    pub fn spec(&self) -> &Header<'static> {
         &self.spec
     }
 

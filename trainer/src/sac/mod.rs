@@ -108,7 +108,9 @@ impl Agent {
             &low,
             &high,
         )
-        .map_err(|e| anyhow::anyhow!("this policy cannot be exported: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("this policy cannot be exported: {e}"))?
+        .into_owned();
+        check_host_capacity(&spec)?;
         let actor = MixturePolicy::new(spec, rng, device)?;
         let actor_optimizer = Adam::new(actor.named_vars(), config.actor_lr)?;
         let judge = match critic {
@@ -320,4 +322,23 @@ impl Agent {
         }
         Ok(())
     }
+}
+
+/// Refuses, before any training, a policy that `mixsac eval` could not run: evaluation goes
+/// through policy-core's [`policy_core::HostPolicy`], whose capacities are fixed.
+fn check_host_capacity(spec: &Header) -> Result<()> {
+    use policy_core::capacity::{HOST_ACTIONS, HOST_COMPONENTS, HOST_WIDTH};
+    let widest = spec.hidden.iter().copied().max().unwrap_or(0);
+    for (what, value, capacity) in [
+        ("action dimension", spec.action_dim, HOST_ACTIONS),
+        ("number of components", spec.components, HOST_COMPONENTS),
+        ("hidden width", widest, HOST_WIDTH),
+    ] {
+        if value > capacity {
+            anyhow::bail!(
+                "this policy cannot be evaluated: its {what} {value} exceeds policy-core's host capacity {capacity}"
+            );
+        }
+    }
+    Ok(())
 }

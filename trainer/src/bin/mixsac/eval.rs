@@ -36,7 +36,7 @@ pub fn run(args: Args) -> Result<()> {
     let path = &args.policy;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let policy =
-        policy_core::Policy::from_bytes(&bytes).with_context(|| format!("{}", path.display()))?;
+        policy_core::HostPolicy::load(&bytes).with_context(|| format!("{}", path.display()))?;
     let mut env = args.env.make(&GymOptions::new(args.python.as_deref()))?;
     let result = trainer::evaluate(
         &policy,

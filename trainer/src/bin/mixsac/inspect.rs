@@ -49,7 +49,7 @@ fn describe(path: &str, file_len: usize, h: &Header, weights: usize) -> String {
         h.action_dim,
         h.log_std_min,
         h.log_std_max,
-        h.action_low.as_slice(),
-        h.action_high.as_slice(),
+        h.action_low.to_vec(),
+        h.action_high.to_vec(),
     )
 }
