@@ -269,3 +269,75 @@ fn plot_says_which_figures_it_cannot_draw() {
     assert!(out_dir.join("plots/learning-bimodal-bandit.png").exists());
     assert!(!out_dir.join("plots/alpha-bimodal-bandit.png").exists());
 }
+
+/// A sweep resumes its runs from their checkpoints through the same checks as `mixsac train
+/// --resume`: a run whose checkpoint is damaged fails, naming the file, with its directory
+/// left as it was (but for its summary.json); removed as the message says, it runs afresh to
+/// the same results.
+#[test]
+fn a_sweep_run_with_a_damaged_checkpoint_fails_by_name_and_reruns_once_removed() {
+    let dir = temp_dir("damaged-sweep");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("spec.toml");
+    std::fs::write(
+        &spec,
+        "envs = [\"bimodal-bandit\"]\nseeds = [0]\n\n\
+         [[methods]]\npolicy = \"squashed\"\nestimator = \"rep\"\n\n\
+         [train]\nsteps = 200\nlog_every = 100\nlearning_starts = 50\n",
+    )
+    .unwrap();
+    let (spec, out) = (spec.to_str().unwrap(), dir.join("sweep"));
+    sweep(spec, &out, "1");
+    let whole = results_without_timing(&out);
+    let runs: Vec<PathBuf> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let [run] = &runs[..] else { panic!("{runs:?}") };
+    // As if the sweep was killed after the run's last checkpoint, then a byte went bad.
+    std::fs::remove_file(run.join("summary.json")).unwrap();
+    let model = run.join("checkpoint/model.safetensors");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    std::fs::write(&model, &bytes).unwrap();
+    let files = |dir: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = ["config.toml", "metrics.csv", "policy.mxp"]
+            .iter()
+            .map(|f| dir.join(f))
+            .chain(
+                std::fs::read_dir(dir.join("checkpoint"))
+                    .unwrap()
+                    .map(|e| e.unwrap().path()),
+            )
+            .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = files(run);
+
+    let again = sweep(spec, &out, "1");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    let damaged = format!("{} is damaged", model.display());
+    let advice = format!(
+        "remove {} and run the sweep again (it then starts this run afresh)",
+        run.display()
+    );
+    assert!(
+        stderr.contains(&damaged) && stderr.contains(&advice),
+        "{stderr}"
+    );
+    let rows = trainer::results::read(&trainer::SweepDir::new(&out).results()).unwrap();
+    assert!(
+        rows[0].status.starts_with("failed: ") && rows[0].status.contains(&damaged),
+        "{}",
+        rows[0].status
+    );
+    assert!(files(run) == before, "the failed run changed its directory");
+
+    std::fs::remove_dir_all(run).unwrap();
+    sweep(spec, &out, "1");
+    assert_eq!(results_without_timing(&out), whole);
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -10,16 +10,19 @@
 //! - `results.csv`: one row per run ([`ResultRow`]), rewritten whenever a run finishes.
 //!
 //! A killed sweep continues where it stopped: finished runs (with `summary.json`) are
-//! skipped, runs with a checkpoint continue from it exactly, others start again.
+//! skipped, runs with a checkpoint continue from it exactly, others start again. A run whose
+//! checkpoint is damaged (its files do not match its manifest) fails, naming the file; it
+//! starts afresh once its directory is removed.
 
 use crate::config::{Alpha, Config, Estimator, PolicyKind, TrainArgs};
 use crate::envs::EnvId;
 use crate::experiments::results::{self, ResultRow};
 use crate::experiments::sweep_dir::SweepDir;
+use crate::run::checkpoint::CheckpointError;
 use crate::run::metrics;
 use crate::run::run_dir::RunDir;
-use crate::run::train::{self, Mode};
-use anyhow::{bail, Context, Result};
+use crate::run::train::{self, Mode, TrainEvent};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -429,10 +432,13 @@ fn run_all(
         &pending,
         jobs,
         |&i| execute(&runs[i], &dir.run(&runs[i].id)),
-        |k, outcome| {
+        |k, (outcome, warnings)| {
             done += 1;
             let i = pending[k];
             let run = &runs[i];
+            for warning in warnings {
+                progress(done, total, &format!("{}: {warning}", run.id));
+            }
             progress(
                 done,
                 total,
@@ -464,9 +470,12 @@ fn read_outcome(run_dir: &RunDir) -> Option<Outcome> {
 }
 
 /// Trains one run to the end (continuing from its checkpoint if it has one) and writes its
-/// `summary.json`. Errors of the run are its outcome, not the sweep's.
-fn execute(run: &Run, dir: &RunDir) -> Outcome {
+/// `summary.json`. Errors of the run are its outcome, not the sweep's; a damaged checkpoint
+/// fails the run (its directory left as it was) with the way to start it afresh. Returns the
+/// outcome and the warnings to show (a checkpoint that could not be checked).
+fn execute(run: &Run, dir: &RunDir) -> (Outcome, Vec<String>) {
     let start = std::time::Instant::now();
+    let mut warnings = Vec::new();
     let result = (|| -> Result<()> {
         let mode = if dir.has_checkpoint() {
             Mode::Resume
@@ -475,7 +484,18 @@ fn execute(run: &Run, dir: &RunDir) -> Outcome {
             let _ = std::fs::remove_dir_all(&dir.root);
             Mode::Fresh
         };
-        train::train(&run.config, &dir.root, mode, |_| {})?;
+        train::train(&run.config, &dir.root, mode, |event| {
+            if let TrainEvent::UnverifiedCheckpoint { .. } = event {
+                warnings.push(event.to_string());
+            }
+        })
+        .map_err(|e| match e.downcast_ref::<CheckpointError>() {
+            Some(CheckpointError::Damaged { .. }) => anyhow!(
+                "{e}: remove {} and run the sweep again (it then starts this run afresh)",
+                dir.root.display()
+            ),
+            _ => e,
+        })?;
         Ok(())
     })();
     let status = match result {
@@ -494,7 +514,7 @@ fn execute(run: &Run, dir: &RunDir) -> Outcome {
         let _ = std::fs::create_dir_all(&dir.root);
         let _ = std::fs::write(dir.summary(), json);
     }
-    outcome
+    (outcome, warnings)
 }
 
 /// (step, episode_return) of every metrics row with a finite return.

@@ -1,15 +1,22 @@
 //! Checkpoints: the agent's tensors, the replay buffer and the loop's [`LoopState`], written so
 //! that an interruption at any moment leaves a whole checkpoint, and read back by `--resume`.
-//! The files are named by [`CheckpointDir`].
+//! The files are named by [`CheckpointDir`]; a manifest (`run::manifest`) records the size and
+//! CRC-32 of each, and `--resume` refuses a checkpoint whose files do not match it.
+//!
+//! Only the latest checkpoint is kept (the previous one is removed once the new one is in
+//! place), so there is none to fall back to: a damaged checkpoint is refused, with a message
+//! naming the file and what is wrong, and the run directory is left as it was.
 
+use super::manifest::{self, ManifestError};
 use super::run_dir::{CheckpointDir, RunDir};
 use crate::sac::replay::ReplayBuffer;
 use crate::sac::{Agent, UpdateStats};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use rand_pcg::Pcg64;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 /// Everything besides tensors that a checkpoint needs to continue the run exactly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,8 +81,42 @@ impl Window {
     }
 }
 
+/// Why a run cannot continue from its checkpoint. Nothing in the run directory has been
+/// changed when this is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The run has no checkpoint (it was stopped before its first one, or is no run).
+    #[error("{} has no checkpoint to resume from", run.display())]
+    Missing { run: PathBuf },
+    /// A file of the checkpoint, or its manifest, is damaged or missing. There is no older
+    /// checkpoint to fall back to: restore `checkpoint` from a backup, or start the run again.
+    #[error(
+        "cannot resume {}: {problem}. Nothing was changed; this checkpoint cannot be used: \
+         restore {} from a backup or start the run again",
+        run.display(),
+        checkpoint.display()
+    )]
+    Damaged {
+        run: PathBuf,
+        checkpoint: PathBuf,
+        problem: ManifestError,
+    },
+}
+
+/// Whether a loaded checkpoint's files were checked against its manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrity {
+    /// Every file matched the size and CRC-32 its manifest records.
+    Verified,
+    /// The checkpoint has no manifest: one written by a mixsac from before checkpoints were
+    /// checksummed (or its manifest was deleted). Its files were loaded unchecked.
+    Unverified,
+}
+
 /// Writes the checkpoint to a fresh directory and swaps it in, so an interruption at any
-/// moment leaves the previous checkpoint or the new one, whole.
+/// moment leaves the previous checkpoint or the new one, whole. The new one's files are made
+/// durable and recorded in its manifest (written last) before the swap; the swap itself is
+/// made durable before the previous checkpoint is removed.
 pub fn save_checkpoint(
     run: &RunDir,
     agent: &Agent,
@@ -89,39 +130,66 @@ pub fn save_checkpoint(
     candle_core::safetensors::save(&tensors, fresh.model())?;
     std::fs::write(fresh.replay(), postcard::to_allocvec(buffer)?)?;
     std::fs::write(fresh.progress(), serde_json::to_vec(state)?)?;
+    manifest::write(&fresh.manifest(), &fresh.files())?;
     let old = run.checkpoint_old();
     let _ = std::fs::remove_dir_all(&old);
     if run.checkpoint().exists() {
         std::fs::rename(run.checkpoint(), &old)?;
     }
     std::fs::rename(&fresh.root, run.checkpoint())?;
+    manifest::sync_dir(&run.root)?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
 
-/// Loads the run's checkpoint into `agent` and `buffer`; returns the loop's state.
+/// Loads the run's checkpoint into `agent` and `buffer`; returns the loop's state. Every
+/// file is checked against the checkpoint's manifest before anything is read or changed: a
+/// damaged checkpoint is refused with [`CheckpointError::Damaged`]. One without a manifest
+/// (from an older mixsac) is loaded unchecked and reported as [`Integrity::Unverified`].
 pub fn load_checkpoint(
     run: &RunDir,
     agent: &mut Agent,
     buffer: &mut ReplayBuffer,
     device: &Device,
-) -> Result<LoopState> {
+) -> Result<(LoopState, Integrity)> {
     let dir = CheckpointDir::new(run.checkpoint());
-    let old = run.checkpoint_old();
-    if !dir.root.exists() && old.exists() {
-        // Interrupted between the two renames of save_checkpoint: the old one is whole.
-        std::fs::rename(&old, &dir.root)?;
-    }
-    if !dir.root.exists() {
-        bail!("{} has no checkpoint to resume from", run.root.display());
+    let old = CheckpointDir::new(run.checkpoint_old());
+    // Interrupted between the two renames of save_checkpoint: the old one is the whole one.
+    let found = if dir.root.exists() {
+        &dir
+    } else if old.root.exists() {
+        &old
+    } else {
+        return Err(CheckpointError::Missing {
+            run: run.root.clone(),
+        }
+        .into());
+    };
+    let integrity = match manifest::verify(&found.manifest(), &found.files()) {
+        Ok(()) => Integrity::Verified,
+        Err(ManifestError::NoManifest { .. }) => Integrity::Unverified,
+        Err(problem) => {
+            return Err(CheckpointError::Damaged {
+                run: run.root.clone(),
+                checkpoint: found.root.clone(),
+                problem,
+            }
+            .into())
+        }
+    };
+    if found == &old {
+        std::fs::rename(&old.root, &dir.root)?;
     }
     let tensors = candle_core::safetensors::load(dir.model(), device)
         .with_context(|| format!("cannot read {}", dir.model().display()))?;
     agent.load_state(&tensors)?;
-    let bytes = std::fs::read(dir.replay())?;
-    *buffer =
-        postcard::from_bytes(&bytes).context("the checkpoint's replay buffer is unreadable")?;
-    let state: LoopState = serde_json::from_slice(&std::fs::read(dir.progress())?)
-        .context("the checkpoint's progress.json is unreadable")?;
-    Ok(state)
+    let bytes = std::fs::read(dir.replay())
+        .with_context(|| format!("cannot read {}", dir.replay().display()))?;
+    *buffer = postcard::from_bytes(&bytes)
+        .with_context(|| format!("the replay buffer {} is unreadable", dir.replay().display()))?;
+    let bytes = std::fs::read(dir.progress())
+        .with_context(|| format!("cannot read {}", dir.progress().display()))?;
+    let state: LoopState = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is unreadable", dir.progress().display()))?;
+    Ok((state, integrity))
 }

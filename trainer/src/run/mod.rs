@@ -1,12 +1,13 @@
-//! One training run: the training loop ([`train`]), its checkpoints ([`checkpoint`]), its
-//! metrics.csv ([`metrics`], with the CSV conventions of [`table`]), the names of the files
-//! of a run directory ([`run_dir`]), and the evaluation of an exported policy through
-//! policy-core ([`evaluate`]).
+//! One training run: the training loop ([`train`]), its checkpoints ([`checkpoint`]) and
+//! their checksum manifests ([`manifest`]), its metrics.csv ([`metrics`], with the CSV
+//! conventions of [`table`]), the names of the files of a run directory ([`run_dir`]), and
+//! the evaluation of an exported policy through policy-core ([`evaluate`]).
 //!
 //! May import `config`, `sac` and `envs`; never `experiments` (which drive many runs).
 
 pub mod checkpoint;
 pub mod evaluate;
+pub mod manifest;
 pub mod metrics;
 pub mod run_dir;
 pub mod table;

@@ -4,7 +4,7 @@
 //! <run>/config.toml        the resolved config (`--resume` reads it)
 //! <run>/metrics.csv        one row per log interval (run::metrics)
 //! <run>/policy.mxp         the exported policy, rewritten at every log interval
-//! <run>/checkpoint/        the latest checkpoint (see CheckpointDir)
+//! <run>/checkpoint/        the latest checkpoint (see CheckpointDir), with its manifest
 //! <run>/checkpoint.new/    a checkpoint being written
 //! <run>/checkpoint.old/    the previous one, while the new one is swapped in
 //! <run>/summary.json       a sweep's outcome of the run, once finished
@@ -75,5 +75,14 @@ impl CheckpointDir {
     /// Everything else needed to continue exactly (JSON).
     pub fn progress(&self) -> PathBuf {
         self.root.join("progress.json")
+    }
+    /// The size and CRC-32 of each of [`CheckpointDir::files`], written last (see
+    /// `run::manifest`).
+    pub fn manifest(&self) -> PathBuf {
+        self.root.join("manifest.txt")
+    }
+    /// The files the manifest covers: all of the checkpoint but the manifest itself.
+    pub fn files(&self) -> Vec<PathBuf> {
+        vec![self.model(), self.replay(), self.progress()]
     }
 }

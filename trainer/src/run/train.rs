@@ -1,9 +1,9 @@
 //! The training loop: SAC on one environment, with metrics.csv, checkpoints that `--resume`
 //! continues exactly, and the policy exported with policy-core's writer.
 
-use super::checkpoint::{load_checkpoint, save_checkpoint, LoopState, Window};
+use super::checkpoint::{load_checkpoint, save_checkpoint, Integrity, LoopState, Window};
 use super::metrics::{keep_until, MetricsRow, MetricsWriter};
-use super::run_dir::RunDir;
+use super::run_dir::{CheckpointDir, RunDir};
 use crate::config::Config;
 use crate::envs::Env;
 use crate::sac::replay::ReplayBuffer;
@@ -51,6 +51,10 @@ pub enum TrainEvent {
         step: usize,
         steps: usize,
     },
+    /// The checkpoint in `dir` has no manifest (it was written by a mixsac from before
+    /// checkpoints were checksummed), so its files could not be checked for damage; the run
+    /// continues from it, and its next checkpoint has a manifest.
+    UnverifiedCheckpoint { dir: PathBuf },
     /// The environment (Gymnasium) cannot restore its mid-episode state: a new episode
     /// starts, and the interrupted one's return is not counted.
     EpisodeRestarted,
@@ -71,6 +75,13 @@ impl std::fmt::Display for TrainEvent {
             TrainEvent::Resumed { dir, step, steps } => {
                 write!(f, "resuming {} at step {step} of {steps}", dir.display())
             }
+            TrainEvent::UnverifiedCheckpoint { dir } => write!(
+                f,
+                "warning: {} is missing (a checkpoint written by a mixsac from before \
+                 checkpoints were checksummed), so the checkpoint's files cannot be checked \
+                 for damage; resuming from it unchecked",
+                CheckpointDir::new(dir).manifest().display()
+            ),
             TrainEvent::EpisodeRestarted => f.write_str(
                 "the environment cannot restore its mid-episode state; continuing with a new episode",
             ),
@@ -200,7 +211,12 @@ impl<'a> Session<'a> {
         let mut obs = vec![0.0f32; env.obs_dim()];
         let state = match mode {
             Mode::Resume => {
-                let mut p = load_checkpoint(&run, &mut agent, &mut buffer, &device)?;
+                let (mut p, integrity) = load_checkpoint(&run, &mut agent, &mut buffer, &device)?;
+                if integrity == Integrity::Unverified {
+                    report(TrainEvent::UnverifiedCheckpoint {
+                        dir: run.checkpoint(),
+                    });
+                }
                 keep_until(&run.metrics(), p.step, p.last_row.as_deref())?;
                 report(TrainEvent::Resumed {
                     dir: run.root.clone(),

@@ -1,6 +1,6 @@
 //! `mixsac train`: resolve the configuration, train (or resume), report progress.
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use trainer::envs::{EnvId, Family};
 use trainer::{Mode, TrainArgs, TrainEvent};
 
@@ -68,6 +68,13 @@ pub fn run(Args { settings, resume }: Args) -> Result<()> {
         }
         (Some(bar), _) => bar.println(event.to_string()),
         (None, _) => eprintln!("{event}"),
+    })
+    .map_err(|e| match e.downcast_ref::<trainer::CheckpointError>() {
+        Some(trainer::CheckpointError::Damaged { run, .. }) => anyhow!(
+            "{e}: mixsac train --config {} --out NEW_DIR",
+            trainer::RunDir::new(run).config().display()
+        ),
+        _ => e,
     })?;
     if let Some(bar) = bar {
         bar.finish();
