@@ -36,8 +36,8 @@ fuzz_target!(|input: &[u8]| {
     let header = policy.header().clone();
     let in_box = |a: &[f32]| {
         a.iter()
-            .zip(header.action_low.iter().zip(&header.action_high))
-            .all(|(x, (lo, hi))| x.is_finite() && lo <= x && x <= hi)
+            .zip(header.action_low.iter().zip(header.action_high.iter()))
+            .all(|(&x, (lo, hi))| x.is_finite() && lo <= x && x <= hi)
     };
     if policy.sample(&obs, &mut rng, &mut action).is_ok() {
         assert!(in_box(&action), "sampled {action:?}");
