@@ -44,7 +44,7 @@ fn policy(components: usize, seed: u64) -> MixturePolicy {
     .unwrap();
     MixturePolicy::new(
         spec,
-        &mut rand_pcg::Pcg64::seed_from_u64(seed),
+        &mut [rand_pcg::Pcg64::seed_from_u64(seed)],
         &Device::Cpu,
     )
     .unwrap()
@@ -81,24 +81,25 @@ fn exact_negative_gradient(policy: &MixturePolicy, bandit: &Bandit, alpha: f64) 
                 }) as f32
         })
         .collect();
-    let u = Tensor::from_vec(u, (n + 1, 1, 1), &device).unwrap();
-    let w = Tensor::from_vec(w, n + 1, &device).unwrap();
+    // One member, n + 1 rows, one action each: [S, B, M, A] = [1, n + 1, 1, 1].
+    let u = Tensor::from_vec(u, (1, n + 1, 1, 1), &device).unwrap();
+    let w = Tensor::from_vec(w, (1, n + 1), &device).unwrap();
     let heads = policy
-        .heads(&Tensor::zeros((1, 1), candle_core::DType::F32, &device).unwrap())
+        .heads(&Tensor::zeros((1, 1, 1), candle_core::DType::F32, &device).unwrap())
         .unwrap();
     let heads = Heads {
-        mean: heads.mean.repeat((n + 1, 1, 1)).unwrap(),
-        log_std: heads.log_std.repeat((n + 1, 1, 1)).unwrap(),
-        log_w: heads.log_w.repeat((n + 1, 1)).unwrap(),
+        mean: heads.mean.repeat((1, n + 1, 1, 1)).unwrap(),
+        log_std: heads.log_std.repeat((1, n + 1, 1, 1)).unwrap(),
+        log_w: heads.log_w.repeat((1, n + 1, 1)).unwrap(),
     };
     let log_p_u = policy
         .log_density_u_many(&heads, &u)
         .unwrap()
-        .squeeze(1)
+        .squeeze(2)
         .unwrap();
-    let log_pi = (&log_p_u - policy.squash_log_det(&u).unwrap().squeeze(1).unwrap()).unwrap();
-    let a = policy.squash(&u.squeeze(1).unwrap()).unwrap();
-    let r = bandit.reward_tensor(&a).unwrap().squeeze(1).unwrap();
+    let log_pi = (&log_p_u - policy.squash_log_det(&u).unwrap().squeeze(2).unwrap()).unwrap();
+    let a = policy.squash(&u.squeeze(2).unwrap()).unwrap();
+    let r = bandit.reward_tensor(&a).unwrap().squeeze(2).unwrap();
     let integrand = (log_p_u.exp().unwrap() * (r - (log_pi * alpha).unwrap()).unwrap()).unwrap();
     let j = (integrand * w).unwrap().sum_all().unwrap();
     let neg_j = j.neg().unwrap();
@@ -121,10 +122,10 @@ fn monte_carlo(
     let device = Device::Cpu;
     let critic = |_obs: &Tensor, a: &Tensor| bandit.reward_tensor(a)?.squeeze(D::Minus1);
     let settings = EstimatorSettings {
-        alpha: ALPHA,
+        alpha: vec![ALPHA],
         ..EstimatorSettings::default()
     };
-    let obs = Tensor::zeros((BATCH, 1), candle_core::DType::F32, &device).unwrap();
+    let obs = Tensor::zeros((1, BATCH, 1), candle_core::DType::F32, &device).unwrap();
     let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
     let grads: Vec<Vec<f64>> = (0..BATCHES)
         .map(|_| {
@@ -134,10 +135,10 @@ fn monte_carlo(
                 &obs,
                 &critic as &dyn Critic,
                 &settings,
-                &mut rng,
+                std::slice::from_mut(&mut rng),
             )
             .unwrap();
-            flat_grad(policy, &out.loss)
+            flat_grad(policy, &out.loss.sum_all().unwrap())
         })
         .collect();
     let dims = grads[0].len();

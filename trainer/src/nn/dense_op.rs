@@ -10,8 +10,8 @@
 //! ([`dense_unfused`]), and `tests` hold the two paths together.
 //!
 //! Shapes: `x` is [B, in] or, for an ensemble of M members, [M, B, in]; the weight is
-//! [M, in, out] ([`WeightLayout::InOut`]) or PyTorch's [out, in] ([`WeightLayout::OutIn`],
-//! M = 1); the bias holds M·out values. Any strides are accepted for `x` and the weight (a
+//! [M, in, out] ([`WeightLayout::InOut`]) or PyTorch's [out, in] per member, [M, out, in]
+//! ([`WeightLayout::OutIn`]); the bias holds M·out values. Any strides are accepted for `x` and the weight (a
 //! member stride of 0 shares one input between members, as the critic ensemble does).
 
 use candle_core::{
@@ -24,7 +24,8 @@ use policy_core::format::Activation;
 pub enum WeightLayout {
     /// [M, in, out] (or [in, out]): the ensemble critic's layout.
     InOut,
-    /// [out, in]: PyTorch's and candle-nn's `Linear`, the actor's layout.
+    /// [M, out, in] (or [out, in]): PyTorch's and candle-nn's `Linear` per member, the
+    /// actor's layout.
     OutIn,
 }
 
@@ -137,6 +138,7 @@ impl FusedDense {
             (WeightLayout::InOut, &[i, o]) => (1, i, o, (0, t[0], t[1])),
             (WeightLayout::InOut, &[m, i, o]) => (m, i, o, (t[0], t[1], t[2])),
             (WeightLayout::OutIn, &[o, i]) => (1, i, o, (0, t[1], t[0])),
+            (WeightLayout::OutIn, &[m, o, i]) => (m, i, o, (t[0], t[2], t[1])),
             (layout, dims) => bail!("dense: weight of shape {dims:?} does not fit {layout:?}"),
         };
         if members * batch * inputs * outputs == 0 {
@@ -398,8 +400,15 @@ mod tests {
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(7);
         /// (x, weight, bias shapes, layout, x broadcast over members)
         type Case<'a> = (&'a [usize], &'a [usize], &'a [usize], WeightLayout, bool);
-        let cases: [Case; 4] = [
+        let cases: [Case; 5] = [
             (&[5, 3], &[4, 3], &[4], WeightLayout::OutIn, false),
+            (
+                &[3, 5, 3],
+                &[3, 4, 3],
+                &[3, 1, 4],
+                WeightLayout::OutIn,
+                false,
+            ),
             (&[5, 3], &[3, 4], &[4], WeightLayout::InOut, false),
             (
                 &[2, 5, 3],
@@ -429,7 +438,7 @@ mod tests {
                 // A non-uniform upstream gradient: loss = Σ c ⊙ y.
                 let mut out_shape = x_shape.to_vec();
                 *out_shape.last_mut().unwrap() = w_shape[if layout == WeightLayout::OutIn {
-                    0
+                    w_shape.len() - 2
                 } else {
                     w_shape.len() - 1
                 }];

@@ -11,7 +11,8 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 use policy_core::format::Activation;
 use rand::Rng;
 
-/// `y = x Wᵀ + b`, W of shape [out, in] as in PyTorch and candle-nn.
+/// `y = x Wᵀ + b` for every member of a population: W of shape [S, out, in] (PyTorch's and
+/// candle-nn's [out, in] per member), b of shape [S, 1, out].
 #[derive(Debug, Clone)]
 pub struct Dense {
     pub weight: Var,
@@ -19,28 +20,30 @@ pub struct Dense {
 }
 
 impl Dense {
-    /// PyTorch's default `Linear` initialisation: W and b uniform in ±1/√in.
-    pub fn new(
+    /// PyTorch's default `Linear` initialisation: W and b uniform in ±1/√in, member i's
+    /// drawn from `rngs[i]` (weights first, then biases, as a solo run draws them).
+    pub fn new<R: Rng>(
         inputs: usize,
         outputs: usize,
-        rng: &mut impl Rng,
+        rngs: &mut [R],
         device: &Device,
     ) -> Result<Dense> {
         let bound = 1.0 / (inputs as f32).sqrt();
-        let mut draw = |n: usize| {
-            (0..n)
-                .map(|_| rng.random_range(-bound..bound))
-                .collect::<Vec<f32>>()
-        };
-        let weight = Tensor::from_vec(draw(outputs * inputs), (outputs, inputs), device)?;
-        let bias = Tensor::from_vec(draw(outputs), outputs, device)?;
+        let (mut weights, mut biases) = (Vec::new(), Vec::new());
+        for rng in rngs.iter_mut() {
+            weights.extend((0..outputs * inputs).map(|_| rng.random_range(-bound..bound)));
+            biases.extend((0..outputs).map(|_| rng.random_range(-bound..bound)));
+        }
+        let members = rngs.len();
+        let weight = Tensor::from_vec(weights, (members, outputs, inputs), device)?;
+        let bias = Tensor::from_vec(biases, (members, 1, outputs), device)?;
         Ok(Dense {
             weight: Var::from_tensor(&weight)?,
             bias: Var::from_tensor(&bias)?,
         })
     }
 
-    /// act(x Wᵀ + b) for x [B, in]; `activation` None is the identity.
+    /// act(x Wᵀ + b) for x [S, B, in]; `activation` None is the identity.
     pub fn forward(&self, x: &Tensor, activation: Option<Activation>) -> Result<Tensor> {
         dense(
             x,

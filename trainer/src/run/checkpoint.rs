@@ -126,7 +126,7 @@ pub fn save_checkpoint(
     let fresh = CheckpointDir::new(run.checkpoint_new());
     let _ = std::fs::remove_dir_all(&fresh.root);
     std::fs::create_dir_all(&fresh.root)?;
-    let tensors: HashMap<String, Tensor> = agent.state()?.into_iter().collect();
+    let tensors: HashMap<String, Tensor> = agent.state(0)?.into_iter().collect();
     candle_core::safetensors::save(&tensors, fresh.model())?;
     std::fs::write(fresh.replay(), postcard::to_allocvec(buffer)?)?;
     std::fs::write(fresh.progress(), serde_json::to_vec(state)?)?;
@@ -182,7 +182,7 @@ pub fn load_checkpoint(
     }
     let tensors = candle_core::safetensors::load(dir.model(), device)
         .with_context(|| format!("cannot read {}", dir.model().display()))?;
-    agent.load_state(&tensors)?;
+    agent.load_state(0, &tensors)?;
     let bytes = std::fs::read(dir.replay())
         .with_context(|| format!("cannot read {}", dir.replay().display()))?;
     *buffer = postcard::from_bytes(&bytes)

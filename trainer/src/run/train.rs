@@ -148,7 +148,7 @@ pub fn train(
     }
     if finished_before {
         // Resumed a run that had already finished: its policy file is written again.
-        std::fs::write(session.run.policy(), session.agent.actor.export()?)?;
+        std::fs::write(session.run.policy(), session.agent.actor.export(0)?)?;
     }
     Ok(Summary {
         steps: session.state.step,
@@ -199,12 +199,12 @@ impl<'a> Session<'a> {
         let spec = env.spec().clone();
         let mut rng = Pcg64::seed_from_u64(config.seed);
         let mut agent = Agent::new(
-            config,
+            std::slice::from_ref(config),
             env.obs_dim(),
             &spec.action_low,
             &spec.action_high,
             critic_source(config),
-            &mut rng,
+            std::slice::from_mut(&mut rng),
             &device,
         )?;
         let mut buffer = ReplayBuffer::new(config.buffer_size, env.obs_dim(), env.action_dim());
@@ -281,7 +281,8 @@ impl<'a> Session<'a> {
                 .map(|(&l, &h)| self.rng.random_range(l..h) as f32)
                 .collect()
         } else {
-            self.agent.act(&self.obs, &mut self.rng)?
+            self.agent
+                .act(&self.obs, std::slice::from_mut(&mut self.rng))?
         };
         if action.iter().any(|a| !a.is_finite()) {
             bail!(
@@ -328,7 +329,10 @@ impl<'a> Session<'a> {
         }
         if step > self.config.learning_starts && self.buffer.len() >= self.config.batch_size {
             let batch = self.buffer.sample(self.config.batch_size, &mut self.rng);
-            let stats = self.agent.update(&batch, &mut self.rng)?;
+            let stats = self.agent.update(
+                std::slice::from_ref(&batch),
+                std::slice::from_mut(&mut self.rng),
+            )?[0];
             let critic_ok = stats.critic_loss.is_none_or(f32::is_finite);
             if !(critic_ok && stats.actor_loss.is_finite() && stats.alpha.is_finite()) {
                 bail!(
@@ -350,7 +354,7 @@ impl<'a> Session<'a> {
         let RowClock { at, step } = &self.row_clock;
         let sps = (self.state.step - step) as f64 / at.elapsed().as_secs_f64().max(1e-9);
         let p = &mut self.state;
-        let row = metrics_row(p, self.agent.alpha(), sps);
+        let row = metrics_row(p, self.agent.alpha(0), sps);
         let recent_return = mean(&p.window.returns);
         report(TrainEvent::Logged {
             step: p.step,
@@ -368,7 +372,7 @@ impl<'a> Session<'a> {
         if let Some(metrics) = &mut self.metrics {
             save_checkpoint(&self.run, &self.agent, &self.buffer, &self.state)?;
             metrics.write(&row)?;
-            std::fs::write(self.run.policy(), self.agent.actor.export()?)?;
+            std::fs::write(self.run.policy(), self.agent.actor.export(0)?)?;
         }
         self.row_clock = RowClock {
             at: Instant::now(),

@@ -1,5 +1,7 @@
 //! The actor of DESIGN.md §3 in candle: an MLP trunk and three heads (means, log-stds,
-//! mixing logits) defining a joint mixture of K (squashed) Gaussians. The log-density here is
+//! mixing logits) defining a joint mixture of K (squashed) Gaussians, for every member of a
+//! population at once (a solo run is a population of one): every tensor carries a leading
+//! member axis S. The log-density here is
 //! the differentiable twin of policy-core's; `tests/parity.rs` holds the two together, and
 //! [`MixturePolicy::export`] writes the `.mxp` file with policy-core's writer.
 
@@ -12,7 +14,8 @@ use rand_distr::StandardNormal;
 
 const HALF_LN_TAU: f64 = 0.918_938_533_204_672_8; // ½ ln(2π)
 
-/// The heads' outputs for a batch: μ and clamped log σ of shape [B, K, A], log w of [B, K].
+/// The heads' outputs for a batch: μ and clamped log σ of shape [S, B, K, A], log w of
+/// [S, B, K].
 #[derive(Debug, Clone)]
 pub struct Heads {
     pub mean: Tensor,
@@ -23,9 +26,9 @@ pub struct Heads {
 /// One action per row drawn by [`MixturePolicy::rsample`].
 #[derive(Debug, Clone)]
 pub struct Draw {
-    /// The sampled component k of each row as a one-hot row: [B, K].
+    /// The sampled component k of each row as a one-hot row: [S, B, K].
     pub onehot: Tensor,
-    /// The pre-squash action u = μ_k + σ_k ⊙ ε, reparameterised: [B, A].
+    /// The pre-squash action u = μ_k + σ_k ⊙ ε, reparameterised: [S, B, A].
     pub u: Tensor,
 }
 
@@ -44,19 +47,23 @@ pub struct MixturePolicy {
 }
 
 impl MixturePolicy {
-    /// A freshly initialised policy of the (validated) shape `spec`; `rng` makes it
-    /// reproducible.
-    pub fn new(spec: Header<'static>, rng: &mut impl Rng, device: &Device) -> anyhow::Result<Self> {
+    /// A freshly initialised population of policies of the (validated) shape `spec`, one
+    /// member per generator in `rngs` (member i drawn from `rngs[i]`, as a solo run draws).
+    pub fn new<R: Rng>(
+        spec: Header<'static>,
+        rngs: &mut [R],
+        device: &Device,
+    ) -> anyhow::Result<Self> {
         let mut trunk = Vec::new();
         let mut inputs = spec.obs_dim;
         for &width in &spec.hidden {
-            trunk.push(Dense::new(inputs, width, rng, device)?);
+            trunk.push(Dense::new(inputs, width, rngs, device)?);
             inputs = width;
         }
         let (k, a) = (spec.components, spec.action_dim);
-        let mean = Dense::new(inputs, k * a, rng, device)?;
-        let log_std = Dense::new(inputs, k * a, rng, device)?;
-        let logits = Dense::new(inputs, k, rng, device)?;
+        let mean = Dense::new(inputs, k * a, rngs, device)?;
+        let log_std = Dense::new(inputs, k * a, rngs, device)?;
+        let logits = Dense::new(inputs, k, rngs, device)?;
         let (scale, offset): (Vec<f32>, Vec<f32>) = spec
             .action_low
             .iter()
@@ -80,6 +87,11 @@ impl MixturePolicy {
         &self.spec
     }
 
+    /// Members S of the population.
+    pub fn members(&self) -> usize {
+        self.logits.bias.as_tensor().dim(0).unwrap_or(1)
+    }
+
     /// Every parameter with its checkpoint name (`actor.hidden.0.weight`, `actor.mean.bias`, …).
     pub fn named_vars(&self) -> Vec<(String, Var)> {
         let mut vars: Vec<(String, Var)> = Vec::new();
@@ -92,16 +104,16 @@ impl MixturePolicy {
         vars
     }
 
-    /// The heads for a batch of observations [B, obs].
+    /// The heads for a batch of observations [S, B, obs].
     pub fn heads(&self, obs: &Tensor) -> Result<Heads> {
         let mut x = obs.clone();
         for layer in &self.trunk {
             x = layer.forward(&x, Some(self.spec.activation))?;
         }
-        let b = x.dim(0)?;
+        let (s, b, _) = x.dims3()?;
         let (k, a) = (self.spec.components, self.spec.action_dim);
-        let mean = self.mean.forward(&x, None)?.reshape((b, k, a))?;
-        let log_std = self.log_std.forward(&x, None)?.reshape((b, k, a))?;
+        let mean = self.mean.forward(&x, None)?.reshape((s, b, k, a))?;
+        let log_std = self.log_std.forward(&x, None)?.reshape((s, b, k, a))?;
         let log_std = log_std.clamp(self.spec.log_std_min, self.spec.log_std_max)?;
         let log_w = candle_nn::ops::log_softmax(&self.logits.forward(&x, None)?, D::Minus1)?;
         Ok(Heads {
@@ -111,13 +123,15 @@ impl MixturePolicy {
         })
     }
 
-    /// log π of the actions whose pre-squash values are `u` [B, A] (DESIGN.md §3):
-    /// logsumexp_k [log w_k + Σ_d log N(u_d; μ_kd, σ_kd)] − Σ_d log|da_d/du_d|. Returns [B].
+    /// log π of the actions whose pre-squash values are `u` [S, B, A] (DESIGN.md §3):
+    /// logsumexp_k [log w_k + Σ_d log N(u_d; μ_kd, σ_kd)] − Σ_d log|da_d/du_d|. Returns
+    /// [S, B].
     pub fn log_prob_u(&self, heads: &Heads, u: &Tensor) -> Result<Tensor> {
-        self.log_prob_u_many(heads, &u.unsqueeze(1)?)?.squeeze(1)
+        self.log_prob_u_many(heads, &u.unsqueeze(2)?)?.squeeze(2)
     }
 
-    /// [`Self::log_prob_u`] for M pre-squash actions per row: `u` [B, M, A], result [B, M].
+    /// [`Self::log_prob_u`] for M pre-squash actions per row: `u` [S, B, M, A], result
+    /// [S, B, M].
     pub fn log_prob_u_many(&self, heads: &Heads, u: &Tensor) -> Result<Tensor> {
         let log_density = self.log_density_u_many(heads, u)?;
         if self.spec.squash {
@@ -127,22 +141,23 @@ impl MixturePolicy {
         }
     }
 
-    /// log of the Gaussian-mixture density of pre-squash actions `u` [B, M, A]: [B, M].
+    /// log of the Gaussian-mixture density of pre-squash actions `u` [S, B, M, A]:
+    /// [S, B, M].
     pub fn log_density_u_many(&self, heads: &Heads, u: &Tensor) -> Result<Tensor> {
-        // [B, M, 1, A] against [B, 1, K, A]
-        let inv_std = heads.log_std.neg()?.exp()?.unsqueeze(1)?;
+        // [S, B, M, 1, A] against [S, B, 1, K, A]
+        let inv_std = heads.log_std.neg()?.exp()?.unsqueeze(2)?;
         let z = u
-            .unsqueeze(2)?
-            .broadcast_sub(&heads.mean.unsqueeze(1)?)?
+            .unsqueeze(3)?
+            .broadcast_sub(&heads.mean.unsqueeze(2)?)?
             .broadcast_mul(&inv_std)?;
-        let log_n = (z.sqr()? * -0.5)?.broadcast_sub(&heads.log_std.unsqueeze(1)?)?;
-        let log_n = log_n.affine(1.0, -HALF_LN_TAU)?.sum(D::Minus1)?; // [B, M, K]
+        let log_n = (z.sqr()? * -0.5)?.broadcast_sub(&heads.log_std.unsqueeze(2)?)?;
+        let log_n = log_n.affine(1.0, -HALF_LN_TAU)?.sum(D::Minus1)?; // [S, B, M, K]
         if self.spec.components == 1 {
             // log w = 0 and logsumexp over one term is the identity: same values, fewer ops.
             return log_n.squeeze(D::Minus1);
         }
         log_n
-            .broadcast_add(&heads.log_w.unsqueeze(1)?)?
+            .broadcast_add(&heads.log_w.unsqueeze(2)?)?
             .log_sum_exp(D::Minus1)
     }
 
@@ -155,32 +170,33 @@ impl MixturePolicy {
     }
 
     /// One reparameterised draw per row (DESIGN.md §3): k ~ Cat(w), ε ~ N(0, I),
-    /// u = μ_k + σ_k ⊙ ε, for `heads` of B rows. Gradients flow to μ_k and σ_k (not to w: k is
-    /// a sample). Takes from `rng` the B component draws first, then the B × A normals; every
-    /// caller (acting, the critic's target, the estimators, the baseline) relies on that order
-    /// for reproducible runs.
-    pub fn rsample(&self, heads: &Heads, rng: &mut impl Rng) -> Result<Draw> {
-        let onehot = sample_components(&heads.log_w, rng)?;
-        let (b, a) = (heads.log_w.dim(0)?, self.spec.action_dim);
-        let eps = standard_normal(&[b, a], rng, heads.log_w.device())?;
+    /// u = μ_k + σ_k ⊙ ε, for `heads` of B rows per member. Gradients flow to μ_k and σ_k
+    /// (not to w: k is a sample). Takes from member i's `rngs[i]` its B component draws first,
+    /// then its B × A normals; every caller (acting, the critic's target, the estimators, the
+    /// baseline) relies on that order for reproducible runs, and a population member on it to
+    /// draw exactly what its solo run draws.
+    pub fn rsample<R: Rng>(&self, heads: &Heads, rngs: &mut [R]) -> Result<Draw> {
+        let onehot = sample_components(&heads.log_w, rngs)?;
+        let (_, b, _) = heads.log_w.dims3()?;
+        let eps = standard_normal(&[b, self.spec.action_dim], rngs, heads.log_w.device())?;
         let u = self.sample_from_components(heads, &onehot, &eps)?;
         Ok(Draw { onehot, u })
     }
 
     /// Reparameterised draw from one component per row: u = Σ_k onehot_k (μ_k + σ_k ε), with
-    /// `onehot` [B, K] and `eps` [B, A]. Gradients flow to μ and σ of the chosen component.
+    /// `onehot` [S, B, K] and `eps` [S, B, A]. Gradients flow to μ and σ of the chosen component.
     pub fn sample_from_components(
         &self,
         heads: &Heads,
         onehot: &Tensor,
         eps: &Tensor,
     ) -> Result<Tensor> {
-        let per_component = self.sample_every_component(heads, &eps.unsqueeze(1)?)?;
-        per_component.broadcast_mul(&onehot.unsqueeze(2)?)?.sum(1)
+        let per_component = self.sample_every_component(heads, &eps.unsqueeze(2)?)?;
+        per_component.broadcast_mul(&onehot.unsqueeze(3)?)?.sum(2)
     }
 
-    /// Reparameterised draws u_k = μ_k + σ_k ε_k from every component: `eps` [B, K, A] (or
-    /// [B, 1, A] to share ε), result [B, K, A].
+    /// Reparameterised draws u_k = μ_k + σ_k ε_k from every component: `eps` [S, B, K, A]
+    /// (or [S, B, 1, A] to share ε), result [S, B, K, A].
     pub fn sample_every_component(&self, heads: &Heads, eps: &Tensor) -> Result<Tensor> {
         heads
             .mean
@@ -199,9 +215,9 @@ impl MixturePolicy {
         }
     }
 
-    /// The `.mxp` file of this policy, written by policy-core (weights transposed to its
-    /// input-major layout).
-    pub fn export(&self) -> anyhow::Result<Vec<u8>> {
+    /// The `.mxp` file of member `member`'s policy, written by policy-core (weights
+    /// transposed to its input-major layout).
+    pub fn export(&self, member: usize) -> anyhow::Result<Vec<u8>> {
         let header = &self.spec;
         let mut weights = vec![0.0f32; header.weight_count()];
         for block in header.blocks() {
@@ -211,8 +227,8 @@ impl MixturePolicy {
                 BlockKind::LogStd => &self.log_std,
                 BlockKind::Logits => &self.logits,
             };
-            let w = to_f32_vec(layer.weight.as_tensor())?; // [out, in], row-major
-            let b = to_f32_vec(layer.bias.as_tensor())?;
+            let w = to_f32_vec(&layer.weight.as_tensor().get(member)?)?; // [out, in], row-major
+            let b = to_f32_vec(&layer.bias.as_tensor().get(member)?)?;
             for o in 0..block.outputs {
                 for i in 0..block.inputs {
                     weights[block.weight_index(i, o)] = w[o * block.inputs + i];
@@ -224,21 +240,31 @@ impl MixturePolicy {
     }
 }
 
-/// Standard normal noise of `shape`, from our seeded RNG.
-pub fn standard_normal(shape: &[usize], rng: &mut impl Rng, device: &Device) -> Result<Tensor> {
-    let n = shape.iter().product();
-    let values: Vec<f32> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
-    Tensor::from_vec(values, shape, device)
+/// Standard normal noise of shape [S, `shape`…], member i's from `rngs[i]` (our seeded
+/// generators: candle's cannot be seeded).
+pub fn standard_normal<R: Rng>(shape: &[usize], rngs: &mut [R], device: &Device) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let mut values: Vec<f32> = Vec::with_capacity(n * rngs.len());
+    for rng in rngs.iter_mut() {
+        values.extend((0..n).map(|_| rng.sample::<f32, _>(StandardNormal)));
+    }
+    let full: Vec<usize> = std::iter::once(rngs.len())
+        .chain(shape.iter().copied())
+        .collect();
+    Tensor::from_vec(values, full, device)
 }
 
-/// One-hot rows [B, K] of components drawn from the mixing weights exp(`log_w`) [B, K]: one
-/// uniform per row, inverted through the cumulative weights.
-fn sample_components(log_w: &Tensor, rng: &mut impl Rng) -> Result<Tensor> {
-    let (b, k) = log_w.dims2()?;
+/// One-hot rows [S, B, K] of components drawn from the mixing weights exp(`log_w`)
+/// [S, B, K]: one uniform per row from its member's generator, inverted through the
+/// cumulative weights.
+fn sample_components<R: Rng>(log_w: &Tensor, rngs: &mut [R]) -> Result<Tensor> {
+    let (s, b, k) = log_w.dims3()?;
     let w = to_f32_vec(&log_w.exp()?)?;
-    let mut onehot = vec![0.0f32; b * k];
-    for (row, out) in w.chunks(k).zip(onehot.chunks_mut(k)) {
-        let u: f32 = rng.random();
+    let mut onehot = vec![0.0f32; s * b * k];
+    let rows = w.chunks(k).zip(onehot.chunks_mut(k));
+    let member_of_row = (0..s).flat_map(|m| std::iter::repeat_n(m, b));
+    for ((row, out), m) in rows.zip(member_of_row) {
+        let u: f32 = rngs[m].random();
         let mut cumulative = 0.0;
         let mut chosen = k - 1;
         for (j, &wj) in row.iter().enumerate() {
@@ -250,5 +276,5 @@ fn sample_components(log_w: &Tensor, rng: &mut impl Rng) -> Result<Tensor> {
         }
         out[chosen] = 1.0;
     }
-    Tensor::from_vec(onehot, (b, k), log_w.device())
+    Tensor::from_vec(onehot, (s, b, k), log_w.device())
 }

@@ -2,17 +2,19 @@
 //!
 //! The two Q-networks are one two-member ensemble: every layer holds both members' weights
 //! ([2, in, out]) and runs as one batched matrix product, which halves the number of tensor
-//! operations per update (candle's per-operation cost dominates at these sizes).
+//! operations per update (candle's per-operation cost dominates at these sizes). A population
+//! of S runs stacks its members' pairs: [2S, in, out], Q1 and Q2
+//! of member i at 2i and 2i + 1.
 
 use crate::nn::dense_op::{dense, WeightLayout};
 use candle_core::{Device, Result, Tensor, Var, D};
 use policy_core::format::Activation;
 use rand::Rng;
 
-/// Members of the ensemble: Q1 and Q2.
-const MEMBERS: usize = 2;
+/// Networks per run: Q1 and Q2.
+const PAIR: usize = 2;
 
-/// One layer of both members: W [2, in, out], b [2, 1, out].
+/// One layer of every network: W [2S, in, out], b [2S, 1, out].
 #[derive(Debug, Clone)]
 struct EnsembleDense {
     weight: Var,
@@ -20,27 +22,25 @@ struct EnsembleDense {
 }
 
 impl EnsembleDense {
-    /// Each member initialised like PyTorch's `Linear`: uniform in ±1/√in.
-    fn new(inputs: usize, outputs: usize, rng: &mut impl Rng, device: &Device) -> Result<Self> {
+    /// Each network initialised like PyTorch's `Linear`: uniform in ±1/√in; run i's pair
+    /// from `rngs[i]` (both weights, then both biases, as a solo run draws them).
+    fn new<R: Rng>(inputs: usize, outputs: usize, rngs: &mut [R], device: &Device) -> Result<Self> {
         let bound = 1.0 / (inputs as f32).sqrt();
-        let mut draw = |n: usize| {
-            (0..n)
-                .map(|_| rng.random_range(-bound..bound))
-                .collect::<Vec<f32>>()
-        };
-        let weight = Tensor::from_vec(
-            draw(MEMBERS * inputs * outputs),
-            (MEMBERS, inputs, outputs),
-            device,
-        )?;
-        let bias = Tensor::from_vec(draw(MEMBERS * outputs), (MEMBERS, 1, outputs), device)?;
+        let (mut weights, mut biases) = (Vec::new(), Vec::new());
+        for rng in rngs.iter_mut() {
+            weights.extend((0..PAIR * inputs * outputs).map(|_| rng.random_range(-bound..bound)));
+            biases.extend((0..PAIR * outputs).map(|_| rng.random_range(-bound..bound)));
+        }
+        let networks = PAIR * rngs.len();
+        let weight = Tensor::from_vec(weights, (networks, inputs, outputs), device)?;
+        let bias = Tensor::from_vec(biases, (networks, 1, outputs), device)?;
         Ok(EnsembleDense {
             weight: Var::from_tensor(&weight)?,
             bias: Var::from_tensor(&bias)?,
         })
     }
 
-    /// act(x W + b): `x` [2, B, in] → [2, B, out]; `frozen` detaches the parameters.
+    /// act(x W + b): `x` [2S, B, in] → [2S, B, out]; `frozen` detaches the parameters.
     fn forward(&self, x: &Tensor, frozen: bool, activation: Option<Activation>) -> Result<Tensor> {
         let (w, b) = match frozen {
             true => (
@@ -70,33 +70,41 @@ pub struct QEnsemble {
 }
 
 impl QEnsemble {
-    fn new(
+    fn new<R: Rng>(
         obs_dim: usize,
         action_dim: usize,
         hidden: &[usize],
-        rng: &mut impl Rng,
+        rngs: &mut [R],
         device: &Device,
     ) -> Result<Self> {
         let mut layers = Vec::new();
         let mut inputs = obs_dim + action_dim;
         for &width in hidden.iter().chain(std::iter::once(&1)) {
-            layers.push(EnsembleDense::new(inputs, width, rng, device)?);
+            layers.push(EnsembleDense::new(inputs, width, rngs, device)?);
             inputs = width;
         }
         Ok(QEnsemble { layers })
     }
 
-    /// (Q1, Q2) for `obs` [B, O] and `action` [B, A], as [2, B].
+    /// (Q1, Q2) for `obs` [S, B, O] and `action` [S, B, A], as [S, 2, B].
     pub fn forward(&self, obs: &Tensor, action: &Tensor, frozen: bool) -> Result<Tensor> {
         let x = Tensor::cat(&[obs, action], D::Minus1)?;
-        let (b, width) = x.dims2()?;
-        let mut x = x.unsqueeze(0)?.broadcast_as((MEMBERS, b, width))?;
+        let (s, b, width) = x.dims3()?;
+        let mut x = if s == 1 {
+            // One run: both networks read the same rows (member stride 0, no copy).
+            x.broadcast_as((PAIR, b, width))?
+        } else {
+            x.unsqueeze(1)?
+                .broadcast_as((s, PAIR, b, width))?
+                .contiguous()?
+                .reshape((s * PAIR, b, width))?
+        };
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
             let activation = (i < last).then_some(Activation::Relu);
             x = layer.forward(&x, frozen, activation)?;
         }
-        x.squeeze(D::Minus1)
+        x.reshape((s, PAIR, b))
     }
 
     fn named_vars(&self, prefix: &str) -> Vec<(String, Var)> {
@@ -121,14 +129,14 @@ pub struct DoubleQ {
 }
 
 impl DoubleQ {
-    pub fn new(
+    pub fn new<R: Rng>(
         obs_dim: usize,
         action_dim: usize,
         hidden: &[usize],
-        rng: &mut impl Rng,
+        rngs: &mut [R],
         device: &Device,
     ) -> Result<DoubleQ> {
-        let online = QEnsemble::new(obs_dim, action_dim, hidden, rng, device)?;
+        let online = QEnsemble::new(obs_dim, action_dim, hidden, rngs, device)?;
         let target = QEnsemble {
             layers: online
                 .layers
@@ -139,20 +147,20 @@ impl DoubleQ {
         Ok(DoubleQ { online, target })
     }
 
-    /// (Q1, Q2) of the online networks, [2, B], for the critic's loss.
+    /// (Q1, Q2) of the online networks, [S, 2, B], for the critic's loss.
     pub fn q_both(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
         self.online.forward(obs, action, false)
     }
 
     /// min(Q1, Q2) with the critics' weights held constant, for the actor's loss: gradients
-    /// reach the action, none are computed for the critics: [B].
+    /// reach the action, none are computed for the critics: [S, B].
     pub fn min_q_frozen(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
-        self.online.forward(obs, action, true)?.min(0)
+        self.online.forward(obs, action, true)?.min(1)
     }
 
-    /// min(Q̄1, Q̄2) of the targets, no gradient: [B].
+    /// min(Q̄1, Q̄2) of the targets, no gradient: [S, B].
     pub fn min_target_q(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor> {
-        Ok(self.target.forward(obs, action, true)?.min(0)?.detach())
+        Ok(self.target.forward(obs, action, true)?.min(1)?.detach())
     }
 
     /// θ̄ ← (1 − τ) θ̄ + τ θ for both targets.

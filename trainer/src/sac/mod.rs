@@ -26,7 +26,7 @@ use candle_core::{Device, Tensor, Var};
 use policy_core::format::{Activation, Header};
 use rand::Rng;
 
-/// Losses and statistics of one update.
+/// Losses and statistics of one member's update.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct UpdateStats {
     /// None for bandits, whose critic is the true reward.
@@ -36,7 +36,16 @@ pub struct UpdateStats {
     pub log_prob_mean: f32,
 }
 
-/// A known reward: squashed actions [B, A] → rewards [B].
+impl UpdateStats {
+    /// Whether every number is finite (a member whose update is not has diverged).
+    pub fn is_finite(&self) -> bool {
+        self.critic_loss.is_none_or(f32::is_finite)
+            && self.actor_loss.is_finite()
+            && self.alpha.is_finite()
+    }
+}
+
+/// A known reward: squashed actions [S, B, A] → rewards [S, B].
 pub type RewardFn = Box<dyn Fn(&Tensor) -> candle_core::Result<Tensor> + Send + Sync>;
 
 /// What plays Q(s, a) for the actor: chosen by the caller, who knows the environment.
@@ -65,10 +74,17 @@ impl Critic for Judge {
     }
 }
 
+/// SAC for a population of S runs (S = 1 for a solo run): every network, optimiser moment
+/// and α carries a leading member axis, and one update steps every member with the same
+/// batched tensor operations. Members share the environment's shapes, the policy class, the
+/// estimator, the network shape and the batch size; each has its own seed, α and learning
+/// rates, and its losses depend on its own parameters only, so member i computes what its
+/// solo run computes (up to floating-point reassociation).
 pub struct Agent {
     pub actor: MixturePolicy,
     actor_optimizer: Adam,
     judge: Judge,
+    /// log α per member, [S].
     log_alpha: Var,
     alpha_optimizer: Option<Adam>,
     target_entropy: f64,
@@ -79,21 +95,34 @@ pub struct Agent {
     /// Polyak factor τ of the target critics.
     tau: f64,
     device: Device,
+    /// Members still training; a diverged member is frozen where it stopped.
+    active: Vec<bool>,
 }
 
 impl Agent {
-    /// A fresh agent for observations of `obs_dim` and actions in [`action_low`,
-    /// `action_high`], its Q(s, a) from `critic`. The actor is initialised from `rng` first,
-    /// then a learned critic.
-    pub fn new(
-        config: &Config,
+    /// A fresh population, one member per config (and generator), for observations of
+    /// `obs_dim` and actions in [`action_low`, `action_high`], its Q(s, a) from `critic`.
+    /// Member i's actor is initialised from `rngs[i]` first, then its learned critic, as a
+    /// solo run does. Shared settings are taken from the first config: the caller checks
+    /// that the members agree on them.
+    pub fn new<R: Rng>(
+        configs: &[Config],
         obs_dim: usize,
         action_low: &[f64],
         action_high: &[f64],
         critic: CriticSource,
-        rng: &mut impl Rng,
+        rngs: &mut [R],
         device: &Device,
     ) -> Result<Agent> {
+        let Some(config) = configs.first() else {
+            anyhow::bail!("a population needs at least one member");
+        };
+        anyhow::ensure!(
+            configs.len() == rngs.len(),
+            "{} configs for {} random generators",
+            configs.len(),
+            rngs.len()
+        );
         let low: Vec<f32> = action_low.iter().map(|&x| x as f32).collect();
         let high: Vec<f32> = action_high.iter().map(|&x| x as f32).collect();
         // Refuses shapes the deployed format cannot hold, before any training.
@@ -111,28 +140,32 @@ impl Agent {
         .map_err(|e| anyhow::anyhow!("this policy cannot be exported: {e}"))?
         .into_owned();
         check_host_capacity(&spec)?;
-        let actor = MixturePolicy::new(spec, rng, device)?;
-        let actor_optimizer = Adam::new(actor.named_vars(), config.actor_lr)?;
+        let actor = MixturePolicy::new(spec, rngs, device)?;
+        let lrs = |lr: fn(&Config) -> f64| configs.iter().map(lr).collect::<Vec<f64>>();
+        let actor_optimizer = Adam::new(actor.named_vars(), lrs(|c| c.actor_lr))?;
         let judge = match critic {
             CriticSource::TrueReward(reward) => Judge::TrueReward(reward),
             CriticSource::LearnedDoubleQ => {
                 let hidden = [config.hidden, config.hidden];
-                let critic = DoubleQ::new(obs_dim, action_low.len(), &hidden, rng, device)?;
-                let optimizer = Adam::new(critic.online_vars(), config.critic_lr)?;
+                let critic = DoubleQ::new(obs_dim, action_low.len(), &hidden, rngs, device)?;
+                let optimizer = Adam::new(critic.online_vars(), lrs(|c| c.critic_lr))?;
                 Judge::Learned { critic, optimizer }
             }
         };
-        let alpha = config.alpha;
-        let initial = match alpha {
-            Alpha::Fixed(a) => a,
-            Alpha::Auto => 1.0,
-        };
+        let initial: Vec<f64> = configs
+            .iter()
+            .map(|c| match c.alpha {
+                Alpha::Fixed(a) => a,
+                Alpha::Auto => 1.0,
+            })
+            .collect();
         // α is learned as log α: it stays positive and Adam's steps are relative.
-        let log_alpha = Var::from_tensor(&Tensor::new(&[initial.ln() as f32], device)?)?;
-        let alpha_optimizer = match alpha {
+        let log_alphas: Vec<f32> = initial.iter().map(|a| a.ln() as f32).collect();
+        let log_alpha = Var::from_tensor(&Tensor::new(log_alphas, device)?)?;
+        let alpha_optimizer = match config.alpha {
             Alpha::Auto => Some(Adam::new(
                 vec![("log_alpha".into(), log_alpha.clone())],
-                config.alpha_lr,
+                lrs(|c| c.alpha_lr),
             )?),
             Alpha::Fixed(_) => None,
         };
@@ -153,112 +186,157 @@ impl Agent {
             gamma: config.gamma,
             tau: config.tau,
             device: device.clone(),
+            active: vec![true; configs.len()],
         })
     }
 
-    /// The current entropy scale α.
-    pub fn alpha(&self) -> f64 {
-        self.settings.alpha
+    /// Members S.
+    pub fn members(&self) -> usize {
+        self.active.len()
     }
 
-    /// An action drawn from π(·|obs), as f32 (unsquashed policies are clipped by the env).
-    pub fn act(&self, obs: &[f32], rng: &mut impl Rng) -> Result<Vec<f32>> {
-        let obs = Tensor::from_slice(obs, (1, obs.len()), &self.device)?;
+    /// Member `member`'s current entropy scale α.
+    pub fn alpha(&self, member: usize) -> f64 {
+        self.settings.alpha[member]
+    }
+
+    /// Stops training member `member` (it diverged): its parameters, moments and α stay as
+    /// they are; the other members are unaffected.
+    pub fn freeze(&mut self, member: usize) {
+        if let Some(active) = self.active.get_mut(member) {
+            *active = false;
+        }
+    }
+
+    /// One action per member drawn from π(·|obs): `obs` holds S observations one after
+    /// another; returns S actions, as f32 (unsquashed policies are clipped by the env).
+    pub fn act<R: Rng>(&self, obs: &[f32], rngs: &mut [R]) -> Result<Vec<f32>> {
+        let s = self.members();
+        let obs = Tensor::from_slice(obs, (s, 1, obs.len() / s), &self.device)?;
         let heads = self.actor.heads(&obs)?;
-        let u = self.actor.rsample(&heads, rng)?.u;
+        let u = self.actor.rsample(&heads, rngs)?.u;
         Ok(to_f32_vec(&self.actor.squash(&u)?)?)
     }
 
-    /// One SAC update from a minibatch (DESIGN.md §5): critic, actor, α, targets, in that
-    /// order, each step using the parameters the previous one left. The random draws come
-    /// from `rng` in the same order (critic target, then the estimator), so runs reproduce.
-    pub fn update(&mut self, batch: &Batch, rng: &mut impl Rng) -> Result<UpdateStats> {
-        let (n, o) = (batch.rewards.len(), self.actor.spec().obs_dim);
-        let obs = Tensor::from_slice(&batch.obs, (n, o), &self.device)?;
+    /// One SAC update of every member from its minibatch (DESIGN.md §5): critic, actor, α,
+    /// targets, in that order, each step using the parameters the previous one left. Member
+    /// i's random draws come from `rngs[i]` in the same order (critic target, then the
+    /// estimator), so runs reproduce and a member draws what its solo run draws.
+    pub fn update<R: Rng>(
+        &mut self,
+        batches: &[Batch],
+        rngs: &mut [R],
+    ) -> Result<Vec<UpdateStats>> {
+        let stack = |part: fn(&Batch) -> &[f32], width: usize| -> Result<Tensor> {
+            let values: Vec<f32> = batches
+                .iter()
+                .flat_map(|b| part(b).iter().copied())
+                .collect();
+            let (s, n) = (
+                batches.len(),
+                batches.first().map_or(0, |b| b.rewards.len()),
+            );
+            let shape: Vec<usize> = match width {
+                0 => vec![s, n],
+                w => vec![s, n, w],
+            };
+            Ok(Tensor::from_vec(values, shape, &self.device)?)
+        };
+        let (o, a) = (self.actor.spec().obs_dim, self.actor.spec().action_dim);
+        let minibatch = Minibatch {
+            obs: stack(|b| &b.obs, o)?,
+            actions: stack(|b| &b.actions, a)?,
+            rewards: stack(|b| &b.rewards, 0)?,
+            next_obs: stack(|b| &b.next_obs, o)?,
+            terminated: stack(|b| &b.terminated, 0)?,
+        };
         // Reported: the α this update's losses used (alpha_step changes it for the next one).
-        let alpha = self.settings.alpha as f32;
-        let critic_loss = self.critic_step(batch, &obs, rng)?;
-        let (actor_loss, log_prob) = self.actor_step(&obs, rng)?;
+        let alphas = self.settings.alpha.clone();
+        let critic_losses = self.critic_step(&minibatch, rngs)?;
+        let (actor_losses, log_prob) = self.actor_step(&minibatch.obs, rngs)?;
         self.alpha_step(&log_prob)?;
         self.polyak()?;
-        Ok(UpdateStats {
-            critic_loss,
-            actor_loss,
-            alpha,
-            log_prob_mean: log_prob.mean_all()?.to_scalar::<f32>()?,
-        })
+        let log_prob_means = log_prob.mean(1)?.to_vec1::<f32>()?;
+        Ok((0..self.members())
+            .map(|i| UpdateStats {
+                critic_loss: critic_losses.as_ref().map(|c| c[i]),
+                actor_loss: actor_losses[i],
+                alpha: alphas[i] as f32,
+                log_prob_mean: log_prob_means[i],
+            })
+            .collect())
     }
 
     /// Critic: one Adam step on both Q-networks towards the soft TD target
     ///   y = r + γ (1 − terminated) (min Q̄(s′, a′) − α log π(a′|s′)),  a′ ~ π(·|s′)
-    /// (DESIGN.md §5). Returns the loss, or None when the critic is the true reward.
-    fn critic_step(
+    /// (DESIGN.md §5). Returns each member's loss, or None when the critic is the true reward.
+    fn critic_step<R: Rng>(
         &mut self,
-        batch: &Batch,
-        obs: &Tensor,
-        rng: &mut impl Rng,
-    ) -> Result<Option<f32>> {
+        batch: &Minibatch,
+        rngs: &mut [R],
+    ) -> Result<Option<Vec<f32>>> {
         let Judge::Learned { critic, optimizer } = &mut self.judge else {
             return Ok(None);
         };
-        let (n, o, a) = (obs.dim(0)?, obs.dim(1)?, self.actor.spec().action_dim);
-        let (alpha, gamma) = (self.settings.alpha, self.gamma);
-        let actions = Tensor::from_slice(&batch.actions, (n, a), &self.device)?;
-        let r = Tensor::from_slice(&batch.rewards, n, &self.device)?;
-        let next_obs = Tensor::from_slice(&batch.next_obs, (n, o), &self.device)?;
+        let gamma = self.gamma;
         // Only termination stops bootstrapping; a time-limit cut-off is not stored as one
         // (DESIGN.md §5).
-        let not_done = (Tensor::from_slice(&batch.terminated, n, &self.device)?.neg()? + 1.0)?;
+        let not_done = (batch.terminated.neg()? + 1.0)?;
 
         // a′ is drawn fresh from the current policy: the soft value of s′ is an expectation
         // under π, not under the policy that filled the buffer.
-        let next_heads = self.actor.heads(&next_obs)?;
-        let next_u = self.actor.rsample(&next_heads, rng)?.u;
+        let next_heads = self.actor.heads(&batch.next_obs)?;
+        let next_u = self.actor.rsample(&next_heads, rngs)?.u;
         let next_log_prob = self.actor.log_prob_u(&next_heads, &next_u)?;
         // The targets' min over two networks counters Q's overestimation (TD3, SAC).
-        let next_q = critic.min_target_q(&next_obs, &self.actor.squash(&next_u)?)?;
+        let next_q = critic.min_target_q(&batch.next_obs, &self.actor.squash(&next_u)?)?;
         // The target is a constant of the regression: detached, so no gradient reaches the
         // actor through a′ or the targets.
-        let y = (r + gamma * ((next_q - alpha * next_log_prob)? * not_done)?)?.detach();
+        let soft_value = (next_q - self.settings.times_alpha(&next_log_prob)?)?;
+        let y = (&batch.rewards + gamma * (soft_value * not_done)?)?.detach();
 
         // Σ over Q1, Q2 of the mean squared error = 2 × the mean over both.
-        let q = critic.q_both(obs, &actions)?; // [2, B]
-        let td_error = q.broadcast_sub(&y.unsqueeze(0)?)?;
-        let loss = (td_error.sqr()?.mean_all()? * 2.0)?;
-        let value = loss.to_scalar::<f32>()?;
-        optimizer.step(&loss.backward()?)?;
-        Ok(Some(value))
+        let q = critic.q_both(&batch.obs, &batch.actions)?; // [S, 2, B]
+        let td_error = q.broadcast_sub(&y.unsqueeze(1)?)?;
+        let loss = (td_error.sqr()?.mean((1, 2))? * 2.0)?; // [S]
+        let values = loss.to_vec1::<f32>()?;
+        optimizer.step(&loss.sum_all()?.backward()?, &self.active)?;
+        Ok(Some(values))
     }
 
     /// Actor: one Adam step on the configured estimator's loss (DESIGN.md §4), an estimate
     /// of −∇ E_π[Q(s, a) − α log π(a|s)] against Q held fixed (the critic just stepped).
-    /// Returns the loss and log π of the drawn actions [B], detached, for α and the metrics.
-    fn actor_step(&mut self, obs: &Tensor, rng: &mut impl Rng) -> Result<(f32, Tensor)> {
+    /// Returns each member's loss and log π of the drawn actions [S, B], detached, for α and
+    /// the metrics.
+    fn actor_step<R: Rng>(&mut self, obs: &Tensor, rngs: &mut [R]) -> Result<(Vec<f32>, Tensor)> {
         let ActorLoss { loss, log_prob } = actor_loss(
             self.estimator,
             &self.actor,
             obs,
             &self.judge,
             &self.settings,
-            rng,
+            rngs,
         )?;
-        let value = loss.to_scalar::<f32>()?;
-        self.actor_optimizer.step(&loss.backward()?)?;
-        Ok((value, log_prob))
+        let values = loss.to_vec1::<f32>()?;
+        self.actor_optimizer
+            .step(&loss.sum_all()?.backward()?, &self.active)?;
+        Ok((values, log_prob))
     }
 
     /// Automatic α (DESIGN.md §5): one Adam step on −log α · sg(log π + H̄), H̄ the target
-    /// entropy. Its gradient raises α while the policy's entropy −log π is below H̄ and lowers
-    /// it above. Does nothing for a fixed α.
+    /// entropy, per member. Its gradient raises α while the policy's entropy −log π is below
+    /// H̄ and lowers it above. Does nothing for a fixed α.
     fn alpha_step(&mut self, log_prob: &Tensor) -> Result<()> {
         let Some(optimizer) = &mut self.alpha_optimizer else {
             return Ok(());
         };
-        let entropy_gap = (log_prob.mean_all()? + self.target_entropy)?.detach();
-        let loss = (self.log_alpha.as_tensor().sum_all()? * entropy_gap)?.neg()?;
-        optimizer.step(&loss.backward()?)?;
-        let log_alpha = self.log_alpha.as_tensor();
-        self.settings.alpha = f64::from(log_alpha.exp()?.sum_all()?.to_scalar::<f32>()?);
+        let entropy_gap = (log_prob.mean(1)? + self.target_entropy)?.detach(); // [S]
+        let loss = (self.log_alpha.as_tensor() * entropy_gap)?
+            .sum_all()?
+            .neg()?;
+        optimizer.step(&loss.backward()?, &self.active)?;
+        let alphas = self.log_alpha.as_tensor().exp()?.to_vec1::<f32>()?;
+        self.settings.alpha = alphas.into_iter().map(f64::from).collect();
         Ok(())
     }
 
@@ -270,58 +348,99 @@ impl Agent {
         Ok(())
     }
 
-    /// Every parameter and optimiser moment, named, for a checkpoint.
-    pub fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut out: Vec<(String, Tensor)> = self
+    /// Every parameter, with the member axis: (name, variable, networks per member).
+    fn named_vars(&self) -> Vec<(String, Var, usize)> {
+        let mut vars: Vec<(String, Var, usize)> = self
             .actor
             .named_vars()
             .into_iter()
-            .map(|(n, v)| (n, v.as_tensor().clone()))
+            .map(|(n, v)| (n, v, 1))
             .collect();
-        out.extend(self.actor_optimizer.state("optim.actor")?);
-        out.push(("log_alpha".into(), self.log_alpha.as_tensor().clone()));
-        if let Some(opt) = &self.alpha_optimizer {
-            out.extend(opt.state("optim.alpha")?);
+        vars.push(("log_alpha".into(), self.log_alpha.clone(), 1));
+        if let Judge::Learned { critic, .. } = &self.judge {
+            // Q1 and Q2 of each member are stacked along the leading axis.
+            vars.extend(critic.named_vars().into_iter().map(|(n, v)| (n, v, 2)));
         }
-        if let Judge::Learned { critic, optimizer } = &self.judge {
-            out.extend(
-                critic
-                    .named_vars()
-                    .into_iter()
-                    .map(|(n, v)| (n, v.as_tensor().clone())),
-            );
-            out.extend(optimizer.state("optim.critic")?);
+        vars
+    }
+
+    /// Member `member`'s parameters and optimiser moments, named and shaped as a solo run's
+    /// checkpoint holds them.
+    pub fn state(&self, member: usize) -> Result<Vec<(String, Tensor)>> {
+        let mut out = Vec::new();
+        for (name, var, per_member) in self.named_vars() {
+            out.push((name, member_part(var.as_tensor(), member, per_member)?));
+        }
+        out.extend(self.actor_optimizer.state("optim.actor", member)?);
+        if let Some(opt) = &self.alpha_optimizer {
+            out.extend(opt.state("optim.alpha", member)?);
+        }
+        if let Judge::Learned { optimizer, .. } = &self.judge {
+            out.extend(optimizer.state("optim.critic", member)?);
         }
         Ok(out)
     }
 
-    /// Restores what [`Agent::state`] saved.
+    /// Restores member `member` from what [`Agent::state`] saved.
     pub fn load_state(
         &mut self,
+        member: usize,
         tensors: &std::collections::HashMap<String, Tensor>,
     ) -> Result<()> {
         use anyhow::Context;
-        let mut vars = self.actor.named_vars();
-        vars.push(("log_alpha".into(), self.log_alpha.clone()));
-        if let Judge::Learned { critic, optimizer } = &mut self.judge {
-            vars.extend(critic.named_vars());
-            optimizer.load_state("optim.critic", tensors)?;
-        }
-        for (name, var) in vars {
-            let t = tensors
+        for (name, var, per_member) in self.named_vars() {
+            let saved = tensors
                 .get(&name)
                 .with_context(|| format!("checkpoint lacks {name}"))?;
-            var.set(&t.to_device(&self.device)?)?;
+            let part = member_part(var.as_tensor(), member, per_member)?;
+            anyhow::ensure!(
+                saved.elem_count() == part.elem_count(),
+                "checkpoint's {name} has shape {:?}, the model needs {:?}",
+                saved.dims(),
+                part.dims()
+            );
+            let saved = saved.to_device(&self.device)?.reshape(part.shape())?;
+            // One member's slice of the stacked parameter, rewritten in place.
+            let mut shape = part.dims().to_vec();
+            if shape.len() < var.as_tensor().rank() {
+                shape.insert(0, 1);
+            }
+            var.as_tensor()
+                .slice_set(&saved.reshape(shape)?, 0, member * per_member)?;
         }
-        self.actor_optimizer.load_state("optim.actor", tensors)?;
+        self.actor_optimizer
+            .load_state("optim.actor", member, tensors)?;
+        if let Judge::Learned { optimizer, .. } = &mut self.judge {
+            optimizer.load_state("optim.critic", member, tensors)?;
+        }
         if let Some(opt) = &mut self.alpha_optimizer {
-            opt.load_state("optim.alpha", tensors)?;
+            opt.load_state("optim.alpha", member, tensors)?;
             // A tuned α lives in log_alpha; a fixed α stays the configured f64.
-            let log_alpha = self.log_alpha.as_tensor().sum_all()?.to_scalar::<f32>()?;
-            self.settings.alpha = f64::from(log_alpha).exp();
+            let log_alpha = self.log_alpha.as_tensor().to_vec1::<f32>()?[member];
+            self.settings.alpha[member] = f64::from(log_alpha).exp();
         }
         Ok(())
     }
+}
+
+/// A minibatch of every member, stacked: [S, B, …].
+struct Minibatch {
+    obs: Tensor,
+    actions: Tensor,
+    rewards: Tensor,
+    next_obs: Tensor,
+    terminated: Tensor,
+}
+
+/// Member `member`'s part of a stacked parameter whose leading axis holds `per_member`
+/// networks per member; a single network loses the axis (a solo run's shape).
+fn member_part(t: &Tensor, member: usize, per_member: usize) -> Result<Tensor> {
+    let part = t.narrow(0, member * per_member, per_member)?;
+    Ok(if per_member == 1 && t.rank() > 1 {
+        part.squeeze(0)?
+    } else {
+        part
+    })
 }
 
 /// Refuses, before any training, a policy that `mixsac eval` could not run: evaluation goes

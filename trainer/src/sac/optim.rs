@@ -4,6 +4,10 @@
 //! The update runs on the host in one fused loop per parameter tensor: for the small
 //! networks here, candle's per-op overhead (eight tensor ops and allocations per parameter
 //! tensor) cost more than the arithmetic.
+//!
+//! Parameters carry a leading member axis (a population of S runs, [`Adam::new`]): each
+//! member has its own learning rate, and a member marked inactive ([`Adam::step`]) keeps its
+//! parameters and moments as they are.
 
 use candle_core::{backprop::GradStore, Result, Tensor, Var};
 
@@ -33,14 +37,17 @@ struct Slot {
 pub struct Adam {
     slots: Vec<Slot>,
     step: u64,
-    pub lr: f64,
+    /// One learning rate per member.
+    lrs: Vec<f64>,
     beta1: f64,
     beta2: f64,
     eps: f64,
 }
 
 impl Adam {
-    pub fn new(vars: Vec<(String, Var)>, lr: f64) -> Result<Adam> {
+    /// Adam over `vars`, whose leading dimension is the member axis (one member per entry of
+    /// `lrs`, each with its learning rate).
+    pub fn new(vars: Vec<(String, Var)>, lrs: Vec<f64>) -> Result<Adam> {
         let slots = vars
             .into_iter()
             .map(|(name, var)| {
@@ -56,20 +63,22 @@ impl Adam {
         Ok(Adam {
             slots,
             step: 0,
-            lr,
+            lrs,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
         })
     }
 
-    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+    /// One step of every member for which `active` holds (all of them when it is empty).
+    pub fn step(&mut self, grads: &GradStore, active: &[bool]) -> Result<()> {
         self.step += 1;
         let t = self.step as i32;
         let (b1, b2) = (self.beta1 as f32, self.beta2 as f32);
         let scale_m = (1.0 / (1.0 - self.beta1.powi(t))) as f32;
         let scale_v = (1.0 / (1.0 - self.beta2.powi(t))) as f32;
-        let (lr, eps) = (self.lr as f32, self.eps as f32);
+        let eps = self.eps as f32;
+        let members = self.lrs.len();
         for slot in &mut self.slots {
             let Some(g) = grads.get(slot.var.as_tensor()) else {
                 continue;
@@ -77,16 +86,23 @@ impl Adam {
             let g = g.flatten_all()?.to_vec1::<f32>()?;
             let theta = slot.var.as_tensor();
             let mut values = theta.flatten_all()?.to_vec1::<f32>()?;
-            for (((x, &g), m), v) in values
-                .iter_mut()
-                .zip(&g)
-                .zip(&mut slot.first)
-                .zip(&mut slot.second)
-            {
-                let g = flush_tiny(g, TINY_GRADIENT);
-                *m = flush_tiny(b1 * *m + (1.0 - b1) * g, TINY_MOMENT);
-                *v = flush_tiny(b2 * *v + (1.0 - b2) * g * g, TINY_MOMENT);
-                *x -= lr * (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
+            let per_member = values.len() / members;
+            let chunks = values
+                .chunks_mut(per_member)
+                .zip(g.chunks(per_member))
+                .zip(slot.first.chunks_mut(per_member))
+                .zip(slot.second.chunks_mut(per_member));
+            for (member, (((values, g), first), second)) in chunks.enumerate() {
+                if !active.get(member).copied().unwrap_or(true) {
+                    continue;
+                }
+                let lr = self.lrs[member] as f32;
+                for (((x, &g), m), v) in values.iter_mut().zip(g).zip(first).zip(second) {
+                    let g = flush_tiny(g, TINY_GRADIENT);
+                    *m = flush_tiny(b1 * *m + (1.0 - b1) * g, TINY_MOMENT);
+                    *v = flush_tiny(b2 * *v + (1.0 - b2) * g * g, TINY_MOMENT);
+                    *x -= lr * (*m * scale_m) / ((*v * scale_v).sqrt() + eps);
+                }
             }
             slot.var
                 .set(&Tensor::from_vec(values, theta.shape(), theta.device())?)?;
@@ -94,30 +110,36 @@ impl Adam {
         Ok(())
     }
 
-    /// The optimiser state as named tensors under `prefix` (for checkpoints).
-    pub fn state(&self, prefix: &str) -> Result<Vec<(String, Tensor)>> {
+    /// Member `member`'s optimiser state as named tensors under `prefix`: what a solo run's
+    /// checkpoint holds.
+    pub fn state(&self, prefix: &str, member: usize) -> Result<Vec<(String, Tensor)>> {
         let cpu = candle_core::Device::Cpu;
         let mut out = vec![(
             format!("{prefix}.step"),
             Tensor::new(&[self.step as f64], &cpu)?,
         )];
+        let members = self.lrs.len();
         for slot in &self.slots {
+            let n = slot.first.len() / members;
+            let range = member * n..(member + 1) * n;
             out.push((
                 format!("{prefix}.m.{}", slot.name),
-                Tensor::from_slice(&slot.first, slot.first.len(), &cpu)?,
+                Tensor::from_slice(&slot.first[range.clone()], n, &cpu)?,
             ));
             out.push((
                 format!("{prefix}.v.{}", slot.name),
-                Tensor::from_slice(&slot.second, slot.second.len(), &cpu)?,
+                Tensor::from_slice(&slot.second[range], n, &cpu)?,
             ));
         }
         Ok(out)
     }
 
-    /// Restores what [`Adam::state`] saved.
+    /// Restores member `member`'s part of what [`Adam::state`] saved (the step count is
+    /// shared: every member's checkpoint holds the same).
     pub fn load_state(
         &mut self,
         prefix: &str,
+        member: usize,
         tensors: &std::collections::HashMap<String, Tensor>,
     ) -> anyhow::Result<()> {
         use anyhow::Context;
@@ -131,9 +153,20 @@ impl Adam {
             .first()
             .copied()
             .unwrap_or(0.0) as u64;
+        let members = self.lrs.len();
         for slot in &mut self.slots {
-            slot.first = get(format!("{prefix}.m.{}", slot.name))?.to_vec1::<f32>()?;
-            slot.second = get(format!("{prefix}.v.{}", slot.name))?.to_vec1::<f32>()?;
+            let n = slot.first.len() / members;
+            let range = member * n..(member + 1) * n;
+            for (moment, values) in [("m", &mut slot.first), ("v", &mut slot.second)] {
+                let key = format!("{prefix}.{moment}.{}", slot.name);
+                let saved = get(key.clone())?.to_vec1::<f32>()?;
+                anyhow::ensure!(
+                    saved.len() == n,
+                    "checkpoint's {key} has {} values, the model needs {n}",
+                    saved.len()
+                );
+                values[range.clone()].copy_from_slice(&saved);
+            }
         }
         Ok(())
     }
@@ -160,10 +193,10 @@ mod tests {
     #[test]
     fn moments_of_vanished_gradients_never_become_subnormal() {
         let var = Var::from_tensor(&Tensor::new(&[0.5f32], &Device::Cpu).unwrap()).unwrap();
-        let mut adam = Adam::new(vec![("p".into(), var.clone())], 1e-3).unwrap();
+        let mut adam = Adam::new(vec![("p".into(), var.clone())], vec![1e-3]).unwrap();
         let mut gradient = 1.0f32;
         for _ in 0..100_000 {
-            adam.step(&gradient_of(&var, gradient)).unwrap();
+            adam.step(&gradient_of(&var, gradient), &[]).unwrap();
             gradient *= 0.5; // reaches subnormal, then zero, within 160 steps
         }
         let (m, v) = (adam.slots[0].first[0], adam.slots[0].second[0]);
@@ -175,7 +208,7 @@ mod tests {
         }
         assert_eq!(m, 0.0, "the first moment decays to exactly zero");
         let before = var.as_tensor().to_vec1::<f32>().unwrap()[0];
-        adam.step(&gradient_of(&var, 0.0)).unwrap();
+        adam.step(&gradient_of(&var, 0.0), &[]).unwrap();
         assert_eq!(var.as_tensor().to_vec1::<f32>().unwrap()[0], before);
     }
 }

@@ -1,6 +1,7 @@
 //! Actor gradient estimators of DESIGN.md §4, one module each. Every estimator returns a
 //! loss whose gradient estimates −∇ J(θ), J = E_π[Q(s, a) − α log π(a|s)], from one action
-//! per state (plus baseline actions for `like` and `halfrep`).
+//! per state (plus baseline actions for `like` and `halfrep`), for every member of a
+//! population: one loss per member, each a function of its member's parameters only.
 
 mod gumbel;
 mod halfrep;
@@ -13,8 +14,8 @@ use crate::sac::actor::{Heads, MixturePolicy};
 use candle_core::{Result, Tensor};
 use rand::Rng;
 
-/// Q(s, a) for a batch: `obs` [B, O], `action` [B, A] → [B]. For SAC it is min(Q1, Q2);
-/// for bandits the true reward.
+/// Q(s, a) for a batch: `obs` [S, B, O], `action` [S, B, A] → [S, B]. For SAC it is
+/// min(Q1, Q2); for bandits the true reward.
 pub trait Critic {
     fn q(&self, obs: &Tensor, action: &Tensor) -> Result<Tensor>;
 }
@@ -26,10 +27,10 @@ impl<F: Fn(&Tensor, &Tensor) -> Result<Tensor>> Critic for F {
 }
 
 /// Settings shared by the estimators.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EstimatorSettings {
-    /// Entropy scale α.
-    pub alpha: f64,
+    /// Entropy scale α of each member.
+    pub alpha: Vec<f64>,
     /// Actions sampled for the baseline b(s) of `like` and `halfrep`.
     pub baseline_samples: usize,
     /// Gumbel-softmax temperature τ.
@@ -39,28 +40,45 @@ pub struct EstimatorSettings {
 impl Default for EstimatorSettings {
     fn default() -> Self {
         EstimatorSettings {
-            alpha: 0.1,
+            alpha: vec![0.1],
             baseline_samples: 30,
             gumbel_tau: 1.0,
         }
     }
 }
 
-/// An estimator's loss and the log-probs of the actions it drew (detached, for logging and
-/// the automatic-α update).
+impl EstimatorSettings {
+    /// α · `t` for `t` of shape [S, …]: each member's values scaled by its own α.
+    pub fn times_alpha(&self, t: &Tensor) -> Result<Tensor> {
+        match self.alpha.as_slice() {
+            // One α for all (always so for a solo run): a scalar multiply.
+            [first, rest @ ..] if rest.iter().all(|a| a == first) => t * *first,
+            alphas => {
+                let values: Vec<f32> = alphas.iter().map(|&a| a as f32).collect();
+                let mut shape = vec![1; t.rank()];
+                shape[0] = alphas.len();
+                t.broadcast_mul(&Tensor::from_vec(values, shape, t.device())?)
+            }
+        }
+    }
+}
+
+/// An estimator's loss per member [S] and the log-probs of the actions it drew [S, B]
+/// (detached, for logging and the automatic-α update).
 pub struct ActorLoss {
     pub loss: Tensor,
     pub log_prob: Tensor,
 }
 
-/// The actor loss of `estimator` for a batch of observations.
-pub fn actor_loss(
+/// The actor loss of `estimator` for a batch of observations [S, B, O]; member i's random
+/// draws come from `rngs[i]`.
+pub fn actor_loss<R: Rng>(
     estimator: Estimator,
     policy: &MixturePolicy,
     obs: &Tensor,
     critic: &dyn Critic,
     settings: &EstimatorSettings,
-    rng: &mut impl Rng,
+    rngs: &mut [R],
 ) -> Result<ActorLoss> {
     let heads = policy.heads(obs)?;
     let ctx = Context {
@@ -71,11 +89,11 @@ pub fn actor_loss(
         settings,
     };
     match estimator {
-        Estimator::Rep => rep::loss(&ctx, rng),
-        Estimator::Like => like::loss(&ctx, rng),
-        Estimator::HalfRep => halfrep::loss(&ctx, rng),
-        Estimator::Gumbel => gumbel::loss(&ctx, rng),
-        Estimator::Mrp => mrp::loss(&ctx, rng),
+        Estimator::Rep => rep::loss(&ctx, rngs),
+        Estimator::Like => like::loss(&ctx, rngs),
+        Estimator::HalfRep => halfrep::loss(&ctx, rngs),
+        Estimator::Gumbel => gumbel::loss(&ctx, rngs),
+        Estimator::Mrp => mrp::loss(&ctx, rngs),
     }
 }
 
@@ -90,30 +108,30 @@ struct Context<'a> {
 
 impl Context<'_> {
     /// The reparameterised objective α log π(a|s) − Q(s, a) per row for pre-squash actions
-    /// `u` [B, A], with log π(a|s): ([B], [B]).
+    /// `u` [S, B, A], with log π(a|s): ([S, B], [S, B]).
     fn reparameterised_terms(&self, u: &Tensor) -> Result<(Tensor, Tensor)> {
         let action = self.policy.squash(u)?;
         let log_prob = self.policy.log_prob_u(self.heads, u)?;
         let q = self.critic.q(self.obs, &action)?;
-        Ok((((&log_prob * self.settings.alpha)? - q)?, log_prob))
+        Ok(((self.settings.times_alpha(&log_prob)? - q)?, log_prob))
     }
 
     /// b(s): the mean of Q over `baseline_samples` actions drawn from π(·|s), no gradient.
-    fn baseline(&self, rng: &mut impl Rng) -> Result<Tensor> {
+    fn baseline<R: Rng>(&self, rngs: &mut [R]) -> Result<Tensor> {
         let n = self.settings.baseline_samples;
-        let b = self.obs.dim(0)?;
+        let (s, b, _) = self.obs.dims3()?;
         // b(s) enters the losses under sg (DESIGN.md §4), so draw from detached heads. The n
-        // copies are stacked block-wise (row j·B + i is state i), which lets one `rsample`
-        // draw all n·B actions and the reshape to [n, B] below average over j.
+        // copies are stacked block-wise per member (row j·B + i is state i), which lets one
+        // `rsample` draw all n·B actions and the reshape to [S, n, B] below average over j.
         let detached = Heads {
-            mean: self.heads.mean.detach().repeat((n, 1, 1))?,
-            log_std: self.heads.log_std.detach().repeat((n, 1, 1))?,
-            log_w: self.heads.log_w.detach().repeat((n, 1))?,
+            mean: self.heads.mean.detach().repeat((1, n, 1, 1))?,
+            log_std: self.heads.log_std.detach().repeat((1, n, 1, 1))?,
+            log_w: self.heads.log_w.detach().repeat((1, n, 1))?,
         };
-        let u = self.policy.rsample(&detached, rng)?.u; // [n·B, A]
+        let u = self.policy.rsample(&detached, rngs)?.u; // [S, n·B, A]
         let q = self
             .critic
-            .q(&self.obs.repeat((n, 1))?, &self.policy.squash(&u)?)?;
-        Ok(q.reshape((n, b))?.mean(0)?.detach())
+            .q(&self.obs.repeat((1, n, 1))?, &self.policy.squash(&u)?)?;
+        Ok(q.reshape((s, n, b))?.mean(1)?.detach())
     }
 }
