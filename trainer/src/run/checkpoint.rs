@@ -120,13 +120,14 @@ pub enum Integrity {
 pub fn save_checkpoint(
     run: &RunDir,
     agent: &Agent,
+    member: usize,
     buffer: &ReplayBuffer,
     state: &LoopState,
 ) -> Result<()> {
     let fresh = CheckpointDir::new(run.checkpoint_new());
     let _ = std::fs::remove_dir_all(&fresh.root);
     std::fs::create_dir_all(&fresh.root)?;
-    let tensors: HashMap<String, Tensor> = agent.state(0)?.into_iter().collect();
+    let tensors: HashMap<String, Tensor> = agent.state(member)?.into_iter().collect();
     candle_core::safetensors::save(&tensors, fresh.model())?;
     std::fs::write(fresh.replay(), postcard::to_allocvec(buffer)?)?;
     std::fs::write(fresh.progress(), serde_json::to_vec(state)?)?;
@@ -142,13 +143,14 @@ pub fn save_checkpoint(
     Ok(())
 }
 
-/// Loads the run's checkpoint into `agent` and `buffer`; returns the loop's state. Every
+/// Loads the run's checkpoint into member `member` of `agent` and into `buffer`; returns the loop's state. Every
 /// file is checked against the checkpoint's manifest before anything is read or changed: a
 /// damaged checkpoint is refused with [`CheckpointError::Damaged`]. One without a manifest
 /// (from an older mixsac) is loaded unchecked and reported as [`Integrity::Unverified`].
 pub fn load_checkpoint(
     run: &RunDir,
     agent: &mut Agent,
+    member: usize,
     buffer: &mut ReplayBuffer,
     device: &Device,
 ) -> Result<(LoopState, Integrity)> {
@@ -182,7 +184,7 @@ pub fn load_checkpoint(
     }
     let tensors = candle_core::safetensors::load(dir.model(), device)
         .with_context(|| format!("cannot read {}", dir.model().display()))?;
-    agent.load_state(0, &tensors)?;
+    agent.load_state(member, &tensors)?;
     let bytes = std::fs::read(dir.replay())
         .with_context(|| format!("cannot read {}", dir.replay().display()))?;
     *buffer = postcard::from_bytes(&bytes)

@@ -4,7 +4,7 @@
 use super::checkpoint::{load_checkpoint, save_checkpoint, Integrity, LoopState, Window};
 use super::metrics::{keep_until, MetricsRow, MetricsWriter};
 use super::run_dir::{CheckpointDir, RunDir};
-use crate::config::Config;
+use crate::config::{Alpha, Config};
 use crate::envs::Env;
 use crate::sac::replay::ReplayBuffer;
 use crate::sac::{Agent, CriticSource};
@@ -58,6 +58,9 @@ pub enum TrainEvent {
     /// The environment (Gymnasium) cannot restore its mid-episode state: a new episode
     /// starts, and the interrupted one's return is not counted.
     EpisodeRestarted,
+    /// A population member stopped (`reason`); its last checkpoint in `dir` is intact and
+    /// the other members go on.
+    MemberFailed { dir: PathBuf, reason: String },
     /// A metrics row was written (every `log_every` steps and at the end).
     Logged {
         step: usize,
@@ -82,6 +85,9 @@ impl std::fmt::Display for TrainEvent {
                  for damage; resuming from it unchecked",
                 CheckpointDir::new(dir).manifest().display()
             ),
+            TrainEvent::MemberFailed { dir, reason } => {
+                write!(f, "member {} stopped: {reason}", dir.display())
+            }
             TrainEvent::EpisodeRestarted => f.write_str(
                 "the environment cannot restore its mid-episode state; continuing with a new episode",
             ),
@@ -134,48 +140,133 @@ pub fn train(
     config: &Config,
     dir: &Path,
     mode: Mode,
-    mut report: impl FnMut(TrainEvent),
+    report: impl FnMut(TrainEvent),
 ) -> Result<Summary> {
-    let mut session = Session::start(config, dir, mode, &mut report)?;
-    let finished_before = session.state.step >= config.steps;
-    let mut last_return = f64::NAN;
-    while session.state.step < config.steps {
-        session.step()?;
-        let step = session.state.step;
-        if step % config.log_every == 0 || step == config.steps {
-            last_return = session.log(&mut report)?;
+    let mut summaries = train_population(std::slice::from_ref(config), &[dir], mode, report)?;
+    match summaries.pop() {
+        Some(Ok(summary)) => Ok(summary),
+        Some(Err(failure)) => bail!("{failure}"),
+        None => bail!("no run"),
+    }
+}
+
+/// Trains a population: one member per config, each into its own run directory (an
+/// ordinary one: `eval`, `inspect`, `plot` and a solo `--resume` treat it like any run),
+/// all updated together by one batched agent. The members must agree on everything but
+/// seed, α and learning rates ([`check_population`]). A member that diverges or whose
+/// environment fails stops there with its last checkpoint intact, and the others go on;
+/// its entry is the reason. A solo run (one member) returns its failure as the error.
+pub fn train_population(
+    configs: &[Config],
+    dirs: &[&Path],
+    mode: Mode,
+    mut report: impl FnMut(TrainEvent),
+) -> Result<Vec<std::result::Result<Summary, String>>> {
+    check_population(configs)?;
+    anyhow::ensure!(
+        configs.len() == dirs.len(),
+        "{} configs for {} run directories",
+        configs.len(),
+        dirs.len()
+    );
+    let mut session = Session::start(configs, dirs, mode, &mut report)?;
+    let shared = &configs[0];
+    let finished_before = session.step >= shared.steps;
+    let mut last_returns = vec![f64::NAN; configs.len()];
+    while session.step < shared.steps && session.active() > 0 {
+        session.step(&mut report)?;
+        let step = session.step;
+        if step % shared.log_every == 0 || step == shared.steps {
+            last_returns = session.log(&mut report)?;
         }
     }
     if finished_before {
         // Resumed a run that had already finished: its policy file is written again.
-        std::fs::write(session.run.policy(), session.agent.actor.export(0)?)?;
+        for (i, member) in session.members.iter().enumerate() {
+            std::fs::write(member.run.policy(), session.agent.actor.export(i)?)?;
+        }
     }
-    Ok(Summary {
-        steps: session.state.step,
-        episodes: session.state.episode,
-        last_return,
-        policy_file: session.run.policy(),
-    })
+    Ok(session
+        .members
+        .iter()
+        .zip(last_returns)
+        .map(|(member, last_return)| match &member.failure {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(Summary {
+                steps: member.state.step,
+                episodes: member.state.episode,
+                last_return,
+                policy_file: member.run.policy(),
+            }),
+        })
+        .collect())
 }
 
-/// A run in progress: what the loop works on.
+/// Refuses a population whose members differ in anything but seed, α (fixed values; all
+/// fixed or all automatic) and the actor and critic learning rates: the rest shapes the
+/// tensors or the loop they share.
+pub fn check_population(configs: &[Config]) -> Result<()> {
+    let Some(first) = configs.first() else {
+        bail!("a population needs at least one member");
+    };
+    for (i, config) in configs.iter().enumerate().skip(1) {
+        let mut same = config.clone();
+        same.seed = first.seed;
+        same.actor_lr = first.actor_lr;
+        same.critic_lr = first.critic_lr;
+        if let (Alpha::Fixed(_), Alpha::Fixed(a)) = (config.alpha, first.alpha) {
+            same.alpha = Alpha::Fixed(a);
+        }
+        if same != *first {
+            let lines = |c: &Config| -> Vec<String> {
+                toml::to_string(c)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(str::to_string)
+                    .collect()
+            };
+            let (mine, theirs) = (lines(&same), lines(first));
+            let differs = mine
+                .iter()
+                .find(|l| !theirs.contains(l))
+                .map_or("?".to_string(), |l| l.split('=').next().unwrap_or(l).trim().to_string());
+            bail!(
+                "population member {i} differs from member 0 in `{differs}`: members may differ only in seed, alpha (fixed values) and the actor and critic learning rates"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A population in progress: the shared agent and step, and each member's run.
 struct Session<'a> {
-    config: &'a Config,
+    configs: &'a [Config],
+    agent: Agent,
+    members: Vec<Member>,
+    /// Each member's one random stream: actions, minibatches, resets, update draws. Kept
+    /// apart from the members so the agent can borrow them all at once.
+    rngs: Vec<Pcg64>,
+    /// Steps taken by every member.
+    step: usize,
+    /// When the last metrics rows were written, for steps/s.
+    row_clock: RowClock,
+}
+
+/// One run of the population: what a solo run's loop works on besides the agent.
+struct Member {
     run: RunDir,
     env: Env,
-    agent: Agent,
     buffer: ReplayBuffer,
     /// Everything besides tensors that a checkpoint saves (step, episode bookkeeping, the
-    /// metrics window); its `rng` is refreshed from `rng` at every checkpoint.
+    /// metrics window); its `rng` is refreshed from the member's generator at every
+    /// checkpoint.
     state: LoopState,
-    /// The one random stream of the run: actions, minibatches, resets.
-    rng: Pcg64,
     obs: Vec<f32>,
     next_obs: Vec<f32>,
     /// None when benchmarking ([`Mode::NoFiles`]).
     metrics: Option<MetricsWriter>,
-    /// When the last metrics row was written, for steps/s.
-    row_clock: RowClock,
+    /// Why the member stopped (it diverged, or its environment failed).
+    failure: Option<String>,
 }
 
 /// The wall-clock time and step of the last metrics row.
@@ -185,105 +276,244 @@ struct RowClock {
 }
 
 impl<'a> Session<'a> {
-    /// Builds the environment and the agent, then starts the run or restores it from its
-    /// checkpoint.
+    /// Builds the environments and the agent, then starts the runs or restores them from
+    /// their checkpoints.
     fn start(
-        config: &'a Config,
-        dir: &Path,
+        configs: &'a [Config],
+        dirs: &[&Path],
         mode: Mode,
         report: &mut impl FnMut(TrainEvent),
     ) -> Result<Session<'a>> {
-        let run = RunDir::new(dir);
-        let device = device(config)?;
-        let mut env = config.env.make(&config.gym_options())?;
-        let spec = env.spec().clone();
-        let mut rng = Pcg64::seed_from_u64(config.seed);
+        let shared = &configs[0];
+        let device = device(shared)?;
+        let mut envs = Vec::with_capacity(configs.len());
+        for config in configs {
+            envs.push(config.env.make(&config.gym_options())?);
+        }
+        let spec = envs[0].spec().clone();
+        let (obs_dim, action_dim) = (envs[0].obs_dim(), envs[0].action_dim());
+        let mut rngs: Vec<Pcg64> = configs
+            .iter()
+            .map(|c| Pcg64::seed_from_u64(c.seed))
+            .collect();
         let mut agent = Agent::new(
-            std::slice::from_ref(config),
-            env.obs_dim(),
+            configs,
+            obs_dim,
             &spec.action_low,
             &spec.action_high,
-            critic_source(config),
-            std::slice::from_mut(&mut rng),
+            critic_source(shared),
+            &mut rngs,
             &device,
         )?;
-        let mut buffer = ReplayBuffer::new(config.buffer_size, env.obs_dim(), env.action_dim());
-        let mut obs = vec![0.0f32; env.obs_dim()];
-        let state = match mode {
-            Mode::Resume => {
-                let (mut p, integrity) = load_checkpoint(&run, &mut agent, &mut buffer, &device)?;
-                if integrity == Integrity::Unverified {
-                    report(TrainEvent::UnverifiedCheckpoint {
-                        dir: run.checkpoint(),
+        let mut members = Vec::with_capacity(configs.len());
+        for (i, ((config, dir), mut env)) in configs.iter().zip(dirs).zip(envs).enumerate() {
+            let run = RunDir::new(dir);
+            let mut buffer = ReplayBuffer::new(config.buffer_size, obs_dim, action_dim);
+            let mut obs = vec![0.0f32; obs_dim];
+            let state = match mode {
+                Mode::Resume => {
+                    let (mut p, integrity) =
+                        load_checkpoint(&run, &mut agent, i, &mut buffer, &device)?;
+                    if integrity == Integrity::Unverified {
+                        report(TrainEvent::UnverifiedCheckpoint {
+                            dir: run.checkpoint(),
+                        });
+                    }
+                    keep_until(&run.metrics(), p.step, p.last_row.as_deref())?;
+                    report(TrainEvent::Resumed {
+                        dir: run.root.clone(),
+                        step: p.step,
+                        steps: config.steps,
                     });
+                    if env.can_restore() {
+                        env.resume_at(&p.env_state, p.env_steps, &mut obs)?;
+                        obs.clone_from(&p.obs);
+                    } else {
+                        // Gymnasium keeps its state in Python: continue with a fresh episode,
+                        // seeded from the checkpoint's generator (the interrupted episode's
+                        // return is not counted).
+                        report(TrainEvent::EpisodeRestarted);
+                        env.reset(&mut p.rng, &mut obs)?;
+                        p.episode_return = 0.0;
+                        p.episode_length = 0;
+                    }
+                    rngs[i] = p.rng.clone();
+                    p
                 }
-                keep_until(&run.metrics(), p.step, p.last_row.as_deref())?;
-                report(TrainEvent::Resumed {
-                    dir: run.root.clone(),
-                    step: p.step,
-                    steps: config.steps,
-                });
-                if env.can_restore() {
-                    env.resume_at(&p.env_state, p.env_steps, &mut obs)?;
-                    obs.clone_from(&p.obs);
-                } else {
-                    // Gymnasium keeps its state in Python: continue with a fresh episode,
-                    // seeded from the checkpoint's generator (the interrupted episode's
-                    // return is not counted).
-                    report(TrainEvent::EpisodeRestarted);
-                    env.reset(&mut p.rng, &mut obs)?;
-                    p.episode_return = 0.0;
-                    p.episode_length = 0;
+                Mode::Fresh | Mode::NoFiles => {
+                    if mode == Mode::Fresh {
+                        create_run_dir(&run, config)?;
+                    }
+                    env.reset(&mut rngs[i], &mut obs)?;
+                    LoopState::new(rngs[i].clone(), env.state(), obs.clone())
                 }
-                p
-            }
-            Mode::Fresh | Mode::NoFiles => {
-                if mode == Mode::Fresh {
-                    create_run_dir(&run, config)?;
-                }
-                env.reset(&mut rng, &mut obs)?;
-                LoopState::new(rng, env.state(), obs.clone())
-            }
-        };
-        let metrics = match mode {
-            Mode::NoFiles => None,
-            Mode::Fresh | Mode::Resume => Some(MetricsWriter::append(&run.metrics())?),
-        };
+            };
+            let metrics = match mode {
+                Mode::NoFiles => None,
+                Mode::Fresh | Mode::Resume => Some(MetricsWriter::append(&run.metrics())?),
+            };
+            members.push(Member {
+                next_obs: vec![0.0f32; obs_dim],
+                run,
+                env,
+                buffer,
+                state,
+                obs,
+                metrics,
+                failure: None,
+            });
+        }
+        let step = members[0].state.step;
+        if members.iter().any(|m| m.state.step != step) {
+            bail!("the population's checkpoints are at different steps; resume each run on its own");
+        }
         Ok(Session {
-            config,
-            rng: state.rng.clone(),
+            configs,
+            agent,
+            members,
+            rngs,
+            step,
             row_clock: RowClock {
                 at: Instant::now(),
-                step: state.step,
+                step,
             },
-            next_obs: vec![0.0f32; env.obs_dim()],
-            run,
-            env,
-            agent,
-            buffer,
-            state,
-            obs,
-            metrics,
         })
     }
 
-    /// One environment step (uniformly random actions for the first `learning_starts`),
-    /// stored in the replay buffer, then one SAC update once there is a minibatch.
-    fn step(&mut self) -> Result<()> {
-        self.state.step += 1;
-        let step = self.state.step;
-        let stopped = |run: &RunDir| intact(run, step, self.config.log_every);
-        let action: Vec<f32> = if step <= self.config.learning_starts {
-            let spec = self.env.spec();
-            spec.action_low
-                .iter()
-                .zip(&spec.action_high)
-                .map(|(&l, &h)| self.rng.random_range(l..h) as f32)
-                .collect()
+    /// Members still training.
+    fn active(&self) -> usize {
+        self.members.iter().filter(|m| m.failure.is_none()).count()
+    }
+
+    /// Stops member `i` with `error`: in a solo run that is the run's error; in a
+    /// population the member is frozen and reported, and the others go on.
+    fn fail(
+        &mut self,
+        i: usize,
+        error: anyhow::Error,
+        report: &mut impl FnMut(TrainEvent),
+    ) -> Result<()> {
+        if self.members.len() == 1 {
+            return Err(error);
+        }
+        let reason = format!("{error:#}");
+        report(TrainEvent::MemberFailed {
+            dir: self.members[i].run.root.clone(),
+            reason: reason.clone(),
+        });
+        self.members[i].failure = Some(reason);
+        self.agent.freeze(i);
+        Ok(())
+    }
+
+    /// One environment step of every member (uniformly random actions for the first
+    /// `learning_starts`), stored in its replay buffer, then one SAC update of every member
+    /// once there is a minibatch.
+    fn step(&mut self, report: &mut impl FnMut(TrainEvent)) -> Result<()> {
+        let shared = &self.configs[0];
+        self.step += 1;
+        let step = self.step;
+        let a = self.members[0].env.action_dim();
+        let actions: Vec<f32> = if step <= shared.learning_starts {
+            let mut actions = Vec::with_capacity(a * self.members.len());
+            for (member, rng) in self.members.iter().zip(&mut self.rngs) {
+                let spec = member.env.spec();
+                let bounds = spec.action_low.iter().zip(&spec.action_high);
+                actions.extend(bounds.map(|(&l, &h)| rng.random_range(l..h) as f32));
+            }
+            actions
         } else {
-            self.agent
-                .act(&self.obs, std::slice::from_mut(&mut self.rng))?
+            let obs: Vec<f32> = self.members.iter().flat_map(|m| m.obs.iter().copied()).collect();
+            self.agent.act(&obs, &mut self.rngs)?
         };
+        for i in 0..self.members.len() {
+            if self.members[i].failure.is_some() {
+                continue;
+            }
+            let action = &actions[i * a..(i + 1) * a];
+            if let Err(error) = self.members[i].step(step, shared.log_every, action, &mut self.rngs[i]) {
+                self.fail(i, error, report)?;
+            }
+        }
+        let ready = self.members.iter().all(|m| m.buffer.len() >= shared.batch_size);
+        if step > shared.learning_starts && ready {
+            let batches: Vec<_> = self
+                .members
+                .iter()
+                .zip(&mut self.rngs)
+                .map(|(m, rng)| m.buffer.sample(shared.batch_size, rng))
+                .collect();
+            let stats = self.agent.update(&batches, &mut self.rngs)?;
+            for (i, stats) in stats.iter().enumerate() {
+                if self.members[i].failure.is_some() {
+                    continue;
+                }
+                if !stats.is_finite() {
+                    let error = anyhow::anyhow!(
+                        "non-finite loss at step {step} (critic {}, actor {}, alpha {}); stopped. {}",
+                        stats.critic_loss.map_or("-".into(), |c| c.to_string()),
+                        stats.actor_loss,
+                        stats.alpha,
+                        intact(&self.members[i].run, step, shared.log_every)
+                    );
+                    self.fail(i, error, report)?;
+                } else {
+                    self.members[i].state.window.add(stats);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes each training member's metrics row, checkpoint and policy file (unless
+    /// benchmarking) and reports progress; returns each member's mean return of the
+    /// episodes since the last row.
+    fn log(&mut self, report: &mut impl FnMut(TrainEvent)) -> Result<Vec<f64>> {
+        let RowClock { at, step } = &self.row_clock;
+        let sps = (self.step - step) as f64 / at.elapsed().as_secs_f64().max(1e-9);
+        let mut returns = Vec::with_capacity(self.members.len());
+        for (i, member) in self.members.iter_mut().enumerate() {
+            let p = &mut member.state;
+            returns.push(mean(&p.window.returns));
+            if member.failure.is_some() {
+                continue;
+            }
+            let row = metrics_row(p, self.agent.alpha(i), sps);
+            p.rng = self.rngs[i].clone();
+            p.env_state = member.env.state();
+            p.env_steps = member.env.episode_steps();
+            p.obs.clone_from(&member.obs);
+            p.last_row = Some(row.to_line()?);
+            p.window = Window::default();
+            if let Some(metrics) = &mut member.metrics {
+                save_checkpoint(&member.run, &self.agent, i, &member.buffer, &member.state)?;
+                metrics.write(&row)?;
+                std::fs::write(member.run.policy(), self.agent.actor.export(i)?)?;
+            }
+        }
+        let training = self.members.iter().zip(&returns).filter(|(m, _)| m.failure.is_none());
+        let recent: Vec<f64> = training.map(|(_, &r)| r).filter(|r| !r.is_nan()).collect();
+        report(TrainEvent::Logged {
+            step: self.step,
+            steps: self.configs[0].steps,
+            episodes: self.members.iter().map(|m| m.state.episode).sum(),
+            recent_return: mean(&recent),
+            steps_per_sec: sps * self.active().max(1) as f64,
+        });
+        self.row_clock = RowClock {
+            at: Instant::now(),
+            step: self.step,
+        };
+        Ok(returns)
+    }
+}
+
+impl Member {
+    /// One environment step with `action`; books the transition and resets the
+    /// environment at the end of an episode (drawing from `rng`).
+    fn step(&mut self, step: usize, log_every: usize, action: &[f32], rng: &mut Pcg64) -> Result<()> {
+        self.state.step = step;
+        let stopped = |run: &RunDir| intact(run, step, log_every);
         if action.iter().any(|a| !a.is_finite()) {
             bail!(
                 "the policy produced a non-finite action at step {step} (training diverged); stopped. {}",
@@ -306,79 +536,21 @@ impl<'a> Session<'a> {
                 t.reward
             );
         }
-        self.buffer.push(
-            &self.obs,
-            &action,
-            t.reward as f32,
-            &self.next_obs,
-            t.terminated,
-        );
+        self.buffer
+            .push(&self.obs, action, t.reward as f32, &self.next_obs, t.terminated);
         self.state.episode_return += t.reward;
         self.state.episode_length += 1;
         self.obs.clone_from(&self.next_obs);
         if t.terminated || t.truncated {
             self.state.end_episode();
-            self.env
-                .reset(&mut self.rng, &mut self.obs)
-                .with_context(|| {
-                    format!(
-                        "the environment failed to reset at step {step}; stopped. {}",
-                        stopped(&self.run)
-                    )
-                })?;
-        }
-        if step > self.config.learning_starts && self.buffer.len() >= self.config.batch_size {
-            let batch = self.buffer.sample(self.config.batch_size, &mut self.rng);
-            let stats = self.agent.update(
-                std::slice::from_ref(&batch),
-                std::slice::from_mut(&mut self.rng),
-            )?[0];
-            let critic_ok = stats.critic_loss.is_none_or(f32::is_finite);
-            if !(critic_ok && stats.actor_loss.is_finite() && stats.alpha.is_finite()) {
-                bail!(
-                    "non-finite loss at step {step} (critic {}, actor {}, alpha {}); stopped. {}",
-                    stats.critic_loss.map_or("-".into(), |c| c.to_string()),
-                    stats.actor_loss,
-                    stats.alpha,
+            self.env.reset(rng, &mut self.obs).with_context(|| {
+                format!(
+                    "the environment failed to reset at step {step}; stopped. {}",
                     stopped(&self.run)
-                );
-            }
-            self.state.window.add(&stats);
+                )
+            })?;
         }
         Ok(())
-    }
-
-    /// Writes a metrics row, the checkpoint and the policy file (unless benchmarking) and
-    /// reports progress; returns the mean return of the episodes since the last row.
-    fn log(&mut self, report: &mut impl FnMut(TrainEvent)) -> Result<f64> {
-        let RowClock { at, step } = &self.row_clock;
-        let sps = (self.state.step - step) as f64 / at.elapsed().as_secs_f64().max(1e-9);
-        let p = &mut self.state;
-        let row = metrics_row(p, self.agent.alpha(0), sps);
-        let recent_return = mean(&p.window.returns);
-        report(TrainEvent::Logged {
-            step: p.step,
-            steps: self.config.steps,
-            episodes: p.episode,
-            recent_return,
-            steps_per_sec: sps,
-        });
-        p.rng = self.rng.clone();
-        p.env_state = self.env.state();
-        p.env_steps = self.env.episode_steps();
-        p.obs.clone_from(&self.obs);
-        p.last_row = Some(row.to_line()?);
-        p.window = Window::default();
-        if let Some(metrics) = &mut self.metrics {
-            save_checkpoint(&self.run, &self.agent, &self.buffer, &self.state)?;
-            metrics.write(&row)?;
-            std::fs::write(self.run.policy(), self.agent.actor.export(0)?)?;
-        }
-        self.row_clock = RowClock {
-            at: Instant::now(),
-            step: self.state.step,
-        };
-        Ok(recent_return)
     }
 }
 
