@@ -1,7 +1,8 @@
 //! One training run: the training loop ([`train`]), its checkpoints ([`checkpoint`]) and
 //! their checksum manifests ([`manifest`]), its metrics.csv ([`metrics`], with the CSV
 //! conventions of [`table`]), the names of the files of a run directory ([`run_dir`]), and
-//! the evaluation of an exported policy through policy-core ([`evaluate`]).
+//! the evaluation of an exported policy through policy-core ([`evaluate`]), and the
+//! directory of a population of runs trained together ([`population`]).
 //!
 //! May import `config`, `sac` and `envs`; never `experiments` (which drive many runs).
 
@@ -9,6 +10,7 @@ pub mod checkpoint;
 pub mod evaluate;
 pub mod manifest;
 pub mod metrics;
+pub mod population;
 pub mod run_dir;
 pub mod table;
 pub mod train;

@@ -229,7 +229,9 @@ pub fn check_population(configs: &[Config]) -> Result<()> {
             let differs = mine
                 .iter()
                 .find(|l| !theirs.contains(l))
-                .map_or("?".to_string(), |l| l.split('=').next().unwrap_or(l).trim().to_string());
+                .map_or("?".to_string(), |l| {
+                    l.split('=').next().unwrap_or(l).trim().to_string()
+                });
             bail!(
                 "population member {i} differs from member 0 in `{differs}`: members may differ only in seed, alpha (fixed values) and the actor and critic learning rates"
             );
@@ -365,7 +367,9 @@ impl<'a> Session<'a> {
         }
         let step = members[0].state.step;
         if members.iter().any(|m| m.state.step != step) {
-            bail!("the population's checkpoints are at different steps; resume each run on its own");
+            bail!(
+                "the population's checkpoints are at different steps; resume each run on its own"
+            );
         }
         Ok(Session {
             configs,
@@ -423,7 +427,11 @@ impl<'a> Session<'a> {
             }
             actions
         } else {
-            let obs: Vec<f32> = self.members.iter().flat_map(|m| m.obs.iter().copied()).collect();
+            let obs: Vec<f32> = self
+                .members
+                .iter()
+                .flat_map(|m| m.obs.iter().copied())
+                .collect();
             self.agent.act(&obs, &mut self.rngs)?
         };
         for i in 0..self.members.len() {
@@ -431,11 +439,16 @@ impl<'a> Session<'a> {
                 continue;
             }
             let action = &actions[i * a..(i + 1) * a];
-            if let Err(error) = self.members[i].step(step, shared.log_every, action, &mut self.rngs[i]) {
+            if let Err(error) =
+                self.members[i].step(step, shared.log_every, action, &mut self.rngs[i])
+            {
                 self.fail(i, error, report)?;
             }
         }
-        let ready = self.members.iter().all(|m| m.buffer.len() >= shared.batch_size);
+        let ready = self
+            .members
+            .iter()
+            .all(|m| m.buffer.len() >= shared.batch_size);
         if step > shared.learning_starts && ready {
             let batches: Vec<_> = self
                 .members
@@ -491,7 +504,11 @@ impl<'a> Session<'a> {
                 std::fs::write(member.run.policy(), self.agent.actor.export(i)?)?;
             }
         }
-        let training = self.members.iter().zip(&returns).filter(|(m, _)| m.failure.is_none());
+        let training = self
+            .members
+            .iter()
+            .zip(&returns)
+            .filter(|(m, _)| m.failure.is_none());
         let recent: Vec<f64> = training.map(|(_, &r)| r).filter(|r| !r.is_nan()).collect();
         report(TrainEvent::Logged {
             step: self.step,
@@ -511,7 +528,13 @@ impl<'a> Session<'a> {
 impl Member {
     /// One environment step with `action`; books the transition and resets the
     /// environment at the end of an episode (drawing from `rng`).
-    fn step(&mut self, step: usize, log_every: usize, action: &[f32], rng: &mut Pcg64) -> Result<()> {
+    fn step(
+        &mut self,
+        step: usize,
+        log_every: usize,
+        action: &[f32],
+        rng: &mut Pcg64,
+    ) -> Result<()> {
         self.state.step = step;
         let stopped = |run: &RunDir| intact(run, step, log_every);
         if action.iter().any(|a| !a.is_finite()) {
@@ -536,8 +559,13 @@ impl Member {
                 t.reward
             );
         }
-        self.buffer
-            .push(&self.obs, action, t.reward as f32, &self.next_obs, t.terminated);
+        self.buffer.push(
+            &self.obs,
+            action,
+            t.reward as f32,
+            &self.next_obs,
+            t.terminated,
+        );
         self.state.episode_return += t.reward;
         self.state.episode_length += 1;
         self.obs.clone_from(&self.next_obs);

@@ -1,16 +1,31 @@
 //! `mixsac train`: resolve the configuration, train (or resume), report progress.
 
 use anyhow::{anyhow, bail, Result};
+use std::path::{Path, PathBuf};
 use trainer::envs::{EnvId, Family};
-use trainer::{Mode, TrainArgs, TrainEvent};
+use trainer::{Alpha, Config, MemberGrid, Mode, PopulationDir, TrainArgs, TrainEvent};
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     settings: Box<TrainArgs>,
-    /// Continue the run in --out from its last checkpoint.
+    /// Continue the run (or population) in --out from its last checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Train a population: one member per seed (comma-separated), all updated together as
+    /// one batched network. Combines with the lists below (every combination is a member);
+    /// each member writes an ordinary run directory under --out.
+    #[arg(long, value_delimiter = ',', value_name = "SEED,...")]
+    seeds: Vec<u64>,
+    /// Population members' entropy scales (numbers, or `auto` alone).
+    #[arg(long, value_delimiter = ',', value_name = "ALPHA,...")]
+    alphas: Vec<Alpha>,
+    /// Population members' actor learning rates.
+    #[arg(long, value_delimiter = ',', value_name = "LR,...")]
+    actor_lrs: Vec<f64>,
+    /// Population members' critic learning rates.
+    #[arg(long, value_delimiter = ',', value_name = "LR,...")]
+    critic_lrs: Vec<f64>,
 }
 
 /// The family of the environment that `--env NAME` or `--env=NAME` names on a command line,
@@ -28,10 +43,21 @@ pub fn family_in_args(args: impl Iterator<Item = String>) -> Option<Family> {
     None
 }
 
-pub fn run(Args { settings, resume }: Args) -> Result<()> {
-    let Some(out) = settings.out.clone() else {
+pub fn run(args: Args) -> Result<()> {
+    let Some(out) = args.settings.out.clone() else {
         bail!("--out DIR is required (where config.toml, metrics.csv and policy.mxp go)")
     };
+    let grid = MemberGrid {
+        seeds: args.seeds,
+        alphas: args.alphas,
+        actor_lrs: args.actor_lrs,
+        critic_lrs: args.critic_lrs,
+    };
+    let population = grid.is_population() || (args.resume && PopulationDir::holds_population(&out));
+    if population {
+        return run_population(&args.settings, args.resume, &grid, &out);
+    }
+    let (settings, resume) = (args.settings, args.resume);
     let config = if resume {
         if settings.env.is_some() || settings.config.is_some() {
             bail!(
@@ -86,5 +112,86 @@ pub fn run(Args { settings, resume }: Args) -> Result<()> {
         summary.last_return,
         summary.policy_file.display()
     );
+    Ok(())
+}
+
+/// `train` with several members: one batched population, each member's run under `out`.
+fn run_population(settings: &TrainArgs, resume: bool, grid: &MemberGrid, out: &Path) -> Result<()> {
+    let dir = PopulationDir::new(out);
+    let (configs, dirs): (Vec<Config>, Vec<PathBuf>) = if resume {
+        if settings.env.is_some() || settings.config.is_some() || grid.is_population() {
+            bail!(
+                "--resume continues the population listed in {}; give only --out (and --resume)",
+                dir.list().display()
+            );
+        }
+        let dirs = dir.members()?;
+        let configs = dirs
+            .iter()
+            .map(|d| trainer::saved_config(d))
+            .collect::<Result<Vec<_>>>()?;
+        (configs, dirs)
+    } else {
+        let base = settings.clone().with_file()?.resolve()?;
+        let members = grid.members(&base)?;
+        let (names, configs): (Vec<String>, Vec<Config>) = members.into_iter().unzip();
+        trainer::train::check_population(&configs)?;
+        dir.write(&names)?;
+        let dirs = names.iter().map(|n| dir.member(n)).collect();
+        (configs, dirs)
+    };
+    let steps = configs[0].steps;
+    let bar = crate::progress::bar(steps as u64, "{bar:30} {pos}/{len} steps  {msg}  ETA {eta}");
+    let mode = if resume { Mode::Resume } else { Mode::Fresh };
+    let dir_refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let outcomes = trainer::train::train_population(&configs, &dir_refs, mode, |event| {
+        match (&bar, &event) {
+            (
+                Some(bar),
+                TrainEvent::Logged {
+                    step,
+                    episodes,
+                    recent_return,
+                    steps_per_sec,
+                    ..
+                },
+            ) => {
+                bar.set_position(*step as u64);
+                bar.set_message(format!(
+                    "{} members  {}",
+                    configs.len(),
+                    trainer::train::logged_summary(*episodes, *recent_return, *steps_per_sec)
+                ));
+            }
+            (Some(bar), _) => bar.println(event.to_string()),
+            (None, _) => eprintln!("{event}"),
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let mut failed = 0;
+    for (dir, outcome) in dirs.iter().zip(&outcomes) {
+        match outcome {
+            Ok(summary) => println!(
+                "{}: trained {} steps ({} episodes, last mean return {:.3}); policy written to {}",
+                dir.display(),
+                summary.steps,
+                summary.episodes,
+                summary.last_return,
+                summary.policy_file.display()
+            ),
+            Err(reason) => {
+                failed += 1;
+                println!("{}: stopped: {reason}", dir.display());
+            }
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} population members stopped early (see above)",
+            outcomes.len()
+        );
+    }
     Ok(())
 }

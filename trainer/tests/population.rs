@@ -1,0 +1,333 @@
+//! Population training: member i of a population computes the run `mixsac train` computes
+//! with member i's config, a member that diverges stops alone, and a killed population
+//! resumes to the weights of an uninterrupted one.
+
+mod common;
+
+use candle_core::Device;
+use clap::ValueEnum;
+use common::{metrics_without_timing, mixsac, mixsac_command, mixsac_ok, temp_dir};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+use std::path::Path;
+use trainer::{
+    Agent, Alpha, Batch, Config, CriticSource, Estimator, PolicyKind, TrainArgs, UpdateStats,
+};
+
+/// The tolerance for member-versus-solo losses. Members draw the same random
+/// numbers as their solo runs and run the same operations on their own slices, so the
+/// measured difference is 0 (asserted and printed below); 1e-4 leaves room for a future
+/// kernel that sums in another order.
+const REL_TOL: f64 = 1e-4;
+
+/// Three members that differ in everything a member may differ in.
+fn member_configs(policy: &str, estimator: &str, alpha: &str) -> Vec<Config> {
+    let settings = [
+        (1u64, 1e-3, 1e-3, 0.05),
+        (2, 3e-4, 1e-3, 0.2),
+        (3, 1e-3, 5e-4, 0.1),
+    ];
+    settings
+        .iter()
+        .map(|&(seed, actor_lr, critic_lr, fixed_alpha)| {
+            let alpha = match alpha {
+                "auto" => Alpha::Auto,
+                _ => Alpha::Fixed(fixed_alpha),
+            };
+            let args = TrainArgs {
+                env: Some("shaped-pendulum".parse().unwrap()),
+                policy: Some(PolicyKind::from_str(policy, true).unwrap()),
+                estimator: Some(Estimator::from_str(estimator, true).unwrap()),
+                components: Some(if policy == "squashed" { 1 } else { 3 }),
+                hidden: Some(32),
+                seed: Some(seed),
+                actor_lr: Some(actor_lr),
+                critic_lr: Some(critic_lr),
+                alpha: Some(alpha),
+                ..TrainArgs::default()
+            };
+            args.resolve().unwrap()
+        })
+        .collect()
+}
+
+/// A minibatch of random pendulum-like transitions.
+fn random_batch(rng: &mut Pcg64, n: usize) -> Batch {
+    let mut draw = |count: usize, lo: f32, hi: f32| -> Vec<f32> {
+        (0..count).map(|_| rng.random_range(lo..hi)).collect()
+    };
+    Batch {
+        obs: draw(3 * n, -1.0, 1.0),
+        actions: draw(n, -2.0, 2.0),
+        rewards: draw(n, -16.0, 0.0),
+        next_obs: draw(3 * n, -1.0, 1.0),
+        terminated: (0..n).map(|i| if i % 7 == 0 { 1.0 } else { 0.0 }).collect(),
+    }
+}
+
+fn agent(configs: &[Config], rngs: &mut [Pcg64]) -> Agent {
+    Agent::new(
+        configs,
+        3,
+        &[-2.0],
+        &[2.0],
+        CriticSource::LearnedDoubleQ,
+        rngs,
+        &Device::Cpu,
+    )
+    .unwrap()
+}
+
+fn relative(a: f32, b: f32) -> f64 {
+    let (a, b) = (f64::from(a), f64::from(b));
+    (a - b).abs() / a.abs().max(b.abs()).max(1e-30)
+}
+
+fn worst(population: &UpdateStats, solo: &UpdateStats) -> f64 {
+    let critic = match (population.critic_loss, solo.critic_loss) {
+        (Some(p), Some(s)) => relative(p, s),
+        _ => 0.0,
+    };
+    [
+        critic,
+        relative(population.actor_loss, solo.actor_loss),
+        relative(population.alpha, solo.alpha),
+        relative(population.log_prob_mean, solo.log_prob_mean),
+    ]
+    .into_iter()
+    .fold(0.0, f64::max)
+}
+
+#[test]
+fn every_estimator_members_first_200_updates_equal_their_solo_runs() {
+    let cases = [
+        ("squashed", "rep", "fixed"),
+        ("squashed", "rep", "auto"),
+        ("sgm", "like", "fixed"),
+        ("sgm", "halfrep", "fixed"),
+        ("sgm", "gumbel", "fixed"),
+        ("sgm", "mrp", "auto"),
+    ];
+    for (policy, estimator, alpha) in cases {
+        let configs = member_configs(policy, estimator, alpha);
+        let seeds: Vec<u64> = configs.iter().map(|c| c.seed).collect();
+        let mut pop_rngs: Vec<Pcg64> = seeds.iter().map(|&s| Pcg64::seed_from_u64(s)).collect();
+        let mut population = agent(&configs, &mut pop_rngs);
+        let mut solos: Vec<(Agent, Pcg64)> = configs
+            .iter()
+            .map(|c| {
+                let mut rng = [Pcg64::seed_from_u64(c.seed)];
+                let a = agent(std::slice::from_ref(c), &mut rng);
+                let [rng] = rng;
+                (a, rng)
+            })
+            .collect();
+        let mut data = Pcg64::seed_from_u64(99);
+        let mut max_diff: f64 = 0.0;
+        for update in 0..200 {
+            let batches: Vec<Batch> = (0..configs.len())
+                .map(|_| random_batch(&mut data, 32))
+                .collect();
+            let stats = population.update(&batches, &mut pop_rngs).unwrap();
+            for (i, (solo, rng)) in solos.iter_mut().enumerate() {
+                let alone = solo
+                    .update(std::slice::from_ref(&batches[i]), std::slice::from_mut(rng))
+                    .unwrap()[0];
+                let diff = worst(&stats[i], &alone);
+                assert!(
+                    diff <= REL_TOL,
+                    "{policy}/{estimator}/{alpha} member {i} update {update}: {:?} vs solo {:?}",
+                    stats[i],
+                    alone
+                );
+                max_diff = max_diff.max(diff);
+            }
+        }
+        println!("{policy}-{estimator} alpha {alpha}: largest relative difference {max_diff:e}");
+        assert_eq!(
+            max_diff, 0.0,
+            "{policy}/{estimator}: members are no longer exact"
+        );
+    }
+}
+
+fn train_args<'a>(out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--out",
+        out,
+        "--env",
+        "shaped-pendulum",
+        "--policy",
+        "sgm",
+        "--components",
+        "3",
+        "--estimator",
+        "halfrep",
+        "--hidden",
+        "32",
+        "--steps",
+        steps,
+        "--learning-starts",
+        "300",
+        "--log-every",
+        "300",
+    ]
+}
+
+/// Ten seeds as one population end in the files of ten solo runs, byte for byte, so their
+/// final returns are the solo runs' (a fortiori statistically indistinguishable).
+#[test]
+fn a_population_of_ten_seeds_writes_the_files_of_ten_solo_runs() {
+    let dir = temp_dir("population-ten");
+    let pop = dir.join("pop");
+    let pop_s = pop.to_str().unwrap();
+    let mut args = train_args(pop_s, "900");
+    args.extend(["--seeds", "0,1,2,3,4,5,6,7,8,9"]);
+    mixsac_ok(&args);
+    for seed in 0..10 {
+        let solo = dir.join(format!("solo-{seed}"));
+        let seed_s = seed.to_string();
+        let mut args = train_args(solo.to_str().unwrap(), "900");
+        args.extend(["--seed", &seed_s]);
+        mixsac_ok(&args);
+        let member = pop.join(format!("seed-{seed}"));
+        let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
+        assert_eq!(
+            read(&member, "policy.mxp"),
+            read(&solo, "policy.mxp"),
+            "seed {seed}"
+        );
+        let metrics =
+            |d: &Path| metrics_without_timing(&String::from_utf8(read(d, "metrics.csv")).unwrap());
+        assert_eq!(metrics(&member), metrics(&solo), "seed {seed}");
+        // config.toml's first line is a comment naming its own path.
+        let config = |d: &Path| {
+            let text = String::from_utf8(read(d, "config.toml")).unwrap();
+            text.lines().skip(1).collect::<Vec<_>>().join("\n")
+        };
+        assert_eq!(config(&member), config(&solo), "seed {seed}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_diverging_member_stops_alone_with_its_checkpoint_intact() {
+    let dir = temp_dir("population-diverge");
+    let pop = dir.join("pop");
+    let mut args = train_args(pop.to_str().unwrap(), "1500");
+    args.extend(["--seeds", "4", "--actor-lrs", "1e-3,1e30"]);
+    let out = mixsac(&args);
+    assert!(
+        !out.status.success(),
+        "a stopped member must fail the command"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 of 2 population members stopped early"),
+        "{stderr}"
+    );
+    let healthy = pop.join("seed-4_actor-lr-0.001");
+    let diverged = pop.join("seed-4_actor-lr-1000000000000000000000000000000");
+    assert!(
+        stdout.contains("training diverged") || stdout.contains("non-finite loss"),
+        "{stdout}"
+    );
+    // The healthy member trained to the end, exactly as alone.
+    let solo = dir.join("solo");
+    let mut args = train_args(solo.to_str().unwrap(), "1500");
+    args.extend(["--seed", "4"]);
+    mixsac_ok(&args);
+    assert_eq!(
+        std::fs::read(healthy.join("policy.mxp")).unwrap(),
+        std::fs::read(solo.join("policy.mxp")).unwrap()
+    );
+    // The diverged member's last checkpoint and policy are intact and finite.
+    let bytes = std::fs::read(diverged.join("policy.mxp")).unwrap();
+    let policy = policy_core::Policy::from_bytes(&bytes).unwrap();
+    let mut action = [0.0f32];
+    policy.mode(&[1.0, 0.0, 0.0], &mut action).unwrap();
+    assert!(action[0].is_finite());
+    assert!(diverged.join("checkpoint").join("manifest.txt").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_killed_population_resumes_to_the_weights_of_an_uninterrupted_one() {
+    let dir = temp_dir("population-kill");
+    let (whole, killed) = (dir.join("whole"), dir.join("killed"));
+    let population = ["--seeds", "1,2", "--alphas", "0.05,0.2"];
+    let mut args = train_args(whole.to_str().unwrap(), "6000");
+    args.extend(population);
+    mixsac_ok(&args);
+
+    let mut args = train_args(killed.to_str().unwrap(), "6000");
+    args.extend(population);
+    let mut child = mixsac_command()
+        .args(&args)
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let last = killed.join("seed-2_alpha-0.2").join("metrics.csv");
+    let started = std::time::Instant::now();
+    loop {
+        let rows = std::fs::read_to_string(&last)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if rows > 4 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
+        assert!(started.elapsed().as_secs() < 120, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let rows = std::fs::read_to_string(&last).unwrap().lines().count();
+    assert!(rows < 21, "killed too late to test resuming ({rows} rows)");
+    mixsac_ok(&["train", "--resume", "--out", killed.to_str().unwrap()]);
+    for member in [
+        "seed-1_alpha-0.05",
+        "seed-1_alpha-0.2",
+        "seed-2_alpha-0.05",
+        "seed-2_alpha-0.2",
+    ] {
+        let read = |d: &Path, f: &str| std::fs::read(d.join(member).join(f)).unwrap();
+        assert_eq!(
+            read(&killed, "policy.mxp"),
+            read(&whole, "policy.mxp"),
+            "{member}"
+        );
+        let metrics =
+            |d: &Path| metrics_without_timing(&String::from_utf8(read(d, "metrics.csv")).unwrap());
+        assert_eq!(metrics(&killed), metrics(&whole), "{member}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn populations_refuse_bad_input() {
+    let dir = temp_dir("population-bad");
+    let out = dir.to_str().unwrap();
+    let mut args = train_args(out, "600");
+    args.extend(["--seeds", "1,1"]);
+    let err = mixsac(&args);
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("would both be seed-1"));
+    let mut args = train_args(out, "600");
+    args.extend(["--alphas", "0.1,auto"]);
+    let err = mixsac(&args);
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert!(
+        stderr.contains("differs from member 0 in `alpha`"),
+        "{stderr}"
+    );
+    let err = mixsac(&["train", "--resume", "--out", out, "--seeds", "1,2"]);
+    assert!(!err.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
