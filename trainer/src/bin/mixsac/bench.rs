@@ -20,6 +20,16 @@ pub struct Args {
     /// Only these combinations, named estimator-policy (e.g. `halfrep-sgm`); repeatable.
     #[arg(long)]
     only: Vec<String>,
+    /// Members of a population trained as one batched network (seeds 0..S); the rate is
+    /// member-steps per second (environment steps summed over members, one update each).
+    #[arg(long, default_value_t = 1)]
+    population: usize,
+    /// Hidden width (default: the environment family's; 256 for MuJoCo size).
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Minibatch size (default: the environment family's).
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -36,8 +46,8 @@ const COMBINATIONS: [(PolicyKind, Estimator); 6] = [
 ];
 
 pub fn run(args: Args) -> Result<()> {
-    if args.steps == 0 || args.repeats == 0 {
-        bail!("--steps and --repeats must be at least 1");
+    if args.steps == 0 || args.repeats == 0 || args.population == 0 {
+        bail!("--steps, --repeats and --population must be at least 1");
     }
     let name = |(policy, estimator): &(PolicyKind, Estimator)| format!("{estimator}-{policy}");
     if let Some(unknown) = args
@@ -62,14 +72,24 @@ pub fn run(args: Args) -> Result<()> {
             estimator: Some(estimator),
             steps: Some(args.steps),
             log_every: Some(args.steps),
+            hidden: args.hidden,
+            batch_size: args.batch_size,
             ..Default::default()
         }
         .resolve()?;
+        let s = args.population;
+        let configs: Vec<_> = (0..s as u64)
+            .map(|seed| trainer::Config {
+                seed,
+                ..config.clone()
+            })
+            .collect();
+        let dirs: Vec<&std::path::Path> = vec![scratch.as_path(); s];
         let mut rates: Vec<f64> = (0..args.repeats)
             .map(|_| {
                 let start = Instant::now();
-                trainer::train::train(&config, &scratch, Mode::NoFiles, |_| {})?;
-                Ok(args.steps as f64 / start.elapsed().as_secs_f64())
+                trainer::train::train_population(&configs, &dirs, Mode::NoFiles, |_| {})?;
+                Ok((s * args.steps) as f64 / start.elapsed().as_secs_f64())
             })
             .collect::<Result<_>>()?;
         rates.sort_by(f64::total_cmp);
@@ -78,14 +98,28 @@ pub fn run(args: Args) -> Result<()> {
             println!(
                 "{}",
                 serde_json::json!({"policy": policy.to_string(), "estimator": estimator.to_string(),
-                "env": args.env.to_string(), "steps": args.steps, "steps_per_sec": median.round(),
-                "runs": rates.iter().map(|r| r.round()).collect::<Vec<_>>()})
+                "env": args.env.to_string(), "steps": args.steps, "population": s,
+                "hidden": config.hidden, "batch_size": config.batch_size,
+                "steps_per_sec": median.round(),
+                "runs": rates.iter().map(|r| r.round()).collect::<Vec<_>>(),
+                "peak_rss_mib": peak_rss_mib()})
             );
         } else {
-            println!("{policy:<9} {estimator:<8} {median:>7.0} steps/s  (runs: {rates:.0?})");
+            let unit = if s == 1 { "steps/s" } else { "member-steps/s" };
+            println!(
+                "{policy:<9} {estimator:<8} S={s:<3} {median:>7.0} {unit}  (runs: {rates:.0?})"
+            );
         }
     }
     Ok(())
+}
+
+/// The process's peak resident memory so far (Linux: VmHWM), in MiB; None elsewhere.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kib / 1024.0).round())
 }
 
 #[derive(clap::Args)]
