@@ -311,6 +311,9 @@ hyperparameters! {
     log_every: usize = all(1000);
     /// Where the tensors live: cpu, or cuda (build with --features cuda).
     device: Device = all(Device::Cpu);
+    /// CPU threads: population members in parallel, or a large layer's product split
+    /// (MuJoCo size); results depend on the number, never on scheduling.
+    threads: usize = all(1);
     /// Seconds to wait for one reply of a gym:<ID> environment before stopping it.
     env_timeout: f64 = all(60.0);
 }
@@ -401,6 +404,7 @@ impl Config {
             ("buffer-size", self.buffer_size),
             ("baseline-samples", self.baseline_samples),
             ("log-every", self.log_every),
+            ("threads", self.threads),
         ] {
             if value == 0 {
                 bail!("--{name} must be at least 1");
@@ -437,7 +441,8 @@ impl Config {
 
     /// Reads a saved `config.toml` (as [`Config::save`] wrote it). Every hyperparameter must
     /// be there: a run continues with exactly its own settings, never with defaults of a
-    /// later version (only `env_timeout`, which older files lack, may be missing).
+    /// later version (only `env_timeout` and `threads`, which older files lack, may be
+    /// missing: older versions had no other choice than their defaults).
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -446,7 +451,7 @@ impl Config {
         let missing: Vec<&str> = args
             .unset()
             .into_iter()
-            .filter(|name| *name != "env_timeout")
+            .filter(|name| !matches!(*name, "env_timeout" | "threads"))
             .collect();
         if !missing.is_empty() {
             bail!(
@@ -500,10 +505,10 @@ mod tests {
     fn older_config_files_load_and_incomplete_ones_are_refused() {
         let config = resolved("pendulum", 11);
         let (path, text) = saved(&config);
-        // Older files: α as a string, no env_timeout.
+        // Older files: α as a string, no env_timeout, no threads.
         let older: String = text
             .lines()
-            .filter(|l| !l.starts_with("env_timeout"))
+            .filter(|l| !l.starts_with("env_timeout") && !l.starts_with("threads"))
             .map(|l| match l.starts_with("alpha =") {
                 true => "alpha = \"0.01\"\n".to_string(),
                 false => format!("{l}\n"),

@@ -18,6 +18,7 @@ use candle_core::{
     bail, CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor,
 };
 use policy_core::format::Activation;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How a layer's weight tensor is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,9 +180,23 @@ impl FusedDense {
     }
 }
 
-/// For every member m: dst_m ← dst_m + lhs_m · rhs_m, one thread. lhs_m is `rows × inner`,
-/// rhs_m `inner × cols`; dst holds the members' `rows × cols` results one after another, each
-/// laid out by `dst_strides` (row, column).
+/// Threads the dense layers may use ([`set_threads`]); 1 unless the user asks for more.
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Multiply-accumulates below which one product runs on one thread (splitting a 64-wide
+/// layer's product costs more than it saves).
+const PARALLEL_PRODUCT: usize = 1 << 20;
+
+/// Lets the dense layers use `threads` threads (of rayon's global pool): the members of a
+/// population in parallel, or a large product split by output blocks. Each output is summed
+/// by one thread in a fixed order, so results depend on `threads` only, never on scheduling.
+pub fn set_threads(threads: usize) {
+    THREADS.store(threads.max(1), Ordering::Relaxed);
+}
+
+/// For every member m: dst_m ← dst_m + lhs_m · rhs_m. lhs_m is `rows × inner`, rhs_m
+/// `inner × cols`; dst holds the members' `rows × cols` results one after another, each laid
+/// out by `dst_strides` (row, column).
 fn accumulate_products(
     dst: &mut [f32],
     dst_strides: (isize, isize),
@@ -189,7 +204,47 @@ fn accumulate_products(
     (lhs, lhs_view): (&[f32], Strided),
     (rhs, rhs_view): (&[f32], Strided),
 ) -> Result<()> {
-    for (m, dst_m) in dst.chunks_exact_mut(rows * cols).enumerate() {
+    let threads = THREADS.load(Ordering::Relaxed);
+    let members = dst.len() / (rows * cols).max(1);
+    let per_member = |(m, dst_m): (usize, &mut [f32]), parallelism| {
+        product(
+            dst_m,
+            dst_strides,
+            (rows, inner, cols),
+            m,
+            (lhs, lhs_view),
+            (rhs, rhs_view),
+            parallelism,
+        )
+    };
+    if threads > 1 && members > 1 {
+        use rayon::prelude::*;
+        dst.par_chunks_exact_mut(rows * cols)
+            .enumerate()
+            .try_for_each(|job| per_member(job, gemm::Parallelism::None))
+    } else {
+        let parallelism = if threads > 1 && rows * inner * cols >= PARALLEL_PRODUCT {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        dst.chunks_exact_mut(rows * cols)
+            .enumerate()
+            .try_for_each(|job| per_member(job, parallelism))
+    }
+}
+
+/// dst_m ← dst_m + lhs_m · rhs_m for member m (see [`accumulate_products`]).
+fn product(
+    dst_m: &mut [f32],
+    dst_strides: (isize, isize),
+    (rows, inner, cols): (usize, usize, usize),
+    m: usize,
+    (lhs, lhs_view): (&[f32], Strided),
+    (rhs, rhs_view): (&[f32], Strided),
+    parallelism: gemm::Parallelism,
+) -> Result<()> {
+    {
         let lhs_m = lhs_view.at(lhs, m, rows, inner)?;
         let rhs_m = rhs_view.at(rhs, m, inner, cols)?;
         // SAFETY: `at` checked that both operand views lie inside their storage, and dst_m
@@ -215,7 +270,7 @@ fn accumulate_products(
                 false,
                 false,
                 false,
-                gemm::Parallelism::None,
+                parallelism,
             )
         }
     }

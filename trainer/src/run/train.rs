@@ -163,6 +163,7 @@ pub fn train_population(
     mut report: impl FnMut(TrainEvent),
 ) -> Result<Vec<std::result::Result<Summary, String>>> {
     check_population(configs)?;
+    crate::nn::dense_op::set_threads(configs[0].threads);
     anyhow::ensure!(
         configs.len() == dirs.len(),
         "{} configs for {} run directories",
@@ -200,6 +201,26 @@ pub fn train_population(
             }),
         })
         .collect())
+}
+
+/// Gives the process `threads` CPU threads (rayon's global pool, which the dense layers and
+/// candle's kernels share) before the first run starts; `mixsac` calls it for `--threads`.
+/// The pool's size is fixed once built: a later, different request is an error.
+pub fn use_threads(threads: usize) -> Result<()> {
+    if threads <= 1 {
+        return Ok(());
+    }
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+    {
+        Ok(()) => Ok(()),
+        Err(_) if rayon::current_num_threads() == threads => Ok(()),
+        Err(e) => bail!(
+            "--threads {threads}: the thread pool already has {} threads ({e})",
+            rayon::current_num_threads()
+        ),
+    }
 }
 
 /// Refuses a population whose members differ in anything but seed, α (fixed values; all

@@ -30,6 +30,9 @@ pub struct Args {
     /// Minibatch size (default: the environment family's).
     #[arg(long)]
     batch_size: Option<usize>,
+    /// CPU threads (as `train --threads`).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -64,6 +67,7 @@ pub fn run(args: Args) -> Result<()> {
     let combinations = COMBINATIONS
         .into_iter()
         .filter(|c| args.only.is_empty() || args.only.contains(&name(c)));
+    trainer::train::use_threads(args.threads)?;
     let scratch = std::env::temp_dir().join(format!("mixsac-bench-{}", std::process::id()));
     for (policy, estimator) in combinations {
         let config = TrainArgs {
@@ -74,6 +78,7 @@ pub fn run(args: Args) -> Result<()> {
             log_every: Some(args.steps),
             hidden: args.hidden,
             batch_size: args.batch_size,
+            threads: Some(args.threads),
             ..Default::default()
         }
         .resolve()?;
@@ -99,7 +104,7 @@ pub fn run(args: Args) -> Result<()> {
                 "{}",
                 serde_json::json!({"policy": policy.to_string(), "estimator": estimator.to_string(),
                 "env": args.env.to_string(), "steps": args.steps, "population": s,
-                "hidden": config.hidden, "batch_size": config.batch_size,
+                "hidden": config.hidden, "batch_size": config.batch_size, "threads": args.threads,
                 "steps_per_sec": median.round(),
                 "runs": rates.iter().map(|r| r.round()).collect::<Vec<_>>(),
                 "peak_rss_mib": peak_rss_mib()})

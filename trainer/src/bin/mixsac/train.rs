@@ -69,6 +69,7 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         settings.with_file()?.resolve()?
     };
+    trainer::train::use_threads(config.threads)?;
     let bar = crate::progress::bar(
         config.steps as u64,
         "{bar:30} {pos}/{len} steps  {msg}  ETA {eta}",
@@ -140,6 +141,7 @@ fn run_population(settings: &TrainArgs, resume: bool, grid: &MemberGrid, out: &P
         let dirs = names.iter().map(|n| dir.member(n)).collect();
         (configs, dirs)
     };
+    trainer::train::use_threads(configs[0].threads)?;
     let steps = configs[0].steps;
     let bar = crate::progress::bar(steps as u64, "{bar:30} {pos}/{len} steps  {msg}  ETA {eta}");
     let mode = if resume { Mode::Resume } else { Mode::Fresh };
