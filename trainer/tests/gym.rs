@@ -414,10 +414,17 @@ fn a_humanoid_trains_exports_and_evaluates_through_policy_core() {
     let policy = out_dir.join("policy.mxp");
     let bytes = std::fs::read(&policy).unwrap();
     let (header, _) = policy_core::format::parse(&bytes).unwrap();
-    assert_eq!((header.obs_dim, header.action_dim, header.components), (348, 17, 3));
+    assert_eq!(
+        (header.obs_dim, header.action_dim, header.components),
+        (348, 17, 3)
+    );
     // The default capacities refuse it by name; the host type holds it.
     let err = policy_core::Policy::from_bytes(&bytes).unwrap_err();
-    assert!(err.to_string().contains("action dimension 17 exceeds the capacity 8"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("action dimension 17 exceeds the capacity 8"),
+        "{err}"
+    );
     let out = mixsac(&[
         "eval",
         "--policy",
@@ -444,7 +451,9 @@ fn a_humanoid_trains_exports_and_evaluates_through_policy_core() {
     // contact costs: every episode lasts at least one step, so each return is finite and
     // nonzero.
     assert!(
-        returns.iter().all(|r| r.as_f64().unwrap().is_finite() && r.as_f64().unwrap() != 0.0),
+        returns
+            .iter()
+            .all(|r| r.as_f64().unwrap().is_finite() && r.as_f64().unwrap() != 0.0),
         "{v}"
     );
 }

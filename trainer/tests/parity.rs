@@ -14,7 +14,13 @@ const REL_TOL: f32 = 1e-5;
 /// products in different orders differ by rounding that grows like √n, so wider layers get
 /// 1e-5 · √(fan-in / 64): 2.3e-5 for 348 observations, 4e-5 for 1024-wide layers.
 fn tolerance(spec: &Header) -> f32 {
-    let fan_in = spec.hidden.iter().copied().chain([spec.obs_dim]).max().unwrap();
+    let fan_in = spec
+        .hidden
+        .iter()
+        .copied()
+        .chain([spec.obs_dim])
+        .max()
+        .unwrap();
     REL_TOL * (fan_in as f32 / 64.0).sqrt().max(1.0)
 }
 
@@ -68,7 +74,11 @@ fn exported_policies_act_like_the_candle_policy() {
         let bytes = actor.export().unwrap();
         let deployed = HostPolicy::load(&bytes).unwrap();
         // 1000 rows, 100 for the million-weight policies (the comparison is per row).
-        let n = if spec.weight_count() > 1_000_000 { 100 } else { 1000 };
+        let n = if spec.weight_count() > 1_000_000 {
+            100
+        } else {
+            1000
+        };
         let (o, a, k) = (spec.obs_dim, spec.action_dim, spec.components);
         let obs: Vec<f32> = (0..n * o).map(|_| rng.random_range(-3.0..3.0)).collect();
         let obs_t = Tensor::from_vec(obs.clone(), (n, o), &device).unwrap();
@@ -122,7 +132,10 @@ fn exported_policies_act_like_the_candle_policy() {
             let comp = deployed.mode(ob, &mut action).unwrap();
             assert_eq!(comp, modes_k[r], "{} row {r}", shape(&spec));
             for d in 0..a {
-                let (lo, hi) = (spec.action_low.get(d).unwrap(), spec.action_high.get(d).unwrap());
+                let (lo, hi) = (
+                    spec.action_low.get(d).unwrap(),
+                    spec.action_high.get(d).unwrap(),
+                );
                 let expected = mode_actions[r * a + d].clamp(lo, hi);
                 // a = scale · tanh(u) + offset: an error in u reaches a times up to scale.
                 let scale = (hi - lo) / 2.0;
