@@ -73,6 +73,8 @@ start() {
     chown -R munge:munge "$STATE/munge"
     chmod 0755 "$STATE/munge"
     chmod 0600 "$STATE/munge/munge.key"
+    runuser -u munge -- test -w "$STATE/munge" \
+        || die "the munge user cannot reach $STATE/munge: every folder above it must be searchable by others (chmod o+x)"
     runuser -u munge -- munged --socket="$STATE/munge/munge.socket" \
         --key-file="$STATE/munge/munge.key" --pid-file="$STATE/munge/munged.pid" \
         --log-file="$STATE/munge/munged.log" --seed-file="$STATE/munge/munged.seed" \
