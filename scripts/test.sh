@@ -74,6 +74,12 @@ if ! command -v qemu-system-arm >/dev/null; then
 fi
 qemu-system-arm --version | head -1
 
+step "Slurm and munge for the cluster test (trainer/tests/slurm.rs starts and stops a one-node cluster)"
+scripts/slurm-one-node.sh install
+[ "$(id -u)" = 0 ] \
+    || die "the Slurm test starts slurmd and munged (scripts/slurm-one-node.sh), which needs root: run the tests as root"
+sbatch --version
+
 step "format"
 cargo fmt --all -- --check
 cargo fmt --manifest-path firmware-example/Cargo.toml -- --check

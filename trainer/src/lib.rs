@@ -11,7 +11,7 @@
 //! | `config` | one definition of every hyperparameter; typed names (estimator, policy, α, device) | `envs` |
 //! | `sac` | actor, double critic, estimators, Adam, replay, the SAC update | `nn`, `config` |
 //! | `run` | the training loop, checkpoints, metrics, run directories, evaluation | `sac`, `envs`, `config` |
-//! | `experiments` | sweeps, results, figures, the stationary study | `run`, `config`, `envs` |
+//! | `experiments` | sweeps (sharded, as Slurm job arrays), results, figures, the stationary study | `run`, `config`, `envs` |
 
 pub mod config;
 mod experiments;
@@ -23,8 +23,9 @@ pub mod envs;
 
 pub use config::{Alpha, Config, PolicyKind, TrainArgs};
 pub use experiments::results::ResultRow;
+pub use experiments::shard::{Shard, ShardError};
 pub use experiments::sweep_dir::SweepDir;
-pub use experiments::{report, results, stationary, sweep};
+pub use experiments::{collect, report, results, shell, slurm, stationary, sweep};
 pub use nn::to_f32_vec;
 pub use run::checkpoint::CheckpointError;
 pub use run::evaluate::{evaluate, Evaluation};

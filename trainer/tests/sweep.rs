@@ -4,11 +4,10 @@
 //! written.
 
 mod common;
-use common::{data, mixsac, mixsac_command, temp_dir};
+use common::{data, mixsac, mixsac_command, results_without_timing, temp_dir};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
-use trainer::ResultRow;
 
 fn sweep(spec: &str, out: &Path, jobs: &str) -> Output {
     common::mixsac_ok(&[
@@ -20,24 +19,6 @@ fn sweep(spec: &str, out: &Path, jobs: &str) -> Output {
         "--jobs",
         jobs,
     ])
-}
-
-/// results.csv's rows without the wall-clock column (`seconds`, set to 0), as text (so that
-/// a NaN return compares equal to itself).
-fn results_without_timing(dir: &Path) -> Vec<String> {
-    trainer::results::read(&trainer::SweepDir::new(dir).results())
-        .unwrap()
-        .into_iter()
-        .map(|row| {
-            format!(
-                "{:?}",
-                ResultRow {
-                    seconds: 0.0,
-                    ..row
-                }
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -340,4 +321,144 @@ fn a_sweep_run_with_a_damaged_checkpoint_fails_by_name_and_reruns_once_removed()
     sweep(spec, &out, "1");
     assert_eq!(results_without_timing(&out), whole);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn shard(spec: &str, out: &Path, part: &str, phase: &str) -> std::process::Child {
+    mixsac_command()
+        .args(["sweep", "--spec", spec, "--out", out.to_str().unwrap()])
+        .args(["--shard", part, "--phase", phase])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_ok(children: Vec<std::process::Child>) -> Vec<String> {
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "{stderr}");
+            stderr
+        })
+        .collect()
+}
+
+/// Three shard processes at once in one directory, then two for the reruns, then
+/// `--collect`: the same results.csv as one sweep, every run trained by exactly one shard.
+#[test]
+fn shards_running_at_once_give_the_results_of_one_sweep() {
+    let spec = data("shard-sweep.toml");
+    let whole = temp_dir("shards-whole");
+    sweep(&spec, &whole, "2");
+
+    let dir = temp_dir("shards");
+    let grid = wait_ok(
+        (1..=3)
+            .map(|i| shard(&spec, &dir, &format!("{i}/3"), "grid"))
+            .collect(),
+    );
+    // 12 grid runs of equal cost: 4 per shard, each trained once.
+    for stderr in &grid {
+        assert_eq!(stderr.matches(": ok (final return").count(), 4, "{stderr}");
+    }
+    let best = wait_ok(
+        (1..=2)
+            .map(|i| shard(&spec, &dir, &format!("{i}/2"), "best"))
+            .collect(),
+    );
+    let reruns: usize = best
+        .iter()
+        .map(|s| s.matches(": ok (final return").count())
+        .sum();
+    assert_eq!(reruns, 4, "{best:?}");
+    // The last shard to finish wrote the whole table.
+    assert_eq!(results_without_timing(&dir), results_without_timing(&whole));
+    std::fs::remove_file(dir.join("results.csv")).unwrap();
+    let out = common::mixsac_ok(&["sweep", "--collect", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "sweep: 16 runs finished (0 failed); grid: 12 of 12; reruns of the best settings: 4"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(results_without_timing(&dir), results_without_timing(&whole));
+    // No temporary file was left behind.
+    let leftovers: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn shard_phase_and_collect_arguments_are_checked() {
+    let spec = data("shard-sweep.toml");
+    let dir = temp_dir("shard-args");
+    let out_dir = dir.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--shard", "3/2"],
+            "there is no part 3 of 2: I in I/N counts from 1 to N",
+        ),
+        (&["--shard", "0/2"], "there is no part 0 of 2"),
+        (&["--shard", "1/0"], "N in I/N must be at least 1"),
+        (&["--shard", "x"], "`x` is not a shard: write I/N"),
+        (
+            &["--phase", "later"],
+            "invalid value 'later' for '--phase <PHASE>'",
+        ),
+        (&["--jobs", "0"], "--jobs must be at least 1"),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec!["sweep", "--spec", &spec, "--out", out_dir];
+        args.extend_from_slice(extra);
+        let out = mixsac(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(message),
+            "{extra:?}: {stderr}"
+        );
+    }
+    let out = mixsac(&["sweep", "--collect", out_dir, "--spec", &spec]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("cannot be used with"),
+        "{stderr}"
+    );
+    // The reruns need the whole grid.
+    let out = mixsac(&[
+        "sweep", "--spec", &spec, "--out", out_dir, "--shard", "1/2", "--phase", "best",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("need the whole grid, but 12 of its 12 runs have not finished"),
+        "{stderr}"
+    );
+    // A shard meeting another spec's directory is refused.
+    let out = mixsac(&[
+        "sweep",
+        "--spec",
+        &data("kill-sweep.toml"),
+        "--out",
+        out_dir,
+        "--shard",
+        "1/2",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("holds a sweep of another spec"),
+        "{stderr}"
+    );
+    // --collect on a folder that is no sweep.
+    let out = mixsac(&["sweep", "--collect", dir.join("nowhere").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("cannot read sweep spec"),
+        "{stderr}"
+    );
 }

@@ -1,13 +1,20 @@
 //! The research tools built on runs: sweeps of many runs ([`sweep`]) on a worker pool
-//! ([`workers`]) in a sweep directory ([`sweep_dir`]), their results table ([`results`]), their
+//! ([`workers`]) in a sweep directory ([`sweep_dir`]), cut into shards ([`shard`]) that
+//! share the directory ([`shared_files`]) and run as Slurm job arrays ([`slurm`], scripts
+//! quoted by [`shell`]), their results table ([`results`], derived by [`collect`]), their
 //! figures ([`report`], drawn by [`plot`]), and the bimodal-bandit stationary-point study
 //! ([`stationary`]).
 //!
 //! May import `run`, `config` and `envs`; nothing below imports it.
 
+pub mod collect;
 pub mod plot;
 pub mod report;
 pub mod results;
+pub mod shard;
+pub mod shared_files;
+pub mod shell;
+pub mod slurm;
 pub mod stationary;
 pub mod sweep;
 pub mod sweep_dir;

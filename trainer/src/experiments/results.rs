@@ -1,5 +1,5 @@
-//! results.csv: one [`ResultRow`] per finished run of a sweep, rewritten by the sweep
-//! whenever a run finishes and read by the figures.
+//! results.csv: one [`ResultRow`] per finished run of a sweep, derived from the runs'
+//! summaries (`experiments::collect`) and read by the figures.
 //!
 //! Fields are written as they are, never quoted (no field holds a comma or a line end: a
 //! failed run's status has them replaced by spaces), and read back the same way.
@@ -63,6 +63,11 @@ impl ResultRow {
 
 /// Writes results.csv (the header, then `rows`).
 pub fn write(path: &Path, rows: &[ResultRow]) -> Result<()> {
+    std::fs::write(path, to_csv(rows)?).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The text of results.csv: the header, then `rows`.
+pub fn to_csv(rows: &[ResultRow]) -> Result<Vec<u8>> {
     let mut csv = csv::WriterBuilder::new()
         .has_headers(false)
         .quote_style(csv::QuoteStyle::Never)
@@ -71,8 +76,7 @@ pub fn write(path: &Path, rows: &[ResultRow]) -> Result<()> {
     for row in rows {
         csv.serialize(row)?;
     }
-    let bytes = csv.into_inner().map_err(|e| anyhow!("{}", e.error()))?;
-    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    csv.into_inner().map_err(|e| anyhow!("{}", e.error()))
 }
 
 /// Reads results.csv; a malformed row is an error that names the file and the line.

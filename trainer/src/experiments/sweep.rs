@@ -7,16 +7,24 @@
 //! Layout of a sweep directory ([`SweepDir`]):
 //! - `spec.toml`: the spec it runs (a resumed sweep must be given the same spec);
 //! - `runs/<id>/`: one `mixsac train` directory per run, plus `summary.json` once finished;
-//! - `results.csv`: one row per run ([`ResultRow`]), rewritten whenever a run finishes.
+//! - `results.csv`: one row per finished run ([`crate::ResultRow`]), derived from the
+//!   runs' summaries ([`collect`]); a lone sweep also rewrites it whenever a run finishes.
 //!
 //! A killed sweep continues where it stopped: finished runs (with `summary.json`) are
 //! skipped, runs with a checkpoint continue from it exactly, others start again. A run whose
 //! checkpoint is damaged (its files do not match its manifest) fails, naming the file; it
 //! starts afresh once its directory is removed.
+//!
+//! A sweep can be cut into shards ([`Shard`], `--shard I/N`) that run at once on several
+//! machines sharing the directory, e.g. as a Slurm job array (`experiments::slurm`): each
+//! phase's runs are split by expected cost, the grid first, then (once every grid run has
+//! finished) the reruns ([`Phase`]).
 
 use crate::config::{Alpha, Config, Estimator, PolicyKind, TrainArgs};
 use crate::envs::EnvId;
-use crate::experiments::results::{self, ResultRow};
+use crate::experiments::collect::{self, Collected};
+use crate::experiments::shard::Shard;
+use crate::experiments::shared_files::write_atomically;
 use crate::experiments::sweep_dir::SweepDir;
 use crate::run::checkpoint::CheckpointError;
 use crate::run::metrics;
@@ -124,6 +132,16 @@ pub struct Run {
     pub rates: Rates,
     pub seed: u64,
     pub config: Config,
+}
+
+impl Run {
+    /// The expected cost of training the run, the unit by which shards are balanced:
+    /// environment steps (each with one update). Runs of one sweep share their network
+    /// sizes, so steps are what differs; a population trained together would cost the
+    /// sum of its members.
+    pub fn cost(&self) -> u64 {
+        self.config.steps as u64
+    }
 }
 
 /// What a finished run left in `summary.json`.
@@ -257,6 +275,30 @@ impl Spec {
         Ok(runs)
     }
 
+    /// The reruns of the best setting of every (environment, method), by the grid's results
+    /// (phase "best"; none without `rerun_best`).
+    pub fn reruns(&self, grid_results: &[(Run, Outcome)]) -> Result<Vec<Run>> {
+        let Some(rerun) = &self.rerun_best else {
+            return Ok(Vec::new());
+        };
+        let mut reruns = Vec::new();
+        for run in best_settings(grid_results, self.select_by) {
+            for &seed in &rerun.seeds {
+                let (env, method) = (&run.env, &run.method_spec);
+                reruns.push(self.run("best", env, method, Some(run.alpha), run.rates, seed)?);
+            }
+        }
+        Ok(reruns)
+    }
+
+    /// How many reruns there will be at most (one setting of each environment and method,
+    /// unless all its grid runs fail), known before the grid has run.
+    pub fn reruns_upper_bound(&self) -> Result<usize> {
+        Ok(self.rerun_best.as_ref().map_or(0, |r| r.seeds.len())
+            * self.env_ids()?.len()
+            * self.methods.len())
+    }
+
     fn run(
         &self,
         phase: &'static str,
@@ -306,45 +348,124 @@ impl Spec {
     }
 }
 
-/// Runs (or continues) the sweep of `spec` in `dir` on `jobs` threads. `progress` is told
-/// about every run that finishes: (done, total, line).
+/// Which phases of a sweep an invocation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// The grid, then the reruns of the best settings.
+    All,
+    /// The grid only.
+    Grid,
+    /// The reruns of the best settings only; every grid run must have finished.
+    Best,
+}
+
+/// How one invocation of a sweep runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepOptions {
+    /// Runs trained at once, one thread each.
+    pub jobs: usize,
+    /// The part of each phase's runs this invocation trains.
+    pub shard: Shard,
+    pub phase: Phase,
+}
+
+/// What one invocation did: its own runs with their outcomes, and the state of the whole
+/// sweep as written to results.csv.
+#[derive(Debug, Clone)]
+pub struct SweepReport {
+    pub mine: Vec<(Run, Outcome)>,
+    pub collected: Collected,
+}
+
+/// Runs (or continues) the runs of `spec` that `options` select in `dir`, then derives
+/// results.csv from every run's summary ([`collect`]). `progress` is told about every run
+/// that finishes: (done, total, line).
+///
+/// Shards of one sweep may run at once, on several machines sharing `dir`: each trains only
+/// its own runs (no run directory has two writers), spec.toml is checked and written under
+/// the directory's lock, and results.csv is derived under that lock from the summaries on
+/// disk, so whoever finishes last writes the complete table.
 pub fn run_sweep(
     spec: &Spec,
     spec_text: &str,
     dir: &Path,
-    jobs: usize,
+    options: SweepOptions,
     mut progress: impl FnMut(usize, usize, &str),
-) -> Result<Vec<(Run, Outcome)>> {
+) -> Result<SweepReport> {
     // Every run's config is checked before anything is written.
     let grid = spec.grid()?;
     let dir = &SweepDir::new(dir);
-    std::fs::create_dir_all(dir.runs())
-        .with_context(|| format!("cannot create {}", dir.root.display()))?;
-    let saved = dir.spec();
-    match std::fs::read_to_string(&saved) {
-        Ok(old) if old != spec_text => bail!(
-            "{} holds a sweep of another spec ({}); use another --out, or the same spec to continue it",
-            dir.root.display(),
-            saved.display()
-        ),
-        Ok(_) => {}
-        Err(_) => std::fs::write(&saved, spec_text)?,
+    dir.claim(spec_text)?;
+    let shard = options.shard;
+    // Alone in the directory, this process keeps results.csv current after every run.
+    let keep_table = shard.count() == 1;
+    let mut mine = Vec::new();
+    let mut grid_results = Vec::new();
+    if options.phase != Phase::Best {
+        let runs = shard_of(&grid, shard);
+        let total = runs.len();
+        grid_results = run_all(
+            &runs,
+            &[],
+            dir,
+            options.jobs,
+            total,
+            keep_table,
+            &mut progress,
+        )?;
+        mine.extend(grid_results.iter().cloned());
     }
-    let mut results = run_all(&grid, &[], dir, jobs, grid.len(), &mut progress)?;
-    if let Some(rerun) = &spec.rerun_best {
-        let mut reruns = Vec::new();
-        for run in best_settings(&results, spec.select_by) {
-            let (alpha, lr) = (run.alpha, run.rates);
-            for &seed in &rerun.seeds {
-                reruns.push(spec.run("best", &run.env, &run.method_spec, Some(alpha), lr, seed)?);
-            }
+    if options.phase != Phase::Grid && spec.rerun_best.is_some() {
+        if !keep_table || options.phase == Phase::Best {
+            grid_results = finished(&grid, dir);
         }
-        let total = grid.len() + reruns.len();
-        let more = run_all(&reruns, &results, dir, jobs, total, &mut progress)?;
-        results.extend(more);
+        let missing = grid.len() - grid_results.len();
+        if missing > 0 {
+            bail!(
+                "the reruns of the best settings need the whole grid, but {missing} of its {} runs \
+                 have not finished in {}: run every grid shard first (--phase grid), then the \
+                 reruns (--phase best)",
+                grid.len(),
+                dir.root.display()
+            );
+        }
+        let runs = shard_of(&spec.reruns(&grid_results)?, shard);
+        let earlier = if keep_table {
+            grid_results.clone()
+        } else {
+            Vec::new()
+        };
+        let total = earlier.len() + runs.len();
+        let more = run_all(
+            &runs,
+            &earlier,
+            dir,
+            options.jobs,
+            total,
+            keep_table,
+            &mut progress,
+        )?;
+        mine.extend(more);
     }
-    write_results(dir, &results)?;
-    Ok(results)
+    let collected = collect::collect(spec, dir)?;
+    Ok(SweepReport { mine, collected })
+}
+
+/// The runs of `runs` in part `shard`, balanced by [`Run::cost`].
+fn shard_of(runs: &[Run], shard: Shard) -> Vec<Run> {
+    let costs: Vec<u64> = runs.iter().map(Run::cost).collect();
+    shard
+        .select(&costs)
+        .into_iter()
+        .map(|i| runs[i].clone())
+        .collect()
+}
+
+/// Every run of `runs` that has a summary in `dir`, with its outcome, in order.
+pub(crate) fn finished(runs: &[Run], dir: &SweepDir) -> Vec<(Run, Outcome)> {
+    runs.iter()
+        .filter_map(|r| read_outcome(&dir.run(&r.id)).map(|o| (r.clone(), o)))
+        .collect()
 }
 
 /// The key whose items have the highest mean finite score: how both the reruns and the
@@ -406,14 +527,15 @@ fn best_settings(results: &[(Run, Outcome)], by: Selection) -> Vec<Run> {
         .collect()
 }
 
-/// Runs what is not finished yet; returns every run with its outcome, in grid order.
-/// `results.csv` is rewritten (with `earlier` first) whenever a run finishes.
+/// Runs what is not finished yet; returns every run with its outcome, in grid order. With
+/// `keep_table`, `results.csv` is rewritten (with `earlier` first) whenever a run finishes.
 fn run_all(
     runs: &[Run],
     earlier: &[(Run, Outcome)],
     dir: &SweepDir,
     jobs: usize,
     total: usize,
+    keep_table: bool,
     progress: &mut impl FnMut(usize, usize, &str),
 ) -> Result<Vec<(Run, Outcome)>> {
     let offset = earlier.len();
@@ -448,10 +570,14 @@ fn run_all(
                 ),
             );
             outcomes[i] = Some(outcome);
-            let mut table = earlier.to_vec();
-            table.extend(finished_runs(runs, &outcomes));
-            // A table that cannot be written now is written again after the next run.
-            let _ = write_results(dir, &table);
+            if keep_table {
+                let mut table = earlier.to_vec();
+                table.extend(finished_runs(runs, &outcomes));
+                // A table that cannot be written now is written again after the next run.
+                let _ = dir
+                    .lock()
+                    .and_then(|_lock| collect::write_results(dir, &table));
+            }
         },
     );
     Ok(finished_runs(runs, &outcomes))
@@ -512,7 +638,8 @@ fn execute(run: &Run, dir: &RunDir) -> (Outcome, Vec<String>) {
     };
     if let Ok(json) = serde_json::to_string_pretty(&outcome) {
         let _ = std::fs::create_dir_all(&dir.root);
-        let _ = std::fs::write(dir.summary(), json);
+        // Whole or absent: a run killed while writing it is resumed, not misread.
+        let _ = write_atomically(&dir.summary(), json.as_bytes());
     }
     (outcome, warnings)
 }
@@ -544,9 +671,4 @@ fn curve_summary(metrics: &Path) -> (f64, f64) {
     let mean = |rows: &[(f64, f64)]| rows.iter().map(|r| r.1).sum::<f64>() / rows.len() as f64;
     let tail = curve.len().div_ceil(10);
     (mean(&curve[curve.len() - tail..]), mean(&curve))
-}
-
-fn write_results(dir: &SweepDir, results: &[(Run, Outcome)]) -> Result<()> {
-    let rows: Vec<ResultRow> = results.iter().map(|(r, o)| ResultRow::new(r, o)).collect();
-    results::write(&dir.results(), &rows)
 }

@@ -70,3 +70,21 @@ pub fn with_stdin(mut command: Command, stdin: &str) -> Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// results.csv's rows of the sweep in `dir` without the wall-clock column (`seconds`, set
+/// to 0), as text (so that a NaN return compares equal to itself).
+pub fn results_without_timing(dir: &Path) -> Vec<String> {
+    trainer::results::read(&trainer::SweepDir::new(dir).results())
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            format!(
+                "{:?}",
+                trainer::ResultRow {
+                    seconds: 0.0,
+                    ..row
+                }
+            )
+        })
+        .collect()
+}

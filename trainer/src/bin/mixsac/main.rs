@@ -8,6 +8,7 @@ mod eval;
 mod inspect;
 mod plot;
 mod progress;
+mod slurm;
 mod stationary;
 mod sweep;
 mod train;
@@ -53,8 +54,11 @@ enum Command {
     /// writes OUT/stationary.csv and the figure OUT/stationary.{png,svg}.
     Stationary(stationary::Args),
     /// Run a grid of training runs from a spec file (experiments/*.toml) on N threads;
-    /// resumable. Writes OUT/results.csv and OUT/runs/<id>/.
+    /// resumable. Writes OUT/results.csv and OUT/runs/<id>/. `--shard I/N` runs one part.
     Sweep(sweep::Args),
+    /// Write a sweep's Slurm jobs (a job array over shards of the grid, the reruns of the
+    /// best settings, the figures) into OUT/slurm/; `--submit` submits them.
+    Slurm(slurm::Args),
     /// Figures of a sweep: learning curves with 95 % bootstrap bands, final return vs α,
     /// every run's curve; PNG and SVG.
     Plot(plot::Args),
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Command::BenchEnvs(args) => bench::run_envs(args),
         Command::Stationary(args) => stationary::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Slurm(args) => slurm::run(args),
         Command::Plot(args) => plot::run(args),
     };
     match result {
