@@ -105,13 +105,15 @@ fn a_tiny_sweep_runs_end_to_end_and_a_second_call_skips_it() {
     }
 }
 
-#[test]
-fn a_killed_sweep_continues_to_the_same_results() {
+/// Kills a sweep of three runs once `ready` holds for its run directories (given how many
+/// have finished and how many hold a checkpoint without having finished), resumes it, and
+/// checks the results equal an uninterrupted sweep's.
+fn kill_and_resume(name: &str, population: &str, ready: impl Fn(usize, usize) -> bool) {
     let spec = data("kill-sweep.toml");
-    let whole = temp_dir("whole");
+    let whole = temp_dir(&format!("{name}-whole"));
     sweep(&spec, &whole, "1");
 
-    let cut = temp_dir("cut");
+    let cut = temp_dir(&format!("{name}-cut"));
     let mut child = mixsac_command()
         .args([
             "sweep",
@@ -121,11 +123,12 @@ fn a_killed_sweep_continues_to_the_same_results() {
             cut.to_str().unwrap(),
             "--jobs",
             "1",
+            "--population",
+            population,
         ])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Kill once the first run has finished and the second has a checkpoint.
     let runs = cut.join("runs");
     let started = Instant::now();
     loop {
@@ -138,8 +141,9 @@ fn a_killed_sweep_continues_to_the_same_results() {
             .count();
         let in_progress = dirs
             .iter()
-            .any(|d| !d.join("summary.json").exists() && d.join("checkpoint").exists());
-        if finished >= 1 && in_progress {
+            .filter(|d| !d.join("summary.json").exists() && d.join("checkpoint").exists())
+            .count();
+        if ready(finished, in_progress) {
             break;
         }
         assert!(
@@ -150,7 +154,7 @@ fn a_killed_sweep_continues_to_the_same_results() {
             started.elapsed() < Duration::from_secs(300),
             "the sweep made no progress"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
     child.wait().unwrap();
@@ -161,10 +165,63 @@ fn a_killed_sweep_continues_to_the_same_results() {
         .count();
     assert!(summaries < 3, "killed too late to test resuming");
 
-    let resumed = sweep(&spec, &cut, "1");
+    let resumed = common::mixsac_ok(&[
+        "sweep",
+        "--spec",
+        &spec,
+        "--out",
+        cut.to_str().unwrap(),
+        "--jobs",
+        "1",
+        "--population",
+        population,
+    ]);
     let stderr = String::from_utf8_lossy(&resumed.stderr);
-    assert!(stderr.contains("already finished, skipped"), "{stderr}");
+    if summaries > 0 {
+        assert!(stderr.contains("already finished, skipped"), "{stderr}");
+    }
     assert_eq!(results_without_timing(&cut), results_without_timing(&whole));
+}
+
+#[test]
+fn a_killed_sweep_continues_to_the_same_results() {
+    // One run at a time: killed once the first has finished and the second has a checkpoint.
+    kill_and_resume("kill-solo", "1", |finished, in_progress| {
+        finished >= 1 && in_progress >= 1
+    });
+}
+
+#[test]
+fn a_killed_sweep_of_populations_continues_to_the_same_results() {
+    // The three seeds train as one population: killed once all three hold a checkpoint.
+    kill_and_resume("kill-population", "3", |finished, in_progress| {
+        finished == 0 && in_progress == 3
+    });
+}
+
+/// Packing runs into populations changes nothing in the results: each member computes
+/// exactly its solo run.
+#[test]
+fn populations_give_the_results_of_runs_trained_alone() {
+    let spec = data("tiny-sweep.toml");
+    let (alone, packed) = (temp_dir("alone"), temp_dir("packed"));
+    for (dir, population) in [(&alone, "1"), (&packed, "16")] {
+        common::mixsac_ok(&[
+            "sweep",
+            "--spec",
+            &spec,
+            "--out",
+            dir.to_str().unwrap(),
+            "--jobs",
+            "1",
+            "--population",
+            population,
+        ]);
+    }
+    assert_eq!(
+        results_without_timing(&alone),
+        results_without_timing(&packed)
+    );
 }
 
 #[test]

@@ -362,8 +362,13 @@ pub enum Phase {
 /// How one invocation of a sweep runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SweepOptions {
-    /// Runs trained at once, one thread each.
+    /// Runs (or populations) trained at once, one thread each.
     pub jobs: usize,
+    /// Most runs trained together as one population ([`crate::train::train_population`]):
+    /// runs that differ only in seed, α and learning rates are packed, never more than
+    /// this many, and into at least `jobs` populations where there are enough runs. A
+    /// member computes exactly its solo run, so results do not depend on it.
+    pub population: usize,
     /// The part of each phase's runs this invocation trains.
     pub shard: Shard,
     pub phase: Phase,
@@ -404,15 +409,7 @@ pub fn run_sweep(
     if options.phase != Phase::Best {
         let runs = shard_of(&grid, shard);
         let total = runs.len();
-        grid_results = run_all(
-            &runs,
-            &[],
-            dir,
-            options.jobs,
-            total,
-            keep_table,
-            &mut progress,
-        )?;
+        grid_results = run_all(&runs, &[], dir, options, total, keep_table, &mut progress)?;
         mine.extend(grid_results.iter().cloned());
     }
     if options.phase != Phase::Grid && spec.rerun_best.is_some() {
@@ -440,7 +437,7 @@ pub fn run_sweep(
             &runs,
             &earlier,
             dir,
-            options.jobs,
+            options,
             total,
             keep_table,
             &mut progress,
@@ -533,7 +530,7 @@ fn run_all(
     runs: &[Run],
     earlier: &[(Run, Outcome)],
     dir: &SweepDir,
-    jobs: usize,
+    options: SweepOptions,
     total: usize,
     keep_table: bool,
     progress: &mut impl FnMut(usize, usize, &str),
@@ -550,33 +547,35 @@ fn run_all(
             &format!("{} runs already finished, skipped", done - offset),
         );
     }
+    let units = populations(runs, &pending, options.population, options.jobs);
     crate::experiments::workers::for_each(
-        &pending,
-        jobs,
-        |&i| execute(&runs[i], &dir.run(&runs[i].id)),
-        |k, (outcome, warnings)| {
-            done += 1;
-            let i = pending[k];
-            let run = &runs[i];
-            for warning in warnings {
-                progress(done, total, &format!("{}: {warning}", run.id));
-            }
-            progress(
-                done,
-                total,
-                &format!(
-                    "{}: {} (final return {:.3}, AUC {:.3}, {:.0} s)",
-                    run.id, outcome.status, outcome.final_return, outcome.auc, outcome.seconds
-                ),
-            );
-            outcomes[i] = Some(outcome);
-            if keep_table {
-                let mut table = earlier.to_vec();
-                table.extend(finished_runs(runs, &outcomes));
-                // A table that cannot be written now is written again after the next run.
-                let _ = dir
-                    .lock()
-                    .and_then(|_lock| collect::write_results(dir, &table));
+        &units,
+        options.jobs,
+        |unit| execute_population(runs, unit, dir),
+        |k, results| {
+            for (i, (outcome, warnings)) in units[k].iter().copied().zip(results) {
+                done += 1;
+                let run = &runs[i];
+                for warning in warnings {
+                    progress(done, total, &format!("{}: {warning}", run.id));
+                }
+                progress(
+                    done,
+                    total,
+                    &format!(
+                        "{}: {} (final return {:.3}, AUC {:.3}, {:.0} s)",
+                        run.id, outcome.status, outcome.final_return, outcome.auc, outcome.seconds
+                    ),
+                );
+                outcomes[i] = Some(outcome);
+                if keep_table {
+                    let mut table = earlier.to_vec();
+                    table.extend(finished_runs(runs, &outcomes));
+                    // A table that cannot be written now is written again after the next run.
+                    let _ = dir
+                        .lock()
+                        .and_then(|_lock| collect::write_results(dir, &table));
+                }
             }
         },
     );
@@ -593,6 +592,84 @@ fn finished_runs(runs: &[Run], outcomes: &[Option<Outcome>]) -> Vec<(Run, Outcom
 fn read_outcome(run_dir: &RunDir) -> Option<Outcome> {
     let text = std::fs::read_to_string(run_dir.summary()).ok()?;
     serde_json::from_str(&text).ok()
+}
+
+/// The pending runs (indices into `runs`) packed into populations: runs that may share one
+/// ([`train::population_key`]) in grid order, at most `size` per population, and small
+/// enough that there are at least `jobs` populations where the runs allow.
+fn populations(runs: &[Run], pending: &[usize], size: usize, jobs: usize) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(Config, Vec<usize>)> = Vec::new();
+    for &i in pending {
+        let key = train::population_key(&runs[i].config);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    let total = pending.len().max(1);
+    let per_job = total.div_ceil(jobs.max(1));
+    let chunk = size.clamp(1, per_job.max(1));
+    groups
+        .into_iter()
+        .flat_map(|(_, members)| {
+            members
+                .chunks(chunk)
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Trains the runs `unit` (indices into `runs`) as one population and writes each one's
+/// `summary.json`; returns their outcomes in order. A population of one, one whose members'
+/// checkpoints disagree (some started, some not), or one that cannot start (a damaged
+/// checkpoint) trains its runs one by one, so each run's outcome is its own.
+fn execute_population(runs: &[Run], unit: &[usize], dir: &SweepDir) -> Vec<(Outcome, Vec<String>)> {
+    let one_by_one = || {
+        unit.iter()
+            .map(|&i| execute(&runs[i], &dir.run(&runs[i].id)))
+            .collect()
+    };
+    if unit.len() < 2 {
+        return one_by_one();
+    }
+    let run_dirs: Vec<RunDir> = unit.iter().map(|&i| dir.run(&runs[i].id)).collect();
+    let started = run_dirs.iter().filter(|d| d.has_checkpoint()).count();
+    let mode = match started {
+        0 => Mode::Fresh,
+        n if n == run_dirs.len() => Mode::Resume,
+        _ => return one_by_one(),
+    };
+    if mode == Mode::Fresh {
+        // Started but killed before a first checkpoint: start again.
+        for d in &run_dirs {
+            let _ = std::fs::remove_dir_all(&d.root);
+        }
+    }
+    let start = std::time::Instant::now();
+    let configs: Vec<Config> = unit.iter().map(|&i| runs[i].config.clone()).collect();
+    let paths: Vec<&Path> = run_dirs.iter().map(|d| d.root.as_path()).collect();
+    let mut warnings = Vec::new();
+    let result = train::train_population(&configs, &paths, mode, |event| {
+        if let TrainEvent::UnverifiedCheckpoint { .. } = event {
+            warnings.push(event.to_string());
+        }
+    });
+    let Ok(members) = result else {
+        return one_by_one();
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    members
+        .into_iter()
+        .zip(&run_dirs)
+        .map(|(member, run_dir)| {
+            let status = match member {
+                Ok(_) => "ok".to_string(),
+                Err(reason) => format!("failed: {reason}").replace(['\n', ','], " "),
+            };
+            (summarise(run_dir, status, seconds), warnings.clone())
+        })
+        .collect()
 }
 
 /// Trains one run to the end (continuing from its checkpoint if it has one) and writes its
@@ -628,20 +705,29 @@ fn execute(run: &Run, dir: &RunDir) -> (Outcome, Vec<String>) {
         Ok(()) => "ok".to_string(),
         Err(e) => format!("failed: {e:#}").replace(['\n', ','], " "),
     };
+    (
+        summarise(dir, status, start.elapsed().as_secs_f64()),
+        warnings,
+    )
+}
+
+/// The outcome of the run in `dir` that ended with `status`, also written to its
+/// `summary.json`.
+fn summarise(dir: &RunDir, status: String, seconds: f64) -> Outcome {
     let (final_return, auc) = curve_summary(&dir.metrics());
     let outcome = Outcome {
         status,
         final_return,
         auc,
         episodes: episodes(&dir.metrics()),
-        seconds: start.elapsed().as_secs_f64(),
+        seconds,
     };
     if let Ok(json) = serde_json::to_string_pretty(&outcome) {
         let _ = std::fs::create_dir_all(&dir.root);
         // Whole or absent: a run killed while writing it is resumed, not misread.
         let _ = write_atomically(&dir.summary(), json.as_bytes());
     }
-    (outcome, warnings)
+    outcome
 }
 
 /// (step, episode_return) of every metrics row with a finite return.

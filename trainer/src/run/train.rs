@@ -223,6 +223,20 @@ pub fn use_threads(threads: usize) -> Result<()> {
     }
 }
 
+/// What members of one population must share: the config with the settings members may
+/// differ in (seed, fixed α values, actor and critic learning rates) set aside. Runs whose
+/// keys are equal can train as one population.
+pub fn population_key(config: &Config) -> Config {
+    let mut shared = config.clone();
+    shared.seed = 0;
+    shared.actor_lr = 0.0;
+    shared.critic_lr = 0.0;
+    if let Alpha::Fixed(_) = shared.alpha {
+        shared.alpha = Alpha::Fixed(0.0);
+    }
+    shared
+}
+
 /// Refuses a population whose members differ in anything but seed, α (fixed values; all
 /// fixed or all automatic) and the actor and critic learning rates: the rest shapes the
 /// tensors or the loop they share.
@@ -230,15 +244,10 @@ pub fn check_population(configs: &[Config]) -> Result<()> {
     let Some(first) = configs.first() else {
         bail!("a population needs at least one member");
     };
+    let key = population_key(first);
     for (i, config) in configs.iter().enumerate().skip(1) {
-        let mut same = config.clone();
-        same.seed = first.seed;
-        same.actor_lr = first.actor_lr;
-        same.critic_lr = first.critic_lr;
-        if let (Alpha::Fixed(_), Alpha::Fixed(a)) = (config.alpha, first.alpha) {
-            same.alpha = Alpha::Fixed(a);
-        }
-        if same != *first {
+        let mine = population_key(config);
+        if mine != key {
             let lines = |c: &Config| -> Vec<String> {
                 toml::to_string(c)
                     .unwrap_or_default()
@@ -246,7 +255,7 @@ pub fn check_population(configs: &[Config]) -> Result<()> {
                     .map(str::to_string)
                     .collect()
             };
-            let (mine, theirs) = (lines(&same), lines(first));
+            let (mine, theirs) = (lines(&mine), lines(&key));
             let differs = mine
                 .iter()
                 .find(|l| !theirs.contains(l))

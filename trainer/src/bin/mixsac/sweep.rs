@@ -15,9 +15,15 @@ pub struct Args {
     /// Output directory [default: runs/<spec file name>].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Runs trained at once, one thread each.
-    #[arg(long, default_value_t = 1)]
-    jobs: usize,
+    /// Runs (or populations of runs) trained at once, one thread each [default: the
+    /// number of CPU cores].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Most runs trained together as one population (runs that differ only in seed, alpha
+    /// and learning rates are packed). Each member computes exactly its solo run, so
+    /// results do not depend on it; 1 trains every run alone.
+    #[arg(long, default_value_t = 16)]
+    population: usize,
     /// Train only part I of N of each phase's runs (balanced by training steps), into the
     /// same OUT as the other parts, which may run at the same time on other machines.
     #[arg(long, value_name = "I/N")]
@@ -33,8 +39,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    if args.jobs == 0 {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if jobs == 0 {
         bail!("--jobs must be at least 1");
+    }
+    if args.population == 0 {
+        bail!("--population must be at least 1");
     }
     if let Some(dir) = &args.collect {
         return collect(dir);
@@ -65,14 +77,16 @@ pub fn run(args: Args) -> Result<()> {
         (Phase::Best, true) => " (the reruns of its best settings)",
     };
     eprintln!(
-        "sweep {}: {part}{total} runs{reruns} on {} thread(s) into {}",
+        "sweep {}: {part}{total} runs{reruns} on {} thread(s), populations of up to {} into {}",
         spec_path.display(),
-        args.jobs,
+        jobs,
+        args.population,
         out.display()
     );
     let bar = crate::progress::bar(total as u64, "{bar:30} {pos}/{len} runs  ETA {eta}  {msg}");
     let options = SweepOptions {
-        jobs: args.jobs,
+        jobs,
+        population: args.population,
         shard,
         phase,
     };
