@@ -21,8 +21,9 @@ pub struct Args {
     jobs: Option<usize>,
     /// Most runs trained together as one population (runs that differ only in seed, alpha
     /// and learning rates are packed). Each member computes exactly its solo run, so
-    /// results do not depend on it; 1 trains every run alone.
-    #[arg(long, default_value_t = 16)]
+    /// results do not depend on it; 1 trains every run alone. The default 4 is the size
+    /// that was fastest for every estimator measured (BENCHMARKS.md, "Populations").
+    #[arg(long, default_value_t = 4)]
     population: usize,
     /// Train only part I of N of each phase's runs (balanced by training steps), into the
     /// same OUT as the other parts, which may run at the same time on other machines.
