@@ -30,6 +30,9 @@ pub struct Args {
     /// Minibatch size (default: the environment family's).
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Uniformly random first steps, without updates (default: the environment family's).
+    #[arg(long)]
+    learning_starts: Option<usize>,
     /// CPU threads (as `train --threads`).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -79,6 +82,7 @@ pub fn run(args: Args) -> Result<()> {
             hidden: args.hidden,
             batch_size: args.batch_size,
             threads: Some(args.threads),
+            learning_starts: args.learning_starts,
             ..Default::default()
         }
         .resolve()?;
@@ -104,7 +108,7 @@ pub fn run(args: Args) -> Result<()> {
                 "{}",
                 serde_json::json!({"policy": policy.to_string(), "estimator": estimator.to_string(),
                 "env": args.env.to_string(), "steps": args.steps, "population": s,
-                "hidden": config.hidden, "batch_size": config.batch_size, "threads": args.threads,
+                "hidden": config.hidden, "batch_size": config.batch_size, "threads": args.threads, "learning_starts": config.learning_starts,
                 "steps_per_sec": median.round(),
                 "runs": rates.iter().map(|r| r.round()).collect::<Vec<_>>(),
                 "peak_rss_mib": peak_rss_mib()})
