@@ -7,6 +7,8 @@
 //!
 //! `FIRMWARE_POLICY=/path/to/policy.mxp` swaps in another policy (relative paths are taken
 //! from this directory); the default is the committed `policies/pendulum-sgm5.mxp`.
+//! `FIRMWARE_WEIGHTS_MISALIGNED=1` places the weights one byte past a 4-byte boundary instead
+//! of on one, to test and measure policy-core's path for unaligned weights.
 
 use std::env;
 use std::fs;
@@ -53,10 +55,12 @@ fn main() {
     // per weight). main.rs places the file at a 4-aligned address after `pad` bytes chosen so
     // that the weights land aligned. A file that does not parse is embedded as it is: the
     // firmware reports the error at run time, which is what a corrupted file must do.
+    println!("cargo:rerun-if-env-changed=FIRMWARE_WEIGHTS_MISALIGNED");
+    let misalign = usize::from(env::var_os("FIRMWARE_WEIGHTS_MISALIGNED").is_some());
     let pad = match policy_core::format::parse(&bytes) {
         Ok((_, weights)) => {
             let offset = weights.as_ptr() as usize - bytes.as_ptr() as usize;
-            (4 - offset % 4) % 4
+            (4 - offset % 4 + misalign) % 4
         }
         Err(e) => {
             println!(
