@@ -6,15 +6,10 @@ use core::marker::PhantomData;
 
 /// Scalar math used by the policy.
 pub trait Math {
-    /// Whether [`Math::mul_add`] is a fused multiply-add (rounded once). Where the FPU has
-    /// one (Cortex-M4F, M7F, M33: `vfma.f32`), the dense layers then run on it in bulk; the
-    /// results are those of [`Math::mul_add`] called in order, to the last bit.
+    /// Whether the network's multiply-adds `acc + x · w` are fused: rounded once, as IEEE
+    /// 754's fusedMultiplyAdd (`vfma.f32` where the FPU has it, `libm::fmaf` elsewhere),
+    /// instead of twice (the product, then the sum: what `acc += x * w` does). See [`Fused`].
     const FUSED: bool = false;
-    /// `acc + x · w`, the network's multiply-accumulate. By default the product and the sum
-    /// are each rounded to `f32` (what `acc += x * w` does); see [`Fused`].
-    fn mul_add(acc: f32, x: f32, w: f32) -> f32 {
-        acc + x * w
-    }
 
     /// `e^x`
     fn exp(x: f32) -> f32;
@@ -130,9 +125,6 @@ impl<M> Default for Fused<M> {
 
 impl<M: Math> Math for Fused<M> {
     const FUSED: bool = true;
-    fn mul_add(acc: f32, x: f32, w: f32) -> f32 {
-        libm::fmaf(x, w, acc)
-    }
     fn exp(x: f32) -> f32 {
         M::exp(x)
     }

@@ -87,10 +87,17 @@ impl core::fmt::Debug for Dense<'_> {
 impl Dense<'_> {
     /// `out[o] = bias[o] + Σ_i input[i] · w[i][o]`. `input` may be longer than the layer's
     /// input width; the extra entries are ignored.
-    fn apply<M: Math>(&self, input: &[f32], out: &mut [f32]) {
-        match self.words {
-            Words::Bytes(words) => apply_words::<M, _>(words, self.outputs, input, out),
-            Words::Floats(words) => apply_words::<M, _>(words, self.outputs, input, out),
+    ///
+    /// `fused` ([`Math::FUSED`]) rounds each `acc + x · w` once instead of twice. Not generic
+    /// over the math, so that the kernel is compiled with policy-core's own optimisation
+    /// level (`opt-level = 3` inside a firmware built for size), not the caller's.
+    fn apply(&self, input: &[f32], out: &mut [f32], fused: bool) {
+        let n = self.outputs;
+        match (self.words, fused) {
+            (Words::Bytes(words), false) => apply_words::<false, _>(words, n, input, out),
+            (Words::Bytes(words), true) => apply_words::<true, _>(words, n, input, out),
+            (Words::Floats(words), false) => apply_words::<false, _>(words, n, input, out),
+            (Words::Floats(words), true) => apply_words::<true, _>(words, n, input, out),
         }
     }
 }
@@ -98,26 +105,35 @@ impl Dense<'_> {
 /// Outputs are computed in tiles of up to `MAX_TILE`, then 8, 4, 2 or 1: a tile's partial
 /// sums stay in registers while the inputs stream by, and its weights for one input are
 /// contiguous (input-major storage), so the multiply-adds vectorise.
-fn apply_words<M: Math, T: Word>(words: &[T], outputs: usize, input: &[f32], out: &mut [f32]) {
+fn apply_words<const FUSED: bool, T: Word>(
+    words: &[T],
+    outputs: usize,
+    input: &[f32],
+    out: &mut [f32],
+) {
     let Some((weights, bias)) = words.split_at_checked(words.len().saturating_sub(outputs)) else {
         return;
     };
     let mut start = 0;
     while start < outputs {
         start += match outputs - start {
-            r if r >= 32 && MAX_TILE >= 32 => tile::<M, 32, T>(weights, bias, input, start, out),
-            r if r >= 16 && MAX_TILE >= 16 => tile::<M, 16, T>(weights, bias, input, start, out),
-            8.. => tile::<M, 8, T>(weights, bias, input, start, out),
-            4.. => tile::<M, 4, T>(weights, bias, input, start, out),
-            2.. => tile::<M, 2, T>(weights, bias, input, start, out),
-            _ => tile::<M, 1, T>(weights, bias, input, start, out),
+            r if r >= 32 && MAX_TILE >= 32 => {
+                tile::<FUSED, 32, T>(weights, bias, input, start, out)
+            }
+            r if r >= 16 && MAX_TILE >= 16 => {
+                tile::<FUSED, 16, T>(weights, bias, input, start, out)
+            }
+            8.. => tile::<FUSED, 8, T>(weights, bias, input, start, out),
+            4.. => tile::<FUSED, 4, T>(weights, bias, input, start, out),
+            2.. => tile::<FUSED, 2, T>(weights, bias, input, start, out),
+            _ => tile::<FUSED, 1, T>(weights, bias, input, start, out),
         };
     }
 }
 
 /// Outputs `start .. start + W`; returns `W`. Each output is its bias plus `x · w` for each
-/// input in order, accumulated with [`Math::mul_add`].
-fn tile<M: Math, const W: usize, T: Word>(
+/// input in order, each product added with one rounding if `FUSED`, else rounded first.
+fn tile<const FUSED: bool, const W: usize, T: Word>(
     weights: &[T],
     bias: &[T],
     input: &[f32],
@@ -125,7 +141,10 @@ fn tile<M: Math, const W: usize, T: Word>(
     out: &mut [f32],
 ) -> usize {
     #[cfg(policy_core_vfma)]
-    if M::FUSED && vfma::tile::<W, T>(weights, bias, input, start, out).is_some() {
+    if FUSED {
+        // Here every fused tile runs on the FPU (`W <= MAX_TILE = 16`); the kernel writes
+        // nothing only for a tile outside `bias` or `out`, which `apply_words` never asks for.
+        let _ = vfma::tile::<W, T>(weights, bias, input, start, out);
         return W;
     }
     let fixed = |words: &[T]| -> Option<[T; W]> { words.get(start..start + W)?.try_into().ok() };
@@ -136,7 +155,11 @@ fn tile<M: Math, const W: usize, T: Word>(
     for (&x, row) in input.iter().zip(weights.chunks_exact(bias.len().max(1))) {
         if let Some(w) = fixed(row) {
             for (a, w) in acc.iter_mut().zip(w) {
-                *a = M::mul_add(*a, x, w.value());
+                *a = if FUSED {
+                    libm::fmaf(x, w.value(), *a)
+                } else {
+                    *a + x * w.value()
+                };
             }
         }
     }
@@ -146,18 +169,19 @@ fn tile<M: Math, const W: usize, T: Word>(
 }
 
 /// The three heads (mean, log-std, logits) of the trunk's output `input`, into `outs`.
-fn apply_heads<M: Math>(heads: [&Dense<'_>; 3], input: &[f32], outs: [&mut [f32]; 3]) {
+fn apply_heads(heads: [&Dense<'_>; 3], input: &[f32], outs: [&mut [f32]; 3], fused: bool) {
     #[cfg(policy_core_vfma)]
     let outs = {
         let [o0, o1, o2] = outs;
-        if M::FUSED && vfma::heads(heads, input, [&mut *o0, &mut *o1, &mut *o2]).is_some() {
+        if fused && vfma::heads(heads, input, [&mut *o0, &mut *o1, &mut *o2]).is_some() {
             return;
         }
         [o0, o1, o2]
     };
-    for (head, out) in heads.into_iter().zip(outs) {
-        head.apply::<M>(input, out);
-    }
+    let ([mean, log_std, logits], [o0, o1, o2]) = (heads, outs);
+    mean.apply(input, o0, fused);
+    log_std.apply(input, o1, fused);
+    logits.apply(input, o2, fused);
 }
 
 /// The tile on the FPU's fused multiply-add, in inline assembly: stable Rust has no fused
@@ -213,6 +237,7 @@ mod vfma {
     /// of the layer whose rows of `bias.len()` weights are `weights`, from the inputs that
     /// have a row. `None` (nothing written) if `W` does not fit (`W` > 16, or the tile
     /// is not inside the row).
+    #[inline(never)]
     pub(super) fn tile<const W: usize, T: Word>(
         weights: &[T],
         bias: &[T],
@@ -523,10 +548,10 @@ impl<'a> Network<'a> {
         let mut first = true;
         for layer in &self.hidden {
             if first {
-                layer.apply::<M>(obs, output);
+                layer.apply(obs, output, M::FUSED);
                 first = false;
             } else {
-                layer.apply::<M>(input, output);
+                layer.apply(input, output, M::FUSED);
             }
             // Neither activation may turn an overflow into a plausible number: a
             // pre-activation that overflowed is ±∞ or NaN (inf − inf), and its true value
@@ -549,7 +574,8 @@ impl<'a> Network<'a> {
             &mut heads.log_std[..],
             &mut heads.log_w[..],
         ];
-        apply_heads::<M>([&self.mean, &self.log_std, &self.logits], trunk, outs);
+        let heads_of = [&self.mean, &self.log_std, &self.logits];
+        apply_heads(heads_of, trunk, outs, M::FUSED);
 
         let means = heads.mean.iter().take(ka);
         let logits = heads.log_w.iter().take(self.components);
