@@ -143,7 +143,8 @@ fn tile<const FUSED: bool, const W: usize, T: Word>(
     #[cfg(policy_core_vfma)]
     if FUSED {
         // Here every fused tile runs on the FPU (`W <= MAX_TILE = 16`); the kernel writes
-        // nothing only for a tile outside `bias` or `out`, which `apply_words` never asks for.
+        // nothing only for a tile outside `bias` or `out`, which `apply_words` never asks
+        // for, or for a layer without inputs, which the format refuses (`ZeroDim`).
         let _ = vfma::tile::<W, T>(weights, bias, input, start, out);
         return W;
     }
@@ -263,9 +264,10 @@ mod vfma {
         // reads the `W` words of `init` and writes the `W` floats of `out`, which do not
         // overlap them (`out` is a `&mut`). FPU loads of `f32` words (`T::ALIGNED`) are
         // aligned, as `&[f32]` guarantees; other words are read with `ldr`, which takes
-        // any address on these cores. Every FPU register it writes (s0 to s16 + W, at most
-        // s24) is saved first and restored last by `vpush`/`vpop` on the stack, so no
-        // FPU register is clobbered; the general registers it changes are operands.
+        // any address on these cores. Every FPU register it writes (s0 to s16 + min(W, 8)
+        // for aligned words, s0 to s17 otherwise) is saved first and restored last by
+        // `vpush`/`vpop` on the stack, so no FPU register is clobbered; the general
+        // registers it changes are operands.
         unsafe {
             if T::ALIGNED {
                 core::arch::asm!(
