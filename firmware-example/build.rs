@@ -7,6 +7,8 @@
 //!
 //! `FIRMWARE_POLICY=/path/to/policy.mxp` swaps in another policy (relative paths are taken
 //! from this directory); the default is the committed `policies/pendulum-sgm5.mxp`.
+//! `FIRMWARE_WEIGHTS_MISALIGNED=1` places the weights one byte past a 4-byte boundary instead
+//! of on one, to test and measure policy-core's path for unaligned weights.
 
 use std::env;
 use std::fs;
@@ -58,12 +60,14 @@ fn main() {
     // file's own sizes, so the scratch buffers on the stack are exactly as large as this
     // policy needs. A file that does not parse gets capacities of 1: loading it fails with
     // the file's own error before any capacity is compared.
+    println!("cargo:rerun-if-env-changed=FIRMWARE_WEIGHTS_MISALIGNED");
+    let misalign = usize::from(env::var_os("FIRMWARE_WEIGHTS_MISALIGNED").is_some());
     let (pad, capacities) = match policy_core::format::parse(&bytes) {
         Ok((header, weights)) => {
             let offset = weights.as_ptr() as usize - bytes.as_ptr() as usize;
             let width = header.hidden.iter().copied().max().unwrap_or(1);
             let capacities = (header.action_dim, header.components, width);
-            ((4 - offset % 4) % 4, capacities)
+            ((4 - offset % 4 + misalign) % 4, capacities)
         }
         Err(e) => {
             println!(

@@ -50,6 +50,9 @@ SIZE_TARGETS = [
     ("thumbv8m.main-none-eabihf", "Cortex-M33", True),
     ("riscv32imac-unknown-none-elf", "RISC-V (ESP32-C3 class)", False),
 ]
+# Targets where policy-core's default math fuses the network's multiply-adds (`vfma.f32`,
+# policy-core/build.rs); the others round each product and sum separately.
+FUSED_TARGETS = {TARGET, "thumbv8m.main-none-eabihf"}
 BEGIN = "<!-- firmware-footprint:begin -->"
 END = "<!-- firmware-footprint:end -->"
 
@@ -176,7 +179,7 @@ def main():
     math = "fast-math" if "fast-math" in args.features else "libm"
     rows = [
         ("policy", policy),
-        ("math", math),
+        ("math", math + (", multiply-adds fused (`vfma.f32`)" if target in FUSED_TARGETS else "")),
         ("QEMU board", args.machine),
         ("target", f"`{target}` ({core})"),
         ("flash (vector table + text + rodata + data)",

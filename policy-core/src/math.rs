@@ -1,8 +1,16 @@
 //! The scalar functions the policy needs, behind one trait so the accurate (libm) and the
-//! fast (micromath) implementations can be swapped — and compared in one build.
+//! fast (micromath) implementations can be swapped — and compared in one build — and the
+//! multiply-accumulate of the network, which [`Fused`] rounds once instead of twice.
+
+use core::marker::PhantomData;
 
 /// Scalar math used by the policy.
 pub trait Math {
+    /// Whether the network's multiply-adds `acc + x · w` are fused: rounded once, as IEEE
+    /// 754's fusedMultiplyAdd (`vfma.f32` where the FPU has it, `libm::fmaf` elsewhere),
+    /// instead of twice (the product, then the sum: what `acc += x * w` does). See [`Fused`].
+    const FUSED: bool = false;
+
     /// `e^x`
     fn exp(x: f32) -> f32;
     /// natural logarithm
@@ -84,12 +92,75 @@ impl Math for MicroMath {
     }
 }
 
-/// The math this build uses: [`Libm`], or `MicroMath` with feature `fast-math`.
-#[cfg(not(feature = "fast-math"))]
+/// `M`'s functions, with a fused multiply-add in the network: each `acc + x · w` is rounded
+/// once, as IEEE 754's fusedMultiplyAdd, instead of twice.
+///
+/// The default math on targets whose FPU has `vfma.f32` in its baseline
+/// (`thumbv7em-none-eabihf`: Cortex-M4F, M7F; `thumbv8m.main-none-eabihf`: Cortex-M33, M55),
+/// where it takes one instruction per multiply-accumulate instead of two. Anywhere else it is
+/// `libm::fmaf` (correctly rounded, so bit-identical to `vfma.f32`; hardware FMA on x86 when
+/// the CPU has it, software otherwise): a host runs `Policy::<Fused<Libm>>` to reproduce
+/// such a device's results to the last bit. Against the unfused math, each multiply-add
+/// differs by at most half an ulp of the product, so results differ by a few ulps
+/// (measured in BENCHMARKS.md, firmware section).
+pub struct Fused<M>(PhantomData<M>);
+
+// By hand: derives would require `M` itself to be `Debug`, `Clone`, … for no reason.
+impl<M> core::fmt::Debug for Fused<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Fused")
+    }
+}
+impl<M> Clone for Fused<M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M> Copy for Fused<M> {}
+impl<M> Default for Fused<M> {
+    fn default() -> Self {
+        Fused(PhantomData)
+    }
+}
+
+impl<M: Math> Math for Fused<M> {
+    const FUSED: bool = true;
+    fn exp(x: f32) -> f32 {
+        M::exp(x)
+    }
+    fn ln(x: f32) -> f32 {
+        M::ln(x)
+    }
+    fn ln_1p(x: f32) -> f32 {
+        M::ln_1p(x)
+    }
+    fn tanh(x: f32) -> f32 {
+        M::tanh(x)
+    }
+    fn atanh(x: f32) -> f32 {
+        M::atanh(x)
+    }
+    fn sqrt(x: f32) -> f32 {
+        M::sqrt(x)
+    }
+}
+
+/// The math this build uses: [`Libm`], or `MicroMath` with feature `fast-math`; on targets
+/// with `vfma.f32` (see [`Fused`]) wrapped in [`Fused`].
+#[cfg(not(any(feature = "fast-math", policy_core_vfma)))]
 pub type DefaultMath = Libm;
-/// The math this build uses: [`Libm`], or `MicroMath` with feature `fast-math`.
-#[cfg(feature = "fast-math")]
+/// The math this build uses: [`Libm`], or `MicroMath` with feature `fast-math`; on targets
+/// with `vfma.f32` (see [`Fused`]) wrapped in [`Fused`].
+#[cfg(all(feature = "fast-math", not(policy_core_vfma)))]
 pub type DefaultMath = MicroMath;
+/// The math this build uses: [`Libm`], or `MicroMath` with feature `fast-math`; on targets
+/// with `vfma.f32` (see [`Fused`]) wrapped in [`Fused`].
+#[cfg(all(not(feature = "fast-math"), policy_core_vfma))]
+pub type DefaultMath = Fused<Libm>;
+/// The math this build uses: [`Libm`], or `MicroMath` with feature `fast-math`; on targets
+/// with `vfma.f32` (see [`Fused`]) wrapped in [`Fused`].
+#[cfg(all(feature = "fast-math", policy_core_vfma))]
+pub type DefaultMath = Fused<MicroMath>;
 
 /// `x` limited to `[lo, hi]`; NaN gives `lo`. Unlike `f32::clamp`, which asserts
 /// `lo <= hi`, it has no panic path for the firmware's link-time check to find.

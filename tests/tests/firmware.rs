@@ -1,14 +1,21 @@
 //! The firmware, built for thumbv7em-none-eabihf and run under QEMU's STM32F405 board, agrees
 //! with the host running the same policy file through policy-core on the same episodes and
-//! seed; so does the firmware built for the cores without an FPU (float math in software),
-//! thumbv7m-none-eabi (Cortex-M3, QEMU mps2-an385) and thumbv6m-none-eabi (Cortex-M0, QEMU
-//! microbit), and for thumbv8m.main-none-eabihf (Cortex-M33, QEMU mps2-an505). A corrupted
-//! policy makes it print the typed error and exit non-zero.
+//! seed, to the last bit; so does the firmware built for the cores without an FPU (float math
+//! in software), thumbv7m-none-eabi (Cortex-M3, QEMU mps2-an385) and thumbv6m-none-eabi
+//! (Cortex-M0, QEMU microbit), and for thumbv8m.main-none-eabihf (Cortex-M33, QEMU
+//! mps2-an505). A corrupted policy makes it print the typed error and exit non-zero.
+//!
+//! On the M4F and the M33 policy-core's default math fuses each multiply-add of the network
+//! (`vfma.f32`, rounded once; `policy_core::math::Fused`), so the host reproduces them bit for
+//! bit with `Policy::<Fused<Libm>>`, and the cores without an FPU with the host's default
+//! (unfused) math. Against the host's default math the fused results differ by a few ulps:
+//! the tolerance for that is stated and checked below.
 //!
 //! Needs `qemu-system-arm` and those four targets; `scripts/test.sh` installs them when it
 //! can. Without them these tests fail and say what to install.
 
-use mixpolicy_firmware::{run_episode, NoMeter, EPISODES, EPISODE_STEPS, SEED};
+use mixpolicy_firmware::{run_episode, Episode, NoMeter, Pendulum, EPISODES, EPISODE_STEPS, SEED};
+use policy_core::math::{Fused, Libm, Math};
 use policy_core::Policy;
 use rand_core::SeedableRng;
 use std::collections::HashMap;
@@ -17,11 +24,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A target, the QEMU board that runs the firmware built for it (build.rs picks the board's
-/// memory map from the target) and the directory under `target/` it is built in.
+/// memory map from the target), the directory under `target/` it is built in, and whether
+/// policy-core's default math fuses multiply-adds there (`vfma.f32`).
 struct Mcu {
     target: &'static str,
     machine: &'static str,
     target_dir: &'static str,
+    fused: bool,
 }
 
 /// Cortex-M4F on the STM32F405 (netduinoplus2).
@@ -29,6 +38,7 @@ const M4F: Mcu = Mcu {
     target: "thumbv7em-none-eabihf",
     machine: "netduinoplus2",
     target_dir: "firmware",
+    fused: true,
 };
 // The other cores share one directory (one build of the host-side build dependencies).
 /// Cortex-M3, no FPU.
@@ -36,19 +46,27 @@ const M3_NO_FPU: Mcu = Mcu {
     target: "thumbv7m-none-eabi",
     machine: "mps2-an385",
     target_dir: "firmware-mcu",
+    fused: false,
 };
 /// Cortex-M0, no FPU (nRF51, 16 KiB RAM); the RP2040's Cortex-M0+ runs the same code.
 const M0_NO_FPU: Mcu = Mcu {
     target: "thumbv6m-none-eabi",
     machine: "microbit",
     target_dir: "firmware-mcu",
+    fused: false,
 };
 /// Cortex-M33 with FPU, in its secure state.
 const M33: Mcu = Mcu {
     target: "thumbv8m.main-none-eabihf",
     machine: "mps2-an505",
     target_dir: "firmware-mcu",
+    fused: true,
 };
+/// How far an episode's return on a fused core may be from the host's default (unfused)
+/// math's. Over the committed policy's 5 episodes the two agree on every component and their
+/// returns (about −120, sums of 200 rewards) differ by at most 1.5e-5, two ulps of the return
+/// (measured 2026-11-26); 1e-4, this test's tolerance for returns before fusing, is 13 ulps.
+const UNFUSED_RETURN_TOLERANCE: f32 = 1e-4;
 /// The firmware takes well under a second; anything near this is a hang.
 const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -67,6 +85,16 @@ fn committed_policy() -> PathBuf {
 /// Builds the release firmware embedding `policy` into its own target directory (so tests
 /// running side by side do not rebuild each other's) and returns the ELF's path.
 fn build_firmware(mcu: &Mcu, policy: &Path, target_dir: &str) -> PathBuf {
+    build_firmware_with(mcu, policy, target_dir, &[])
+}
+
+/// As [`build_firmware`], with extra environment variables for build.rs.
+fn build_firmware_with(
+    mcu: &Mcu,
+    policy: &Path,
+    target_dir: &str,
+    env: &[(&str, &str)],
+) -> PathBuf {
     let target_dir = repo().join("target").join(target_dir);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
@@ -74,6 +102,8 @@ fn build_firmware(mcu: &Mcu, policy: &Path, target_dir: &str) -> PathBuf {
         .args(["build", "--release", "--target", mcu.target])
         .env("CARGO_TARGET_DIR", &target_dir)
         .env("FIRMWARE_POLICY", policy)
+        .env_remove("FIRMWARE_WEIGHTS_MISALIGNED")
+        .envs(env.iter().copied())
         .output()
         .expect("run cargo");
     assert!(
@@ -162,53 +192,150 @@ fn firmware_on_a_cortex_m33_matches_the_host_episode_for_episode() {
     assert_matches_the_host(&M33);
 }
 
+/// The firmware's episodes run on the host through policy-core with math `M`.
+fn host_episodes<M: Math>(bytes: &[u8]) -> Vec<Episode> {
+    let policy = Policy::<M>::load(bytes).unwrap();
+    let mut rng = rand_pcg::Pcg32::seed_from_u64(SEED);
+    (0..EPISODES)
+        .map(|_| run_episode(&policy, &mut rng, &mut NoMeter).unwrap())
+        .collect()
+}
+
+fn component_digits(episode: &Episode) -> String {
+    episode
+        .components
+        .iter()
+        .map(|&c| char::from(b'0' + c))
+        .collect()
+}
+
 /// Builds the firmware for `mcu` with the committed policy, runs it under QEMU and checks
 /// every episode against the host.
 fn assert_matches_the_host(mcu: &Mcu) {
-    let policy_path = committed_policy();
-    let bytes = std::fs::read(&policy_path).unwrap();
-    let run = run_qemu(mcu, &build_firmware(mcu, &policy_path, mcu.target_dir));
+    let elf = build_firmware(mcu, &committed_policy(), mcu.target_dir);
+    assert_runs_as_the_host(mcu, &elf);
+}
+
+/// Runs `elf` (the firmware for `mcu` with the committed policy) under QEMU and checks every
+/// episode against the host: bit for bit against the host with the math the firmware uses,
+/// and, on a fused core, within the stated tolerance against the host's default math.
+fn assert_runs_as_the_host(mcu: &Mcu, elf: &Path) {
+    let bytes = std::fs::read(committed_policy()).unwrap();
+    let run = run_qemu(mcu, elf);
     let target = mcu.target;
     assert!(run.success, "firmware ({target}) failed:\n{}", run.stdout);
 
-    let policy = Policy::from_bytes(&bytes).unwrap();
-    let mut rng = rand_pcg::Pcg32::seed_from_u64(SEED);
+    // The host's default math is unfused; a fused core's twin on the host is `Fused<Libm>`.
+    let unfused = host_episodes::<Libm>(&bytes);
+    let same_math = if mcu.fused {
+        host_episodes::<Fused<Libm>>(&bytes)
+    } else {
+        unfused.clone()
+    };
     let episodes = records(&run.stdout, "episode");
     assert_eq!(episodes.len(), EPISODES, "firmware output:\n{}", run.stdout);
-    let mut returns = Vec::new();
-    for (index, mcu) in episodes.iter().enumerate() {
-        let host = run_episode(&policy, &mut rng, &mut NoMeter).unwrap();
-        let host_components: String = host
-            .components
-            .iter()
-            .map(|&c| char::from(b'0' + c))
-            .collect();
+    for (index, ((mcu, host), default)) in episodes.iter().zip(&same_math).zip(&unfused).enumerate()
+    {
         assert_eq!(mcu["episode"], index.to_string());
         assert_eq!(mcu["components"].len(), EPISODE_STEPS);
+        // Both sides run the same f32 operations in the same order (IEEE single precision;
+        // the same fused or unfused multiply-adds; libm in software; without an FPU the basic
+        // operations are software floats, IEEE-exact too), so everything agrees to the bit.
         assert_eq!(
-            mcu["components"], host_components,
+            mcu["components"],
+            component_digits(host),
             "{target}, episode {index}: component choices differ"
         );
-        let mcu_return = f32::from_bits(hex(mcu["return_bits"]));
-        assert!(
-            (mcu_return - host.total_reward).abs() <= 1e-4,
-            "{target}, episode {index}: return {mcu_return} on the MCU, {} on the host",
+        assert_eq!(
+            hex(mcu["return_bits"]),
+            host.total_reward.to_bits(),
+            "{target}, episode {index}: return {} on the MCU, {} on the host",
+            mcu["return"],
             host.total_reward
         );
-        // Both sides run the same f32 operations in the same order (IEEE single precision,
-        // no fused multiply-add, libm in software; without an FPU the basic operations are
-        // software floats, IEEE-exact too), so the actions agree to the last bit.
         assert_eq!(
             hex(mcu["checksum"]),
             host.checksum,
             "{target}, episode {index}: action checksums differ"
         );
-        returns.push(host.total_reward);
+        // Against the default (unfused) host math: the same components, returns within the
+        // stated tolerance (the actions differ in their last bits, so checksums differ).
+        assert_eq!(
+            mcu["components"],
+            component_digits(default),
+            "{target}, episode {index}: component choices differ from the unfused host's"
+        );
+        let mcu_return = f32::from_bits(hex(mcu["return_bits"]));
+        assert!(
+            (mcu_return - default.total_reward).abs() <= UNFUSED_RETURN_TOLERANCE,
+            "{target}, episode {index}: return {mcu_return} on the MCU, {} on the unfused host",
+            default.total_reward
+        );
     }
     // The embedded policy is a trained one: it swings the pendulum up (an untrained policy
     // scores about -1200 per episode; this one averages about -120, see policies/README.md).
+    let returns: Vec<f32> = same_math.iter().map(|e| e.total_reward).collect();
     let mean = returns.iter().sum::<f32>() / returns.len() as f32;
     assert!(mean > -400.0, "mean return {mean}: {returns:?}");
+}
+
+#[test]
+fn firmware_with_misaligned_weights_matches_the_host_episode_for_episode() {
+    // Weights one byte off a 4-byte boundary take policy-core's other kernel (integer loads,
+    // moved into the FPU): same operations, same results.
+    let elf = build_firmware_with(
+        &M4F,
+        &committed_policy(),
+        "firmware-misaligned",
+        &[("FIRMWARE_WEIGHTS_MISALIGNED", "1")],
+    );
+    assert_runs_as_the_host(&M4F, &elf);
+}
+
+/// The fused math against the default (unfused) one, action by action, on the states the
+/// firmware visits: the same observation and random stream into both. A fused multiply-add
+/// rounds `acc + x · w` once instead of twice (the product, then the sum), so each of the
+/// network's 5 248 multiply-adds may differ by half an ulp of its product, and the heads by a
+/// few ulps. Measured over these 1 000 actions (2026-11-26): 510 actions differ, by at most
+/// 1.9e-6 (8 ulps of the bound 2.0); log π by at most 4.8e-6; no component differs. The
+/// tolerances are those policy-core is held to against exact (f64) arithmetic in
+/// `tests/policy_file.rs` (1e-5 for the action, 1e-4 relative for log π): fusing must not
+/// move a result by more than the library's own accuracy allows.
+#[test]
+fn fused_and_unfused_math_agree_within_the_stated_tolerance() {
+    const ACTION_TOLERANCE: f32 = 1e-5;
+    const LOG_PROB_TOLERANCE: f32 = 1e-4;
+    let bytes = std::fs::read(committed_policy()).unwrap();
+    let fused = Policy::<Fused<Libm>>::load(&bytes).unwrap();
+    let unfused = Policy::<Libm>::load(&bytes).unwrap();
+    let mut rng = rand_pcg::Pcg32::seed_from_u64(SEED);
+    let mut differ = 0;
+    for _ in 0..EPISODES {
+        let mut plant = Pendulum::reset(&mut rng);
+        for _ in 0..EPISODE_STEPS {
+            let obs = plant.observe();
+            let mut same_stream = rng.clone();
+            let (mut a, mut b) = ([0.0f32], [0.0f32]);
+            let s = fused.sample(&obs, &mut rng, &mut a).unwrap();
+            let t = unfused.sample(&obs, &mut same_stream, &mut b).unwrap();
+            assert_eq!(s.component, t.component, "{obs:?}");
+            assert!(
+                (a[0] - b[0]).abs() <= ACTION_TOLERANCE,
+                "{obs:?}: {a:?} vs {b:?}"
+            );
+            let lp_tolerance = LOG_PROB_TOLERANCE * s.log_prob.abs().max(1.0);
+            assert!(
+                (s.log_prob - t.log_prob).abs() <= lp_tolerance,
+                "{obs:?}: log π {} vs {}",
+                s.log_prob,
+                t.log_prob
+            );
+            differ += usize::from(a != b);
+            plant.step(a[0]);
+        }
+    }
+    // Fusing is on: the host's `Fused` really rounds differently.
+    assert!(differ > 0, "no action differs: is Fused<Libm> fusing?");
 }
 
 #[test]
