@@ -329,5 +329,114 @@ fn populations_refuse_bad_input() {
     );
     let err = mixsac(&["train", "--resume", "--out", out, "--seeds", "1,2"]);
     assert!(!err.status.success());
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert!(
+        stderr.contains("give only --out (and --resume)"),
+        "{stderr}"
+    );
+    let mut args = train_args(out, "600");
+    args.extend(["--seeds", "1,2", "--seed", "3"]);
+    let stderr = String::from_utf8_lossy(&mixsac(&args).stderr).into_owned();
+    assert!(stderr.contains("either --seed or --seeds"), "{stderr}");
+    let mut args = train_args(out, "600");
+    args.extend(["--seeds", "1,2", "--actor-lrs", "0.001,-1"]);
+    let stderr = String::from_utf8_lossy(&mixsac(&args).stderr).into_owned();
+    assert!(stderr.contains("actor"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A population interrupted while it writes its members' checkpoints (every member's
+/// `checkpoint.new/` first, then the swaps) resumes at the latest step every member can
+/// reach. The states are built from two uninterrupted populations of the same seeds: one
+/// stopped at step 600, one at 900 (whose step-900 checkpoints are what the interrupted one
+/// was writing).
+#[test]
+fn a_population_cut_while_checkpointing_resumes_at_a_common_step() {
+    let dir = temp_dir("population-cut");
+    let (at600, at900) = (dir.join("at600"), dir.join("at900"));
+    for (out, steps) in [(&at600, "600"), (&at900, "900")] {
+        let mut args = train_args(out.to_str().unwrap(), steps);
+        args.extend(["--seeds", "5,6"]);
+        mixsac_ok(&args);
+    }
+    let members = ["seed-5", "seed-6"];
+    // Members at step 600 with the 900-step run's config (it trains on to 900).
+    let cut = |name: &str| -> std::path::PathBuf {
+        let z = dir.join(name);
+        std::fs::copy(at900.join("population.toml"), {
+            std::fs::create_dir_all(&z).unwrap();
+            z.join("population.toml")
+        })
+        .unwrap();
+        for m in members {
+            copy_dir(&at600.join(m), &z.join(m));
+            std::fs::copy(
+                at900.join(m).join("config.toml"),
+                z.join(m).join("config.toml"),
+            )
+            .unwrap();
+        }
+        z
+    };
+    let same_as_uninterrupted = |z: &Path| {
+        for m in members {
+            let read = |d: &Path, f: &str| std::fs::read(d.join(m).join(f)).unwrap();
+            assert_eq!(read(z, "policy.mxp"), read(&at900, "policy.mxp"), "{m}");
+            let metrics = |d: &Path| {
+                metrics_without_timing(&String::from_utf8(read(d, "metrics.csv")).unwrap())
+            };
+            assert_eq!(metrics(z), metrics(&at900), "{m}");
+        }
+    };
+
+    // Cut while writing: seed-5's step-900 checkpoint is pending, seed-6's was never
+    // written. Step 600 is common: the pending one is discarded and both train on.
+    let z = cut("writing");
+    copy_dir(
+        &at900.join("seed-5/checkpoint"),
+        &z.join("seed-5/checkpoint.new"),
+    );
+    mixsac_ok(&["train", "--resume", "--out", z.to_str().unwrap()]);
+    assert!(!z.join("seed-5/checkpoint.new").exists());
+    same_as_uninterrupted(&z);
+
+    // Cut while swapping: seed-5 already swapped to step 900, seed-6's step-900 checkpoint
+    // is still pending. Step 900 is common: seed-6 finishes its swap.
+    let z = cut("swapping");
+    std::fs::remove_dir_all(z.join("seed-5/checkpoint")).unwrap();
+    copy_dir(
+        &at900.join("seed-5/checkpoint"),
+        &z.join("seed-5/checkpoint"),
+    );
+    copy_dir(
+        &at900.join("seed-6/checkpoint"),
+        &z.join("seed-6/checkpoint.new"),
+    );
+    mixsac_ok(&["train", "--resume", "--out", z.to_str().unwrap()]);
+    same_as_uninterrupted(&z);
+
+    // No common step (seed-6's pending checkpoint lost): refused, naming the steps.
+    let z = cut("lost");
+    std::fs::remove_dir_all(z.join("seed-5/checkpoint")).unwrap();
+    copy_dir(
+        &at900.join("seed-5/checkpoint"),
+        &z.join("seed-5/checkpoint"),
+    );
+    let out = mixsac(&["train", "--resume", "--out", z.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no step in common"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

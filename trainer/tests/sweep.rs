@@ -177,6 +177,7 @@ fn kill_and_resume(name: &str, population: &str, ready: impl Fn(usize, usize) ->
         population,
     ]);
     let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(!stderr.contains("could not train together"), "{stderr}");
     if summaries > 0 {
         assert!(stderr.contains("already finished, skipped"), "{stderr}");
     }
@@ -206,7 +207,7 @@ fn populations_give_the_results_of_runs_trained_alone() {
     let spec = data("tiny-sweep.toml");
     let (alone, packed) = (temp_dir("alone"), temp_dir("packed"));
     for (dir, population) in [(&alone, "1"), (&packed, "16")] {
-        common::mixsac_ok(&[
+        let out = common::mixsac_ok(&[
             "sweep",
             "--spec",
             &spec,

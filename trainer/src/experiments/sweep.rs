@@ -655,8 +655,20 @@ fn execute_population(runs: &[Run], unit: &[usize], dir: &SweepDir) -> Vec<(Outc
             warnings.push(event.to_string());
         }
     });
-    let Ok(members) = result else {
-        return one_by_one();
+    let members = match result {
+        Ok(members) => members,
+        Err(e) => {
+            // Said, not hidden: the runs then train one by one, each with its own outcome.
+            let note = format!(
+                "a population of {} runs could not train together ({e:#}); training them one by one",
+                unit.len()
+            );
+            let mut results: Vec<(Outcome, Vec<String>)> = one_by_one();
+            if let Some((_, first)) = results.first_mut() {
+                first.insert(0, note);
+            }
+            return results;
+        }
     };
     let seconds = start.elapsed().as_secs_f64();
     members

@@ -113,11 +113,13 @@ pub enum Integrity {
     Unverified,
 }
 
-/// Writes the checkpoint to a fresh directory and swaps it in, so an interruption at any
-/// moment leaves the previous checkpoint or the new one, whole. The new one's files are made
-/// durable and recorded in its manifest (written last) before the swap; the swap itself is
-/// made durable before the previous checkpoint is removed.
-pub fn save_checkpoint(
+/// Writes a checkpoint in two halves, so an interruption at any moment leaves the previous
+/// checkpoint or the new one, whole. This first half writes the whole new checkpoint to
+/// `checkpoint.new/`: its files are made durable and recorded in its manifest, written last.
+/// A population writes every member's before swapping any in ([`swap_in_pending_checkpoint`]),
+/// so that an interruption leaves every member able to reach one common step
+/// ([`reconcile_population`]).
+pub fn write_pending_checkpoint(
     run: &RunDir,
     agent: &Agent,
     member: usize,
@@ -132,14 +134,72 @@ pub fn save_checkpoint(
     std::fs::write(fresh.replay(), postcard::to_allocvec(buffer)?)?;
     std::fs::write(fresh.progress(), serde_json::to_vec(state)?)?;
     manifest::write(&fresh.manifest(), &fresh.files())?;
+    Ok(())
+}
+
+/// The second half of a checkpoint: `checkpoint.new/` becomes `checkpoint/`; the swap is made
+/// durable before the previous checkpoint is removed.
+pub fn swap_in_pending_checkpoint(run: &RunDir) -> Result<()> {
     let old = run.checkpoint_old();
     let _ = std::fs::remove_dir_all(&old);
     if run.checkpoint().exists() {
         std::fs::rename(run.checkpoint(), &old)?;
     }
-    std::fs::rename(&fresh.root, run.checkpoint())?;
+    std::fs::rename(run.checkpoint_new(), run.checkpoint())?;
     manifest::sync_dir(&run.root)?;
     let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// The step of a whole checkpoint in `dir` (its manifest and files intact), if it holds one.
+fn step_of(dir: &CheckpointDir) -> Option<usize> {
+    manifest::verify(&dir.manifest(), &dir.files()).ok()?;
+    let bytes = std::fs::read(dir.progress()).ok()?;
+    serde_json::from_slice::<LoopState>(&bytes)
+        .ok()
+        .map(|s| s.step)
+}
+
+/// Brings the members of an interrupted population to one common step before they resume:
+/// the latest step every member holds a whole checkpoint of, as its current one
+/// (`checkpoint/`, or `checkpoint.old/` if a swap was cut short) or as a pending one
+/// (`checkpoint.new/`, complete with its manifest). Members behind finish their swap to it;
+/// pending checkpoints of a step not every member reached are discarded. Checkpoints whose
+/// files do not match their manifest count as absent here; loading them reports the damage.
+pub fn reconcile_population(runs: &[RunDir]) -> Result<()> {
+    let steps: Vec<(Option<usize>, Option<usize>)> = runs
+        .iter()
+        .map(|run| {
+            let current = step_of(&CheckpointDir::new(run.checkpoint()))
+                .or_else(|| step_of(&CheckpointDir::new(run.checkpoint_old())));
+            (current, step_of(&CheckpointDir::new(run.checkpoint_new())))
+        })
+        .collect();
+    let reachable = |s: usize| steps.iter().all(|&(c, p)| c == Some(s) || p == Some(s));
+    let candidates = steps.iter().flat_map(|&(c, p)| [c, p]).flatten();
+    let Some(target) = candidates.filter(|&s| reachable(s)).max() else {
+        let found: Vec<String> = runs
+            .iter()
+            .zip(&steps)
+            .map(|(run, (c, p))| format!("{}: {c:?} (pending {p:?})", run.root.display()))
+            .collect();
+        anyhow::bail!(
+            "the population's checkpoints have no step in common ({}); resume each run on its own",
+            found.join(", ")
+        );
+    };
+    for (run, &(current, pending)) in runs.iter().zip(&steps) {
+        if current != Some(target) && pending == Some(target) {
+            if !run.checkpoint().exists() && run.checkpoint_old().exists() {
+                // A swap cut short between its renames: the old one is whole; put it back
+                // first so that the swap below starts from the usual state.
+                std::fs::rename(run.checkpoint_old(), run.checkpoint())?;
+            }
+            swap_in_pending_checkpoint(run)?;
+        } else if pending.is_some() || run.checkpoint_new().exists() {
+            let _ = std::fs::remove_dir_all(run.checkpoint_new());
+        }
+    }
     Ok(())
 }
 

@@ -127,13 +127,25 @@ impl PopulationDir {
         self.root.join(name)
     }
 
-    /// Records the members (before any of them starts, so `--resume` finds them all).
+    /// Records the members (before any of them starts, so `--resume` finds them all). A
+    /// directory whose population never reached a first checkpoint (its start failed, or it
+    /// was stopped before its first log step) is started afresh; one with a checkpoint is
+    /// refused.
     pub fn write(&self, names: &[String]) -> Result<()> {
         if self.list().exists() {
-            bail!(
-                "{} already holds a population; use --resume to continue it, or another --out",
-                self.root.display()
-            );
+            let members = self.members()?;
+            let started = members
+                .iter()
+                .any(|m| crate::run::run_dir::RunDir::new(m).has_checkpoint());
+            if started {
+                bail!(
+                    "{} already holds a population; use --resume to continue it, or another --out",
+                    self.root.display()
+                );
+            }
+            for member in members {
+                let _ = std::fs::remove_dir_all(member);
+            }
         }
         std::fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create {}", self.root.display()))?;

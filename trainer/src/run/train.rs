@@ -1,7 +1,10 @@
 //! The training loop: SAC on one environment, with metrics.csv, checkpoints that `--resume`
 //! continues exactly, and the policy exported with policy-core's writer.
 
-use super::checkpoint::{load_checkpoint, save_checkpoint, Integrity, LoopState, Window};
+use super::checkpoint::{
+    load_checkpoint, reconcile_population, swap_in_pending_checkpoint, write_pending_checkpoint,
+    Integrity, LoopState, Window,
+};
 use super::metrics::{keep_until, MetricsRow, MetricsWriter};
 use super::run_dir::{CheckpointDir, RunDir};
 use crate::config::{Alpha, Config};
@@ -244,6 +247,9 @@ pub fn check_population(configs: &[Config]) -> Result<()> {
     let Some(first) = configs.first() else {
         bail!("a population needs at least one member");
     };
+    for config in configs {
+        config.validate()?;
+    }
     let key = population_key(first);
     for (i, config) in configs.iter().enumerate().skip(1) {
         let mine = population_key(config);
@@ -337,6 +343,10 @@ impl<'a> Session<'a> {
             &mut rngs,
             &device,
         )?;
+        if mode == Mode::Resume && configs.len() > 1 {
+            let runs: Vec<RunDir> = dirs.iter().map(RunDir::new).collect();
+            reconcile_population(&runs)?;
+        }
         let mut members = Vec::with_capacity(configs.len());
         for (i, ((config, dir), mut env)) in configs.iter().zip(dirs).zip(envs).enumerate() {
             let run = RunDir::new(dir);
@@ -475,16 +485,22 @@ impl<'a> Session<'a> {
                 self.fail(i, error, report)?;
             }
         }
-        let ready = self
-            .members
-            .iter()
-            .all(|m| m.buffer.len() >= shared.batch_size);
+        // Members train in step; a stopped member's update is computed and discarded, on a
+        // minibatch from a training member's buffer (its own may be too small).
+        let training = self.members.iter().find(|m| m.failure.is_none());
+        let ready = training.is_some_and(|m| m.buffer.len() >= shared.batch_size);
         if step > shared.learning_starts && ready {
             let batches: Vec<_> = self
                 .members
                 .iter()
                 .zip(&mut self.rngs)
-                .map(|(m, rng)| m.buffer.sample(shared.batch_size, rng))
+                .map(|(m, rng)| {
+                    let source = match m.failure {
+                        None => m,
+                        Some(_) => training.unwrap_or(m),
+                    };
+                    source.buffer.sample(shared.batch_size, rng)
+                })
                 .collect();
             let stats = self.agent.update(&batches, &mut self.rngs)?;
             for (i, stats) in stats.iter().enumerate() {
@@ -515,12 +531,10 @@ impl<'a> Session<'a> {
         let RowClock { at, step } = &self.row_clock;
         let sps = (self.step - step) as f64 / at.elapsed().as_secs_f64().max(1e-9);
         let mut returns = Vec::with_capacity(self.members.len());
+        let mut rows = Vec::with_capacity(self.members.len());
         for (i, member) in self.members.iter_mut().enumerate() {
             let p = &mut member.state;
             returns.push(mean(&p.window.returns));
-            if member.failure.is_some() {
-                continue;
-            }
             let row = metrics_row(p, self.agent.alpha(i), sps);
             p.rng = self.rngs[i].clone();
             p.env_state = member.env.state();
@@ -528,10 +542,40 @@ impl<'a> Session<'a> {
             p.obs.clone_from(&member.obs);
             p.last_row = Some(row.to_line()?);
             p.window = Window::default();
-            if let Some(metrics) = &mut member.metrics {
-                save_checkpoint(&member.run, &self.agent, i, &member.buffer, &member.state)?;
-                metrics.write(&row)?;
-                std::fs::write(member.run.policy(), self.agent.actor.export(i)?)?;
+            rows.push(row);
+        }
+        if self.members[0].metrics.is_some() {
+            // First every member's policy (a member whose weights are no longer finite
+            // stops here, its last checkpoint intact) and pending checkpoint, then the
+            // swaps: an interruption leaves every member able to reach one common step.
+            let mut policies = vec![None; self.members.len()];
+            for i in 0..self.members.len() {
+                if self.members[i].failure.is_some() {
+                    continue;
+                }
+                match self.agent.actor.export(i) {
+                    Ok(bytes) => policies[i] = Some(bytes),
+                    Err(e) => {
+                        let run = &self.members[i].run;
+                        let advice = intact(run, self.step, self.configs[0].log_every);
+                        let error = e.context(format!(
+                            "the policy diverged by step {} (training diverged); stopped. {advice}",
+                            self.step
+                        ));
+                        self.fail(i, error, report)?;
+                        continue;
+                    }
+                }
+                let m = &self.members[i];
+                write_pending_checkpoint(&m.run, &self.agent, i, &m.buffer, &m.state)?;
+            }
+            for ((member, policy), row) in self.members.iter_mut().zip(policies).zip(&rows) {
+                let (Some(policy), Some(metrics)) = (policy, &mut member.metrics) else {
+                    continue;
+                };
+                swap_in_pending_checkpoint(&member.run)?;
+                metrics.write(row)?;
+                std::fs::write(member.run.policy(), policy)?;
             }
         }
         let training = self

@@ -133,6 +133,9 @@ fn run_population(settings: &TrainArgs, resume: bool, grid: &MemberGrid, out: &P
             .collect::<Result<Vec<_>>>()?;
         (configs, dirs)
     } else {
+        if settings.seed.is_some() && !grid.seeds.is_empty() {
+            bail!("give either --seed or --seeds, not both");
+        }
         let base = settings.clone().with_file()?.resolve()?;
         let members = grid.members(&base)?;
         let (names, configs): (Vec<String>, Vec<Config>) = members.into_iter().unzip();
