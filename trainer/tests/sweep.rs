@@ -218,6 +218,8 @@ fn populations_give_the_results_of_runs_trained_alone() {
             "--population",
             population,
         ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("could not train together"), "{stderr}");
     }
     assert_eq!(
         results_without_timing(&alone),

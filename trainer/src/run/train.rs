@@ -548,8 +548,9 @@ impl<'a> Session<'a> {
             // First every member's policy (a member whose weights are no longer finite
             // stops here, its last checkpoint intact) and pending checkpoint, then the
             // swaps: an interruption leaves every member able to reach one common step.
-            let mut policies = vec![None; self.members.len()];
+            let mut policies: Vec<Option<Vec<u8>>> = Vec::with_capacity(self.members.len());
             for i in 0..self.members.len() {
+                policies.push(None);
                 if self.members[i].failure.is_some() {
                     continue;
                 }
