@@ -42,7 +42,7 @@ pub const HOST_COMPONENTS: usize = 16;
 pub const HOST_WIDTH: usize = 1024;
 
 /// A policy type for workstations: up to 512 actions, 16 components, 1024-wide layers.
-/// Each call puts [`scratch_bytes`]`(512, 16, 1024)` ≈ 82 KiB on the stack, fine for a
+/// Each call puts [`scratch_bytes`]`(512, 16, 1024)` ≈ 78 KiB on the stack, fine for a
 /// host thread, too much for most microcontrollers.
 pub type HostPolicy<'a> = Policy<'a, DefaultMath, HOST_ACTIONS, HOST_COMPONENTS, HOST_WIDTH>;
 

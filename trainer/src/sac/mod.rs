@@ -79,7 +79,8 @@ impl Critic for Judge {
 /// batched tensor operations. Members share the environment's shapes, the policy class, the
 /// estimator, the network shape and the batch size; each has its own seed, α and learning
 /// rates, and its losses depend on its own parameters only, so member i computes what its
-/// solo run computes (up to floating-point reassociation).
+/// solo run computes: bit for bit on the CPU, as `tests/population.rs` checks (another
+/// device's kernels may sum in another order).
 pub struct Agent {
     pub actor: MixturePolicy,
     actor_optimizer: Adam,
@@ -200,8 +201,10 @@ impl Agent {
         self.settings.alpha[member]
     }
 
-    /// Stops training member `member` (it diverged): its parameters, moments and α stay as
-    /// they are; the other members are unaffected.
+    /// Stops training member `member` (it diverged): Adam no longer changes its parameters,
+    /// moments or α (its target critics keep averaging towards its frozen critics, which
+    /// nothing reads: its run writes no further checkpoint); the other members are
+    /// unaffected.
     pub fn freeze(&mut self, member: usize) {
         if let Some(active) = self.active.get_mut(member) {
             *active = false;
