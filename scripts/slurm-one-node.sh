@@ -16,6 +16,10 @@
 set -euo pipefail
 
 STATE=${MIXSAC_SLURM_STATE:-/tmp/mixsac-slurm}
+case "$STATE" in
+    /*/*) ;;
+    *) printf 'error: MIXSAC_SLURM_STATE must be an absolute path below a folder, got %s\n' "$STATE" >&2; exit 1 ;;
+esac
 PACKAGES="slurm-wlm munge"
 die() { printf 'error: %s\n' "$1" >&2; exit 1; }
 
@@ -35,12 +39,14 @@ install() {
     fi
 }
 
-# Stops the daemon whose pid is in $1 (if it is still running) and waits for it to end.
+# Stops the daemon named $2 whose pid is in $1 (if that process is still running and is
+# that daemon: a stale or planted pid file never makes root kill another process) and waits
+# for it to end.
 stop_pid_file() {
-    local file=$1 pid
+    local file=$1 name=$2 pid
     [ -f "$file" ] || return 0
     pid=$(cat "$file")
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
         kill "$pid" 2>/dev/null || true
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
@@ -53,9 +59,9 @@ stop() {
     if [ -f "$STATE/slurmctld.pid" ] && [ -f "$STATE/slurm.conf" ]; then
         SLURM_CONF="$STATE/slurm.conf" timeout 10 scancel --full --quiet --user="$(id -un)" 2>/dev/null || true
     fi
-    stop_pid_file "$STATE/slurmd.pid"
-    stop_pid_file "$STATE/slurmctld.pid"
-    stop_pid_file "$STATE/munge/munged.pid"
+    stop_pid_file "$STATE/slurmd.pid" slurmd
+    stop_pid_file "$STATE/slurmctld.pid" slurmctld
+    stop_pid_file "$STATE/munge/munged.pid" munged
 }
 
 start() {
@@ -66,6 +72,11 @@ start() {
     host=$(hostname)
     cpus=$(nproc)
     mem=$(( $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) * 9 / 10 ))
+    # The state folder is removed and made anew as root: refuse one that someone else owns or
+    # that is a symbolic link (in a shared /tmp it could point anywhere).
+    if [ -L "$STATE" ] || { [ -e "$STATE" ] && [ "$(stat -c %u "$STATE")" != 0 ]; }; then
+        die "$STATE is a symbolic link or not owned by root: remove it, or set MIXSAC_SLURM_STATE"
+    fi
     rm -rf "$STATE"
     mkdir -p "$STATE/ctld" "$STATE/d" "$STATE/munge"
     chmod 0755 "$STATE"
