@@ -78,7 +78,7 @@ step "Slurm and munge for the cluster test (trainer/tests/slurm.rs starts and st
 scripts/slurm-one-node.sh install
 [ "$(id -u)" = 0 ] \
     || die "the Slurm test starts slurmd and munged (scripts/slurm-one-node.sh), which needs root: run the tests as root"
-sbatch --version
+slurmd -V   # (sbatch --version needs a slurm.conf, which only the test's cluster has)
 
 step "format"
 cargo fmt --all -- --check
