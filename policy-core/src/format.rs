@@ -67,7 +67,7 @@ pub enum Activation {
 
 /// A list of `f32`s read in place: the action bounds of a parsed file (little-endian bytes
 /// inside the file), or a caller's slice. With feature `alloc` it can also own its values
-/// ([`Header::into_owned`]).
+/// (`Header::into_owned`, feature `alloc`).
 #[derive(Clone)]
 pub struct Floats<'a>(FloatsRepr<'a>);
 
@@ -212,7 +212,7 @@ impl Block {
 
 impl<'a> Header<'a> {
     /// A validated header. Bounds slices must have `action_dim` entries; the header borrows
-    /// them ([`Header::into_owned`] copies them).
+    /// them (`Header::into_owned`, feature `alloc`, copies them).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         obs_dim: usize,
