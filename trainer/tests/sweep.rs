@@ -522,3 +522,34 @@ fn shard_phase_and_collect_arguments_are_checked() {
         "{stderr}"
     );
 }
+
+/// A run whose lock another process holds (a resubmitted task while the first one still
+/// trains it) is left to that process: skipped here, trained by a later call once free.
+#[test]
+fn a_run_another_process_is_training_is_skipped() {
+    use std::os::fd::AsRawFd;
+    let spec = data("kill-sweep.toml");
+    let (whole, busy) = (temp_dir("lock-whole"), temp_dir("lock-busy"));
+    sweep(&spec, &whole, "1");
+    let mut ids: Vec<String> = std::fs::read_dir(whole.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    let held = &ids[1];
+    std::fs::create_dir_all(busy.join("locks")).unwrap();
+    let lock = std::fs::File::create(busy.join("locks").join(format!("{held}.lock"))).unwrap();
+    // SAFETY: the descriptor belongs to `lock`, open for the whole call.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let out = sweep(&spec, &busy, "1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{held}: another process is training it; skipped")),
+        "{stderr}"
+    );
+    assert!(!busy.join("runs").join(held).join("summary.json").exists());
+    drop(lock);
+    sweep(&spec, &busy, "1");
+    assert_eq!(results_without_timing(&busy), results_without_timing(&whole));
+}

@@ -24,7 +24,7 @@ use crate::config::{Alpha, Config, Estimator, PolicyKind, TrainArgs};
 use crate::envs::EnvId;
 use crate::experiments::collect::{self, Collected};
 use crate::experiments::shard::Shard;
-use crate::experiments::shared_files::write_atomically;
+use crate::experiments::shared_files::{write_atomically, FileLock};
 use crate::experiments::sweep_dir::SweepDir;
 use crate::run::checkpoint::CheckpointError;
 use crate::run::metrics;
@@ -551,11 +551,20 @@ fn run_all(
     crate::experiments::workers::for_each(
         &units,
         options.jobs,
-        |unit| execute_population(runs, unit, dir),
+        |unit| execute_claimed(runs, unit, dir),
         |k, results| {
-            for (i, (outcome, warnings)) in units[k].iter().copied().zip(results) {
-                done += 1;
+            for (i, result) in units[k].iter().copied().zip(results) {
                 let run = &runs[i];
+                let (outcome, warnings) = match result {
+                    Claimed::Trained(outcome, warnings) => (outcome, warnings),
+                    Claimed::Finished(outcome) => (outcome, Vec::new()),
+                    Claimed::Elsewhere => {
+                        let line = format!("{}: another process is training it; skipped", run.id);
+                        progress(done, total, &line);
+                        continue;
+                    }
+                };
+                done += 1;
                 for warning in warnings {
                     progress(done, total, &format!("{}: {warning}", run.id));
                 }
@@ -616,6 +625,54 @@ fn populations(runs: &[Run], pending: &[usize], size: usize, jobs: usize) -> Vec
                 .chunks(chunk)
                 .map(<[usize]>::to_vec)
                 .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// What became of a run this process was given.
+enum Claimed {
+    /// Trained here (to the end, or to its failure).
+    Trained(Outcome, Vec<String>),
+    /// Finished by another process meanwhile.
+    Finished(Outcome),
+    /// Another process holds its lock: it is training the run now.
+    Elsewhere,
+}
+
+/// Trains the runs of `unit` that no other process is training: each run's lock
+/// (`locks/<id>.lock`, held until the population ends) is taken first, and a run finished
+/// meanwhile is not trained again.
+fn execute_claimed(runs: &[Run], unit: &[usize], dir: &SweepDir) -> Vec<Claimed> {
+    let mut claimed = Vec::new();
+    let mut locks = Vec::new();
+    let mut results: Vec<Option<Claimed>> = Vec::new();
+    for &i in unit {
+        match FileLock::try_acquire(&dir.run_lock(&runs[i].id)) {
+            Ok(None) => results.push(Some(Claimed::Elsewhere)),
+            // A lock file that cannot even be opened is no reason to leave the run undone.
+            Err(_) => {
+                claimed.push(i);
+                results.push(None);
+            }
+            Ok(Some(lock)) => match read_outcome(&dir.run(&runs[i].id)) {
+                Some(outcome) => results.push(Some(Claimed::Finished(outcome))),
+                None => {
+                    claimed.push(i);
+                    locks.push(lock);
+                    results.push(None);
+                }
+            },
+        }
+    }
+    let mut trained = execute_population(runs, &claimed, dir).into_iter();
+    drop(locks);
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| match trained.next() {
+                Some((outcome, warnings)) => Claimed::Trained(outcome, warnings),
+                None => Claimed::Elsewhere,
+            })
         })
         .collect()
 }

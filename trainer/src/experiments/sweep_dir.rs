@@ -7,6 +7,8 @@
 //! <sweep>/plots/          where `mixsac plot` puts the figures by default
 //! <sweep>/slurm/          the job scripts of `mixsac slurm` and the tasks' logs
 //! <sweep>/.lock           taken by whoever checks spec.toml or writes results.csv
+//! <sweep>/locks/<id>.lock held by the process training run <id> (outside the run's own
+//!                         directory, which a fresh start removes)
 //! ```
 
 use crate::experiments::shared_files::{write_atomically, FileLock};
@@ -41,6 +43,11 @@ impl SweepDir {
     /// The default folder of the figures.
     pub fn plots(&self) -> PathBuf {
         self.root.join("plots")
+    }
+    /// The lock held by the process that trains the run named `id`, so that two processes
+    /// (a resubmitted task and one still running) never train the same run.
+    pub fn run_lock(&self, id: &str) -> PathBuf {
+        self.root.join("locks").join(format!("{id}.lock"))
     }
     /// The job scripts of `mixsac slurm` and the logs of its tasks.
     pub fn slurm(&self) -> PathBuf {
