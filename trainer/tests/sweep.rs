@@ -551,5 +551,8 @@ fn a_run_another_process_is_training_is_skipped() {
     assert!(!busy.join("runs").join(held).join("summary.json").exists());
     drop(lock);
     sweep(&spec, &busy, "1");
-    assert_eq!(results_without_timing(&busy), results_without_timing(&whole));
+    assert_eq!(
+        results_without_timing(&busy),
+        results_without_timing(&whole)
+    );
 }
