@@ -6,7 +6,9 @@ mod common;
 
 use candle_core::Device;
 use clap::ValueEnum;
-use common::{metrics_without_timing, mixsac, mixsac_command, mixsac_ok, temp_dir};
+use common::{
+    kill_when, line_count, metrics_without_timing, mixsac, mixsac_command, mixsac_ok, temp_dir,
+};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 use std::path::Path;
@@ -271,23 +273,8 @@ fn a_killed_population_resumes_to_the_weights_of_an_uninterrupted_one() {
         .spawn()
         .unwrap();
     let last = killed.join("seed-2_alpha-0.2").join("metrics.csv");
-    let started = std::time::Instant::now();
-    loop {
-        let rows = std::fs::read_to_string(&last)
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if rows > 4 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "finished before it could be killed"
-        );
-        assert!(started.elapsed().as_secs() < 120, "no progress");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let limit = std::time::Duration::from_secs(120);
+    kill_when(&mut child, limit, || line_count(&last) > 4);
     let rows = std::fs::read_to_string(&last).unwrap().lines().count();
     assert!(rows < 21, "killed too late to test resuming ({rows} rows)");
     mixsac_ok(&["train", "--resume", "--out", killed.to_str().unwrap()]);

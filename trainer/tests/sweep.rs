@@ -7,7 +7,7 @@ mod common;
 use common::{data, mixsac, mixsac_command, results_without_timing, temp_dir};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn sweep(spec: &str, out: &Path, jobs: &str) -> Output {
     common::mixsac_ok(&[
@@ -130,8 +130,7 @@ fn kill_and_resume(name: &str, population: &str, ready: impl Fn(usize, usize) ->
         .spawn()
         .unwrap();
     let runs = cut.join("runs");
-    let started = Instant::now();
-    loop {
+    common::kill_when(&mut child, Duration::from_secs(300), || {
         let dirs: Vec<PathBuf> = std::fs::read_dir(&runs)
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
@@ -143,21 +142,8 @@ fn kill_and_resume(name: &str, population: &str, ready: impl Fn(usize, usize) ->
             .iter()
             .filter(|d| !d.join("summary.json").exists() && d.join("checkpoint").exists())
             .count();
-        if ready(finished, in_progress) {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the sweep finished before it could be killed"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "the sweep made no progress"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+        ready(finished, in_progress)
+    });
     let summaries = std::fs::read_dir(&runs)
         .unwrap()
         .flatten()

@@ -115,23 +115,9 @@ fn same_seed_same_run_and_resume_after_a_kill_ends_in_the_same_weights() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        let rows = std::fs::read_to_string(c.join("metrics.csv"))
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if rows > 4 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run finished before it could be interrupted"
-        );
-        assert!(started.elapsed().as_secs() < 120, "no progress");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let metrics = c.join("metrics.csv");
+    let limit = std::time::Duration::from_secs(120);
+    common::kill_when(&mut child, limit, || common::line_count(&metrics) > 4);
     let rows_at_kill = std::fs::read_to_string(c.join("metrics.csv"))
         .unwrap()
         .lines()

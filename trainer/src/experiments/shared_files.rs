@@ -56,48 +56,42 @@ pub struct FileLock {
 impl FileLock {
     /// Waits for the lock on `path` (created if missing) and takes it.
     pub fn acquire(path: &Path) -> Result<FileLock> {
-        use std::os::fd::AsRawFd;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-        loop {
-            // SAFETY: the descriptor belongs to `file`, open for the whole call.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(FileLock { _file: file });
-            }
-            let error = std::io::Error::last_os_error();
-            if error.kind() != std::io::ErrorKind::Interrupted {
-                return Err(error).with_context(|| format!("cannot lock {}", path.display()));
-            }
-        }
+        Self::lock(path, true)?.with_context(|| format!("cannot lock {}", path.display()))
     }
 
     /// Takes the lock on `path` (created if missing) if no one holds it; `None` if another
     /// process (or another open of the file) does.
     pub fn try_acquire(path: &Path) -> Result<Option<FileLock>> {
-        use std::os::fd::AsRawFd;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
+        Self::lock(path, false)
+    }
+
+    /// The lock on `path`: waiting for it (`wait`), or `None` at once if it is held.
+    fn lock(path: &Path, wait: bool) -> Result<Option<FileLock>> {
+        use std::os::fd::AsRawFd;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)
             .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        let operation = if wait {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_EX | libc::LOCK_NB
+        };
         loop {
             // SAFETY: the descriptor belongs to `file`, open for the whole call.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
                 return Ok(Some(FileLock { _file: file }));
             }
             let error = std::io::Error::last_os_error();
             match error.kind() {
                 std::io::ErrorKind::Interrupted => continue,
-                std::io::ErrorKind::WouldBlock => return Ok(None),
+                std::io::ErrorKind::WouldBlock if !wait => return Ok(None),
                 _ => return Err(error).with_context(|| format!("cannot lock {}", path.display())),
             }
         }

@@ -88,3 +88,30 @@ pub fn results_without_timing(dir: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// Kills `child` with SIGKILL as soon as `ready()` holds (polled every 5 ms), and waits for
+/// it. Fails if the child ends first, or if `ready()` does not hold within `limit`.
+pub fn kill_when(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    mut ready: impl FnMut() -> bool,
+) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
+        assert!(started.elapsed() < limit, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Lines in the file at `path` (0 while it does not exist).
+pub fn line_count(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}

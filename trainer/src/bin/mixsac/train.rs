@@ -75,34 +75,14 @@ pub fn run(args: Args) -> Result<()> {
         "{bar:30} {pos}/{len} steps  {msg}  ETA {eta}",
     );
     let mode = if resume { Mode::Resume } else { Mode::Fresh };
-    let summary = trainer::train::train(&config, &out, mode, |event| match (&bar, &event) {
-        (
-            Some(bar),
-            TrainEvent::Logged {
-                step,
-                episodes,
-                recent_return,
-                steps_per_sec,
-                ..
-            },
-        ) => {
-            bar.set_position(*step as u64);
-            bar.set_message(trainer::train::logged_summary(
-                *episodes,
-                *recent_return,
-                *steps_per_sec,
-            ));
-        }
-        (Some(bar), _) => bar.println(event.to_string()),
-        (None, _) => eprintln!("{event}"),
-    })
-    .map_err(|e| match e.downcast_ref::<trainer::CheckpointError>() {
-        Some(trainer::CheckpointError::Damaged { run, .. }) => anyhow!(
-            "{e}: mixsac train --config {} --out NEW_DIR",
-            trainer::RunDir::new(run).config().display()
-        ),
-        _ => e,
-    })?;
+    let summary = trainer::train::train(&config, &out, mode, show_progress(&bar, String::new()))
+        .map_err(|e| match e.downcast_ref::<trainer::CheckpointError>() {
+            Some(trainer::CheckpointError::Damaged { run, .. }) => anyhow!(
+                "{e}: mixsac train --config {} --out NEW_DIR",
+                trainer::RunDir::new(run).config().display()
+            ),
+            _ => e,
+        })?;
     if let Some(bar) = bar {
         bar.finish();
     }
@@ -149,29 +129,9 @@ fn run_population(settings: &TrainArgs, resume: bool, grid: &MemberGrid, out: &P
     let bar = crate::progress::bar(steps as u64, "{bar:30} {pos}/{len} steps  {msg}  ETA {eta}");
     let mode = if resume { Mode::Resume } else { Mode::Fresh };
     let dir_refs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
-    let outcomes = trainer::train::train_population(&configs, &dir_refs, mode, |event| {
-        match (&bar, &event) {
-            (
-                Some(bar),
-                TrainEvent::Logged {
-                    step,
-                    episodes,
-                    recent_return,
-                    steps_per_sec,
-                    ..
-                },
-            ) => {
-                bar.set_position(*step as u64);
-                bar.set_message(format!(
-                    "{} members  {}",
-                    configs.len(),
-                    trainer::train::logged_summary(*episodes, *recent_return, *steps_per_sec)
-                ));
-            }
-            (Some(bar), _) => bar.println(event.to_string()),
-            (None, _) => eprintln!("{event}"),
-        }
-    })?;
+    let label = format!("{} members  ", configs.len());
+    let outcomes =
+        trainer::train::train_population(&configs, &dir_refs, mode, show_progress(&bar, label))?;
     if let Some(bar) = bar {
         bar.finish();
     }
@@ -199,4 +159,30 @@ fn run_population(settings: &TrainArgs, resume: bool, grid: &MemberGrid, out: &P
         );
     }
     Ok(())
+}
+
+/// What `train` shows while it runs: the step and the last metrics on the progress bar
+/// (after `label`), other events above it; plain lines when stderr is no terminal.
+fn show_progress(
+    bar: &Option<indicatif::ProgressBar>,
+    label: String,
+) -> impl FnMut(TrainEvent) + '_ {
+    move |event| match (bar, &event) {
+        (
+            Some(bar),
+            TrainEvent::Logged {
+                step,
+                episodes,
+                recent_return,
+                steps_per_sec,
+                ..
+            },
+        ) => {
+            bar.set_position(*step as u64);
+            let summary = trainer::train::logged_summary(*episodes, *recent_return, *steps_per_sec);
+            bar.set_message(format!("{label}{summary}"));
+        }
+        (Some(bar), _) => bar.println(event.to_string()),
+        (None, _) => eprintln!("{event}"),
+    }
 }
