@@ -139,8 +139,19 @@ for t in "${FIRMWARE_TARGETS[@]}"; do
     (cd firmware-example && CARGO_TARGET_DIR=../target/firmware-mcu cargo clippy --release --target "$t" -- -D warnings)
 done
 
+step "CUDA (trainer/tests/cuda.rs: the population on the GPU against the CPU)"
+if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+    command -v nvcc >/dev/null \
+        || die "an NVIDIA GPU is here but nvcc is not: install the CUDA toolkit (candle's kernels are compiled with nvcc), then rerun"
+    cargo test -p trainer --profile ci --features cuda --test cuda -- --nocapture 2>&1 | tee -a "$log"
+    cuda_note="CUDA: trainer/tests/cuda.rs ran on $(nvidia-smi -L | head -1)"
+else
+    cuda_note="CUDA: no NVIDIA GPU here (nvidia-smi found none), so trainer/tests/cuda.rs did not run"
+fi
+echo "$cuda_note"
+
 # Totals over every `cargo test` above (each step already stopped the script on failure).
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
 [ "$passed" -gt 0 ] || die "no test ran"
-printf '\nall test steps passed\nsummary: %s passed, %s failed\n' "$passed" "$failed"
+printf '\nall test steps passed\nsummary: %s passed, %s failed\n%s\n' "$passed" "$failed" "$cuda_note"

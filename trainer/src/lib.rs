@@ -36,5 +36,5 @@ pub use run::run_dir::{CheckpointDir, RunDir};
 pub use run::train::{self, saved_config, Mode, Summary, TrainEvent};
 pub use sac::actor::{Heads, MixturePolicy};
 pub use sac::estimators::{self, actor_loss, Critic, Estimator, EstimatorSettings};
-pub use sac::replay::{Batch, ReplayBuffer};
-pub use sac::{Agent, CriticSource, UpdateStats};
+pub use sac::replay::{Batch, DeviceReplay, ReplayBuffer};
+pub use sac::{Agent, CriticSource, Minibatch, UpdateStats};

@@ -5,100 +5,20 @@
 mod common;
 
 use candle_core::Device;
-use clap::ValueEnum;
+use common::members::{agent, member_configs, random_batch, stack, worst};
 use common::{
     kill_when, line_count, metrics_without_timing, mixsac, mixsac_command, mixsac_ok, temp_dir,
 };
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use std::path::Path;
-use trainer::{
-    Agent, Alpha, Batch, Config, CriticSource, Estimator, PolicyKind, TrainArgs, UpdateStats,
-};
+use trainer::{Agent, Batch};
 
 /// The tolerance for member-versus-solo losses. Members draw the same random
 /// numbers as their solo runs and run the same operations on their own slices, so the
 /// measured difference is 0 (asserted and printed below); 1e-4 leaves room for a future
 /// kernel that sums in another order.
 const REL_TOL: f64 = 1e-4;
-
-/// Three members that differ in everything a member may differ in.
-fn member_configs(policy: &str, estimator: &str, alpha: &str) -> Vec<Config> {
-    let settings = [
-        (1u64, 1e-3, 1e-3, 0.05),
-        (2, 3e-4, 1e-3, 0.2),
-        (3, 1e-3, 5e-4, 0.1),
-    ];
-    settings
-        .iter()
-        .map(|&(seed, actor_lr, critic_lr, fixed_alpha)| {
-            let alpha = match alpha {
-                "auto" => Alpha::Auto,
-                _ => Alpha::Fixed(fixed_alpha),
-            };
-            let args = TrainArgs {
-                env: Some("shaped-pendulum".parse().unwrap()),
-                policy: Some(PolicyKind::from_str(policy, true).unwrap()),
-                estimator: Some(Estimator::from_str(estimator, true).unwrap()),
-                components: Some(if policy == "squashed" { 1 } else { 3 }),
-                hidden: Some(32),
-                seed: Some(seed),
-                actor_lr: Some(actor_lr),
-                critic_lr: Some(critic_lr),
-                alpha: Some(alpha),
-                ..TrainArgs::default()
-            };
-            args.resolve().unwrap()
-        })
-        .collect()
-}
-
-/// A minibatch of random pendulum-like transitions.
-fn random_batch(rng: &mut Pcg64, n: usize) -> Batch {
-    let mut draw = |count: usize, lo: f32, hi: f32| -> Vec<f32> {
-        (0..count).map(|_| rng.random_range(lo..hi)).collect()
-    };
-    Batch {
-        obs: draw(3 * n, -1.0, 1.0),
-        actions: draw(n, -2.0, 2.0),
-        rewards: draw(n, -16.0, 0.0),
-        next_obs: draw(3 * n, -1.0, 1.0),
-        terminated: (0..n).map(|i| if i % 7 == 0 { 1.0 } else { 0.0 }).collect(),
-    }
-}
-
-fn agent(configs: &[Config], rngs: &mut [Pcg64]) -> Agent {
-    Agent::new(
-        configs,
-        3,
-        &[-2.0],
-        &[2.0],
-        CriticSource::LearnedDoubleQ,
-        rngs,
-        &Device::Cpu,
-    )
-    .unwrap()
-}
-
-fn relative(a: f32, b: f32) -> f64 {
-    let (a, b) = (f64::from(a), f64::from(b));
-    (a - b).abs() / a.abs().max(b.abs()).max(1e-30)
-}
-
-fn worst(population: &UpdateStats, solo: &UpdateStats) -> f64 {
-    let critic = match (population.critic_loss, solo.critic_loss) {
-        (Some(p), Some(s)) => relative(p, s),
-        _ => 0.0,
-    };
-    [
-        critic,
-        relative(population.actor_loss, solo.actor_loss),
-        relative(population.alpha, solo.alpha),
-        relative(population.log_prob_mean, solo.log_prob_mean),
-    ]
-    .into_iter()
-    .fold(0.0, f64::max)
-}
 
 #[test]
 fn every_estimator_members_first_200_updates_equal_their_solo_runs() {
@@ -114,12 +34,12 @@ fn every_estimator_members_first_200_updates_equal_their_solo_runs() {
         let configs = member_configs(policy, estimator, alpha);
         let seeds: Vec<u64> = configs.iter().map(|c| c.seed).collect();
         let mut pop_rngs: Vec<Pcg64> = seeds.iter().map(|&s| Pcg64::seed_from_u64(s)).collect();
-        let mut population = agent(&configs, &mut pop_rngs);
+        let mut population = agent(&configs, &mut pop_rngs, &Device::Cpu);
         let mut solos: Vec<(Agent, Pcg64)> = configs
             .iter()
             .map(|c| {
                 let mut rng = [Pcg64::seed_from_u64(c.seed)];
-                let a = agent(std::slice::from_ref(c), &mut rng);
+                let a = agent(std::slice::from_ref(c), &mut rng, &Device::Cpu);
                 let [rng] = rng;
                 (a, rng)
             })
@@ -130,10 +50,15 @@ fn every_estimator_members_first_200_updates_equal_their_solo_runs() {
             let batches: Vec<Batch> = (0..configs.len())
                 .map(|_| random_batch(&mut data, 32))
                 .collect();
-            let stats = population.update(&batches, &mut pop_rngs).unwrap();
+            let stats = population
+                .update(&stack(&batches, &Device::Cpu), &mut pop_rngs)
+                .unwrap();
             for (i, (solo, rng)) in solos.iter_mut().enumerate() {
                 let alone = solo
-                    .update(std::slice::from_ref(&batches[i]), std::slice::from_mut(rng))
+                    .update(
+                        &stack(std::slice::from_ref(&batches[i]), &Device::Cpu),
+                        std::slice::from_mut(rng),
+                    )
                     .unwrap()[0];
                 let diff = worst(&stats[i], &alone);
                 assert!(

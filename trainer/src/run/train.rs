@@ -9,8 +9,8 @@ use super::metrics::{keep_until, MetricsRow, MetricsWriter};
 use super::run_dir::{CheckpointDir, RunDir};
 use crate::config::{Alpha, Config};
 use crate::envs::Env;
-use crate::sac::replay::ReplayBuffer;
-use crate::sac::{Agent, CriticSource};
+use crate::sac::replay::{DeviceReplay, ReplayBuffer};
+use crate::sac::{Agent, CriticSource, Minibatch};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor, D};
 use rand::{Rng, SeedableRng};
@@ -288,6 +288,8 @@ struct Session<'a> {
     step: usize,
     /// When the last metrics rows were written, for steps/s.
     row_clock: RowClock,
+    /// The replay buffers' copy on a GPU, where minibatches are gathered; None on the CPU.
+    device_replay: Option<DeviceReplay>,
 }
 
 /// One run of the population: what a solo run's loop works on besides the agent.
@@ -411,6 +413,13 @@ impl<'a> Session<'a> {
                 "the population's checkpoints are at different steps; resume each run on its own"
             );
         }
+        let device_replay = match device.is_cpu() {
+            true => None,
+            false => {
+                let buffers: Vec<&ReplayBuffer> = members.iter().map(|m| &m.buffer).collect();
+                Some(DeviceReplay::new(&buffers, &device)?)
+            }
+        };
         Ok(Session {
             configs,
             agent,
@@ -421,6 +430,7 @@ impl<'a> Session<'a> {
                 at: Instant::now(),
                 step,
             },
+            device_replay,
         })
     }
 
@@ -487,22 +497,45 @@ impl<'a> Session<'a> {
         }
         // Members train in step; a stopped member's update is computed and discarded, on a
         // minibatch from a training member's buffer (its own may be too small).
-        let training = self.members.iter().find(|m| m.failure.is_none());
-        let ready = training.is_some_and(|m| m.buffer.len() >= shared.batch_size);
+        let training = self.members.iter().position(|m| m.failure.is_none());
+        let buffers: Vec<&ReplayBuffer> = self.members.iter().map(|m| &m.buffer).collect();
+        if let (Some(replay), Some(t)) = (&self.device_replay, training) {
+            if let Some(slot) = buffers[t].last_slot() {
+                replay.store(&buffers, slot)?;
+            }
+        }
+        let ready = training.is_some_and(|t| buffers[t].len() >= shared.batch_size);
         if step > shared.learning_starts && ready {
-            let batches: Vec<_> = self
-                .members
-                .iter()
-                .zip(&mut self.rngs)
-                .map(|(m, rng)| {
-                    let source = match m.failure {
-                        None => m,
-                        Some(_) => training.unwrap_or(m),
-                    };
-                    source.buffer.sample(shared.batch_size, rng)
+            let sources: Vec<usize> = (0..buffers.len())
+                .map(|i| match self.members[i].failure {
+                    None => i,
+                    Some(_) => training.unwrap_or(i),
                 })
                 .collect();
-            let stats = self.agent.update(&batches, &mut self.rngs)?;
+            let minibatch = match &self.device_replay {
+                Some(replay) => {
+                    let slots: Vec<Vec<usize>> = sources
+                        .iter()
+                        .zip(&mut self.rngs)
+                        .map(|(&m, rng)| buffers[m].sample_slots(shared.batch_size, rng))
+                        .collect();
+                    replay.gather(&slots, &sources)?
+                }
+                None => {
+                    let batches: Vec<_> = sources
+                        .iter()
+                        .zip(&mut self.rngs)
+                        .map(|(&m, rng)| buffers[m].sample(shared.batch_size, rng))
+                        .collect();
+                    let (o, a) = (
+                        self.members[0].env.obs_dim(),
+                        self.members[0].env.action_dim(),
+                    );
+                    Minibatch::from_batches(&batches, o, a, &Device::Cpu)?
+                }
+            };
+            drop(buffers);
+            let stats = self.agent.update(&minibatch, &mut self.rngs)?;
             for (i, stats) in stats.iter().enumerate() {
                 if self.members[i].failure.is_some() {
                     continue;

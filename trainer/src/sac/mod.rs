@@ -227,35 +227,12 @@ impl Agent {
     /// estimator), so runs reproduce and a member draws what its solo run draws.
     pub fn update<R: Rng>(
         &mut self,
-        batches: &[Batch],
+        minibatch: &Minibatch,
         rngs: &mut [R],
     ) -> Result<Vec<UpdateStats>> {
-        let stack = |part: fn(&Batch) -> &[f32], width: usize| -> Result<Tensor> {
-            let values: Vec<f32> = batches
-                .iter()
-                .flat_map(|b| part(b).iter().copied())
-                .collect();
-            let (s, n) = (
-                batches.len(),
-                batches.first().map_or(0, |b| b.rewards.len()),
-            );
-            let shape: Vec<usize> = match width {
-                0 => vec![s, n],
-                w => vec![s, n, w],
-            };
-            Ok(Tensor::from_vec(values, shape, &self.device)?)
-        };
-        let (o, a) = (self.actor.spec().obs_dim, self.actor.spec().action_dim);
-        let minibatch = Minibatch {
-            obs: stack(|b| &b.obs, o)?,
-            actions: stack(|b| &b.actions, a)?,
-            rewards: stack(|b| &b.rewards, 0)?,
-            next_obs: stack(|b| &b.next_obs, o)?,
-            terminated: stack(|b| &b.terminated, 0)?,
-        };
         // Reported: the α this update's losses used (alpha_step changes it for the next one).
         let alphas = self.settings.alpha.clone();
-        let critic_losses = self.critic_step(&minibatch, rngs)?;
+        let critic_losses = self.critic_step(minibatch, rngs)?;
         let (actor_losses, log_prob) = self.actor_step(&minibatch.obs, rngs)?;
         self.alpha_step(&log_prob)?;
         self.polyak()?;
@@ -426,13 +403,46 @@ impl Agent {
     }
 }
 
-/// A minibatch of every member, stacked: [S, B, …].
-struct Minibatch {
-    obs: Tensor,
-    actions: Tensor,
-    rewards: Tensor,
-    next_obs: Tensor,
-    terminated: Tensor,
+/// A minibatch of every member, stacked: [S, B, …] (rewards and terminated [S, B]).
+pub struct Minibatch {
+    pub obs: Tensor,
+    pub actions: Tensor,
+    pub rewards: Tensor,
+    pub next_obs: Tensor,
+    pub terminated: Tensor,
+}
+
+impl Minibatch {
+    /// Member i's host minibatch `batches[i]` (observations of `obs_dim`, actions of
+    /// `action_dim`), stacked and copied to `device`.
+    pub fn from_batches(
+        batches: &[Batch],
+        obs_dim: usize,
+        action_dim: usize,
+        device: &Device,
+    ) -> Result<Minibatch> {
+        let (s, n) = (
+            batches.len(),
+            batches.first().map_or(0, |b| b.rewards.len()),
+        );
+        let stack = |part: fn(&Batch) -> &[f32], width: Option<usize>| -> Result<Tensor> {
+            let values: Vec<f32> = batches
+                .iter()
+                .flat_map(|b| part(b).iter().copied())
+                .collect();
+            Ok(match width {
+                None => Tensor::from_vec(values, (s, n), device)?,
+                Some(w) => Tensor::from_vec(values, (s, n, w), device)?,
+            })
+        };
+        Ok(Minibatch {
+            obs: stack(|b| &b.obs, Some(obs_dim))?,
+            actions: stack(|b| &b.actions, Some(action_dim))?,
+            rewards: stack(|b| &b.rewards, None)?,
+            next_obs: stack(|b| &b.next_obs, Some(obs_dim))?,
+            terminated: stack(|b| &b.terminated, None)?,
+        })
+    }
 }
 
 /// Member `member`'s part of a stacked parameter whose leading axis holds `per_member`

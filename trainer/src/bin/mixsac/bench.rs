@@ -36,6 +36,9 @@ pub struct Args {
     /// CPU threads (as `train --threads`).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Where the tensors live (as `train --device`; cuda needs a build with `--features cuda`).
+    #[arg(long, value_enum, default_value_t = trainer::config::Device::Cpu)]
+    device: trainer::config::Device,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -83,6 +86,7 @@ pub fn run(args: Args) -> Result<()> {
             batch_size: args.batch_size,
             threads: Some(args.threads),
             learning_starts: args.learning_starts,
+            device: Some(args.device),
             ..Default::default()
         }
         .resolve()?;
@@ -109,6 +113,7 @@ pub fn run(args: Args) -> Result<()> {
                 serde_json::json!({"policy": policy.to_string(), "estimator": estimator.to_string(),
                 "env": args.env.to_string(), "steps": args.steps, "population": s,
                 "hidden": config.hidden, "batch_size": config.batch_size, "threads": args.threads, "learning_starts": config.learning_starts,
+                "device": args.device.to_string(),
                 "steps_per_sec": median.round(),
                 "runs": rates.iter().map(|r| r.round()).collect::<Vec<_>>(),
                 "peak_rss_mib": peak_rss_mib()})
@@ -116,7 +121,8 @@ pub fn run(args: Args) -> Result<()> {
         } else {
             let unit = if s == 1 { "steps/s" } else { "member-steps/s" };
             println!(
-                "{policy:<9} {estimator:<8} S={s:<3} {median:>7.0} {unit}  (runs: {rates:.0?})"
+                "{policy:<9} {estimator:<8} S={s:<3} {median:>7.0} {unit}  (runs: {rates:.0?}) on {}",
+                args.device
             );
         }
     }

@@ -1,0 +1,165 @@
+//! The CUDA path (`--device cuda`): parameters, Adam's moments and the replay buffer's copy
+//! live on the GPU, and a population trained there computes what it computes on the CPU up
+//! to the kernels' summation order.
+//!
+//! Built only with `--features cuda`, and it needs an NVIDIA GPU: scripts/test.sh runs it
+//! when `nvidia-smi` finds one and otherwise says in its summary that it did not run. Here a
+//! missing device is a failure, never a skip.
+#![cfg(feature = "cuda")]
+
+mod common;
+
+use candle_core::Device;
+use common::members::{agent, member_configs, random_batch, stack, worst};
+use common::{kill_when, line_count, mixsac_command, mixsac_ok, temp_dir};
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
+use std::path::Path;
+use trainer::Batch;
+
+/// CPU and GPU agree to this relative difference over the first 200 updates. Both draw the
+/// same random numbers; the GPU's matrix products and reductions sum in another order, a
+/// rounding of about 2⁻²⁴ relative per operation, and 200 Adam steps of three networks carry
+/// it forward. Measured on an H100: see the printed largest difference and BENCHMARKS.md.
+const REL_TOL: f64 = 1e-3;
+
+fn cuda() -> Device {
+    Device::new_cuda(0).unwrap_or_else(|e| {
+        panic!("this test needs a CUDA device (scripts/test.sh runs it only when nvidia-smi finds one): {e}")
+    })
+}
+
+/// Every estimator: three members that differ in seed, α and learning rates, on the GPU and
+/// on the CPU, fed the same minibatches.
+#[test]
+fn every_estimator_on_cuda_matches_the_cpu_for_200_updates() {
+    let gpu = cuda();
+    let cases = [
+        ("squashed", "rep", "fixed"),
+        ("squashed", "rep", "auto"),
+        ("sgm", "like", "fixed"),
+        ("sgm", "halfrep", "fixed"),
+        ("sgm", "gumbel", "fixed"),
+        ("sgm", "mrp", "auto"),
+    ];
+    for (policy, estimator, alpha) in cases {
+        let configs = member_configs(policy, estimator, alpha);
+        let rngs = || -> Vec<Pcg64> {
+            configs
+                .iter()
+                .map(|c| Pcg64::seed_from_u64(c.seed))
+                .collect()
+        };
+        let (mut cpu_rngs, mut gpu_rngs) = (rngs(), rngs());
+        let mut on_cpu = agent(&configs, &mut cpu_rngs, &Device::Cpu);
+        let mut on_gpu = agent(&configs, &mut gpu_rngs, &gpu);
+        let mut data = Pcg64::seed_from_u64(99);
+        let mut max_diff: f64 = 0.0;
+        for update in 0..200 {
+            let batches: Vec<Batch> = (0..configs.len())
+                .map(|_| random_batch(&mut data, 32))
+                .collect();
+            let cpu = on_cpu
+                .update(&stack(&batches, &Device::Cpu), &mut cpu_rngs)
+                .unwrap();
+            let gpu_stats = on_gpu
+                .update(&stack(&batches, &gpu), &mut gpu_rngs)
+                .unwrap();
+            for (i, (c, g)) in cpu.iter().zip(&gpu_stats).enumerate() {
+                let diff = worst(g, c);
+                assert!(
+                    diff <= REL_TOL,
+                    "{policy}/{estimator}/{alpha} member {i} update {update}: cuda {g:?} vs cpu {c:?}"
+                );
+                max_diff = max_diff.max(diff);
+            }
+        }
+        println!("{policy}-{estimator} alpha {alpha}: largest relative difference cuda vs cpu {max_diff:e}");
+    }
+}
+
+/// `mixsac train --device cuda` with a population: every member writes its run directory
+/// and its policy file evaluates through policy-core; a population killed mid-run resumes
+/// from its checkpoints (restoring the moments and the replay copy on the GPU) and finishes.
+/// Whether the resumed weights are bit-identical to an uninterrupted run's depends on the
+/// GPU's kernels being deterministic: printed, not asserted (the CPU's are, and
+/// tests/population.rs asserts it there).
+#[test]
+fn a_population_trains_on_cuda_exports_and_resumes() {
+    cuda();
+    let dir = temp_dir("cuda-population");
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "train",
+            "--env",
+            "pendulum",
+            "--policy",
+            "sgm",
+            "--components",
+            "3",
+            "--estimator",
+            "halfrep",
+            "--seeds",
+            "1,2",
+            "--steps",
+            "3000",
+            "--learning-starts",
+            "300",
+            "--log-every",
+            "300",
+            "--device",
+            "cuda",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([out.to_str().unwrap().to_string()])
+        .collect()
+    };
+    let (whole, killed) = (dir.join("whole"), dir.join("killed"));
+    let whole_args = args(&whole);
+    mixsac_ok(&whole_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut child = mixsac_command()
+        .args(args(&killed))
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let last = killed.join("seed-2").join("metrics.csv");
+    kill_when(&mut child, std::time::Duration::from_secs(300), || {
+        line_count(&last) > 3
+    });
+    mixsac_ok(&["train", "--resume", "--out", killed.to_str().unwrap()]);
+    for seed in ["seed-1", "seed-2"] {
+        for out in [&whole, &killed] {
+            let run = out.join(seed);
+            for file in ["config.toml", "metrics.csv", "policy.mxp"] {
+                assert!(run.join(file).exists(), "{} lacks {file}", run.display());
+            }
+            assert_eq!(
+                line_count(&run.join("metrics.csv")),
+                11,
+                "{}",
+                run.display()
+            );
+            let policy = run.join("policy.mxp");
+            let eval = mixsac_ok(&[
+                "eval",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--env",
+                "pendulum",
+                "--episodes",
+                "2",
+                "--json",
+            ]);
+            assert!(!eval.stdout.is_empty());
+        }
+        let read = |d: &Path| std::fs::read(d.join(seed).join("policy.mxp")).unwrap();
+        println!(
+            "{seed}: killed-and-resumed policy bit-identical to the uninterrupted one: {}",
+            read(&whole) == read(&killed)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
