@@ -22,7 +22,6 @@
 use crate::capacity::MAX_HIDDEN_LAYERS;
 use crate::error::LoadError;
 use crate::format::Header;
-use crate::math::clip;
 use heapless::Vec as FixedVec;
 
 /// Largest activation code: codes are `i16` in −32767 ..= 32767 (symmetric; −32768 unused).
@@ -192,10 +191,13 @@ impl<'a> Params<'a> {
 }
 
 /// The activation code of a real value `x` at a scale whose reciprocal is `inv`:
-/// `round(clip(x · inv, −CODE_MAX, CODE_MAX))`, rounding half away from zero (a NaN, which
-/// `x` never is for a valid file, gives −CODE_MAX). `inv` is `1 / scale` computed in `f32`.
+/// `round(clip(x · inv, −CODE_MAX, CODE_MAX))`, rounding half away from zero. `inv` is
+/// `1 / scale` computed in `f32`. Computed as round, then an integer clamp (the same result
+/// for every number, as the bounds are integers; a NaN, which a valid file never produces,
+/// gives 0): without an FPU that saves the two float comparisons of a clip.
 pub fn code(x: f32, inv: f32) -> i16 {
-    let limit = CODE_MAX as f32;
-    // `roundf` of a value in ±32767 is an integer in that range: the cast is exact.
-    libm::roundf(clip(x * inv, -limit, limit)) as i16
+    // `as i32` saturates (and takes NaN to 0); the clamp then bounds it to ±CODE_MAX, which
+    // an `i16` holds.
+    let wide = (libm::roundf(x * inv) as i32).clamp(-CODE_MAX, CODE_MAX);
+    wide as i16
 }

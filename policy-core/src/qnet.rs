@@ -9,7 +9,7 @@
 use crate::error::{ActError, LoadError};
 use crate::format::{Activation, Header};
 use crate::int8::{code, Params, QBlock};
-use crate::math::{max, Math};
+use crate::math::Math;
 use crate::mlp::Heads;
 
 /// The inputs of a layer as 16-bit codes.
@@ -24,9 +24,10 @@ impl Codes for [i16] {
     }
 }
 
-/// The observation, quantized as it is read: feature `i` at its own scale. Each tile of
-/// layer 0 converts the observation again; observations are short, and so no buffer of
-/// the observation's length is needed (it is not one of the policy type's capacities).
+/// The observation, quantized as it is read: feature `i` at its own scale. Converted once
+/// into the input buffer when it fits; a longer observation (the buffer holds `WIDTH`, and
+/// the observation length is not one of the policy type's capacities) is converted again
+/// by each tile of layer 0.
 struct ObsCodes<'o> {
     obs: &'o [f32],
     scales: &'o [[u8; 4]],
@@ -43,18 +44,19 @@ impl Codes for ObsCodes<'_> {
 
 /// Widest output tile: the partial sums stay in registers while the inputs stream by. The
 /// Cortex-M cores have 13 general registers (the M0 reaches 8 of them cheaply).
-const MAX_TILE: usize = if cfg!(target_arch = "arm") { 8 } else { 32 };
+const MAX_TILE: usize = if cfg!(target_arch = "arm") { 16 } else { 32 };
 
-/// `sink(o, z[o])` for every output `o` of `block`, `z[o] = scale[o] · (bias[o] + Σ_i
-/// x[i] · w[i][o])`.
-fn dense<X: Codes + ?Sized, F: FnMut(usize, f32)>(block: &QBlock<'_>, x: &X, mut sink: F) {
+/// `sink(o, acc[o], scale[o])` for every output `o` of `block`, `acc[o] = bias[o] + Σ_i
+/// x[i] · w[i][o]`; the output is `scale[o] · acc[o]`, which the sink computes (a ReLU can
+/// act on `acc` first: the scale is positive, so the sign is the accumulator's).
+fn dense<X: Codes + ?Sized, F: FnMut(usize, i32, f32)>(block: &QBlock<'_>, x: &X, mut sink: F) {
     let n = block.outputs;
     let mut start = 0;
     while start < n {
         start += match n - start {
             r if r >= 32 && MAX_TILE >= 32 => tile::<32, X, F>(block, x, start, &mut sink),
             r if r >= 16 && MAX_TILE >= 16 => tile::<16, X, F>(block, x, start, &mut sink),
-            8.. => tile::<8, X, F>(block, x, start, &mut sink),
+            r if r >= 8 && MAX_TILE >= 8 => tile::<8, X, F>(block, x, start, &mut sink),
             4.. => tile::<4, X, F>(block, x, start, &mut sink),
             2.. => tile::<2, X, F>(block, x, start, &mut sink),
             _ => tile::<1, X, F>(block, x, start, &mut sink),
@@ -63,7 +65,7 @@ fn dense<X: Codes + ?Sized, F: FnMut(usize, f32)>(block: &QBlock<'_>, x: &X, mut
 }
 
 /// Outputs `start .. start + T`; returns `T`.
-fn tile<const T: usize, X: Codes + ?Sized, F: FnMut(usize, f32)>(
+fn tile<const T: usize, X: Codes + ?Sized, F: FnMut(usize, i32, f32)>(
     block: &QBlock<'_>,
     x: &X,
     start: usize,
@@ -87,10 +89,15 @@ fn tile<const T: usize, X: Codes + ?Sized, F: FnMut(usize, f32)>(
     }
     let scales = block.scale_words().iter().skip(start);
     for (t, (&a, s)) in acc.iter().zip(scales).enumerate() {
-        // `as f32` rounds to nearest, ties to even (exact below 2^24).
-        sink(start + t, a as f32 * f32::from_le_bytes(*s));
+        sink(start + t, a, f32::from_le_bytes(*s));
     }
     T
+}
+
+/// The output `f32(acc) · scale`: `as f32` rounds to nearest, ties to even (exact below
+/// 2^24), then one `f32` multiplication.
+fn rescale(acc: i32, scale: f32) -> f32 {
+    acc as f32 * scale
 }
 
 /// The trunk and heads of a version-2 policy.
@@ -136,13 +143,26 @@ impl<'a> QNetwork<'a> {
             let inv = 1.0 / self.params.act_scale(l).unwrap_or(1.0);
             let relu = self.activation == Activation::Relu;
             let out = &mut *output;
-            let sink = |o: usize, z: f32| {
-                let h = if relu { max(z, 0.0) } else { M::tanh(z) };
+            let sink = |o: usize, acc: i32, scale: f32| {
+                // ReLU on the accumulator: max(f32(acc) · scale, 0) is f32(max(acc, 0)) ·
+                // scale for a positive scale, to the bit, without a float comparison.
+                let h = if relu {
+                    rescale(acc.max(0), scale)
+                } else {
+                    M::tanh(rescale(acc, scale))
+                };
                 if let Some(slot) = out.get_mut(o) {
                     *slot = code(h, inv);
                 }
             };
-            if l == 0 {
+            if l == 0 && obs.obs.len() <= W {
+                // The usual case: the observation's codes once, in the input buffer (free
+                // until layer 1), instead of once per tile (soft-float without an FPU).
+                for (i, slot) in input.iter_mut().enumerate().take(obs.obs.len()) {
+                    *slot = obs.code(i);
+                }
+                dense(block, input.get(..obs.obs.len()).unwrap_or(&[]), sink);
+            } else if l == 0 {
                 dense(block, &obs, sink);
             } else {
                 dense(block, &input[..], sink);
@@ -152,9 +172,9 @@ impl<'a> QNetwork<'a> {
         let trunk: &[i16] = &input[..];
         let outs = heads.outputs_mut();
         for (block, out) in blocks.skip(self.hidden_layers).zip(outs) {
-            dense(block, trunk, |o, z| {
+            dense(block, trunk, |o, acc, scale| {
                 if let Some(slot) = out.get_mut(o) {
-                    *slot = z;
+                    *slot = rescale(acc, scale);
                 }
             });
         }
