@@ -39,7 +39,8 @@ use serde::{Deserialize, Serialize};
 
 /// First four bytes of every policy file.
 pub const MAGIC: [u8; 4] = *b"MXPF";
-/// Version 1: every parameter an `f32`. [`write_policy`] writes it; every build reads it.
+/// Version 1: every parameter an `f32`. `write_policy` (feature `alloc`) writes it; every
+/// build reads it.
 pub const FORMAT_VERSION: u16 = 1;
 /// Version 2: int8 weights with per-output `f32` scales, quantized activations
 /// ([`crate::int8`]). Same header as version 1; only the weight bytes differ.
