@@ -64,11 +64,11 @@ pub enum LoadError {
         /// The first four bytes found.
         found: [u8; 4],
     },
-    /// The format version is not the one this build reads.
+    /// The format version is not one this build reads (a file from a newer writer).
     UnsupportedVersion {
         /// Version in the file.
         found: u16,
-        /// Version this build reads.
+        /// Newest version this build reads (it reads every version from 1 up to it).
         supported: u16,
     },
     /// The header describes no usable policy (see [`HeaderError`]).
@@ -89,6 +89,25 @@ pub enum LoadError {
     NonFiniteWeight {
         /// Index of the weight in the documented order.
         index: usize,
+    },
+    /// Version 2: a scale is not a positive normal `f32` of at most
+    /// [`crate::int8::SCALE_MAX`].
+    BadScale {
+        /// Index of the scale among all of the file's scales, in file order.
+        index: usize,
+    },
+    /// Version 2: a weight code is −128 (codes are symmetric, −127 ..= 127).
+    BadWeightCode {
+        /// Index of the weight among the int8 weights, in file order.
+        index: usize,
+    },
+    /// Version 2: an output's bias and weights could overflow its 32-bit accumulator for
+    /// some input codes (`|bias| + 32767 · Σ_i |w[i][o]| > 2^31 − 1`).
+    AccumulatorOverflow {
+        /// Block index in file order (hidden layers, then mean, log-std, logits).
+        block: usize,
+        /// Output of that block.
+        output: usize,
     },
 }
 
@@ -148,6 +167,9 @@ pub enum WriteError {
         /// Index of the weight in the documented order.
         index: usize,
     },
+    /// [`crate::format::write_policy`] writes `f32` (version-1) files only; version 2 comes
+    /// from [`crate::quantize`].
+    Encoding,
 }
 
 impl From<HeaderError> for LoadError {
@@ -215,7 +237,7 @@ impl fmt::Display for LoadError {
             ),
             LoadError::UnsupportedVersion { found, supported } => write!(
                 f,
-                "policy file format version {found} is not supported (this build reads version {supported})"
+                "policy file format version {found} is not supported (this build reads versions 1 to {supported})"
             ),
             LoadError::Header(e) => write!(f, "invalid policy header: {e}"),
             LoadError::Malformed { field } => {
@@ -228,6 +250,17 @@ impl fmt::Display for LoadError {
             LoadError::NonFiniteWeight { index } => {
                 write!(f, "weight {index} is not finite")
             }
+            LoadError::BadScale { index } => write!(
+                f,
+                "quantization scale {index} is not a positive normal number within range"
+            ),
+            LoadError::BadWeightCode { index } => {
+                write!(f, "int8 weight {index} is -128 (codes are -127 to 127)")
+            }
+            LoadError::AccumulatorOverflow { block, output } => write!(
+                f,
+                "output {output} of block {block} could overflow its 32-bit accumulator"
+            ),
         }
     }
 }
@@ -271,6 +304,10 @@ impl fmt::Display for WriteError {
                 "{found} weights given, the dimensions require {expected}"
             ),
             WriteError::NonFiniteWeight { index } => write!(f, "weight {index} is not finite"),
+            WriteError::Encoding => write!(
+                f,
+                "write_policy writes f32 (version 1) files; quantize writes version 2"
+            ),
         }
     }
 }

@@ -39,8 +39,15 @@ use serde::{Deserialize, Serialize};
 
 /// First four bytes of every policy file.
 pub const MAGIC: [u8; 4] = *b"MXPF";
-/// The format version this build reads and writes.
+/// Version 1: every parameter an `f32`. `write_policy` (feature `alloc`) writes it; every
+/// build reads it.
 pub const FORMAT_VERSION: u16 = 1;
+/// Version 2: int8 weights with per-output `f32` scales, quantized activations
+/// ([`crate::int8`]). Same header as version 1; only the weight bytes differ.
+pub const FORMAT_VERSION_INT8: u16 = 2;
+/// The newest version this build reads; it reads every version from 1 to this one, and
+/// refuses a later one with [`LoadError::UnsupportedVersion`].
+pub const NEWEST_VERSION: u16 = FORMAT_VERSION_INT8;
 /// Size of the smallest possible policy file (all dimensions 1, one hidden layer).
 pub const MIN_FILE_LEN: usize = 65;
 
@@ -54,6 +61,33 @@ const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 /// Halving first keeps both finite for any finite bounds.
 pub(crate) fn box_affine(lo: f32, hi: f32) -> (f32, f32) {
     (hi / 2.0 - lo / 2.0, hi / 2.0 + lo / 2.0)
+}
+
+/// How the parameters are stored: the format version (1 or 2) says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Version 1: every parameter a little-endian `f32` (§4 of FORMAT.md).
+    F32,
+    /// Version 2: int8 weights, `i32` biases, `f32` scales ([`crate::int8`], §8 of FORMAT.md).
+    Int8,
+}
+
+impl Encoding {
+    /// The format version that stores parameters this way.
+    pub fn version(self) -> u16 {
+        match self {
+            Encoding::F32 => FORMAT_VERSION,
+            Encoding::Int8 => FORMAT_VERSION_INT8,
+        }
+    }
+
+    fn of_version(version: u16) -> Option<Encoding> {
+        match version {
+            FORMAT_VERSION => Some(Encoding::F32),
+            FORMAT_VERSION_INT8 => Some(Encoding::Int8),
+            _ => None,
+        }
+    }
 }
 
 /// Hidden-layer nonlinearity.
@@ -162,6 +196,8 @@ pub struct Header<'a> {
     pub action_low: Floats<'a>,
     /// Upper action bounds, one per action dimension.
     pub action_high: Floats<'a>,
+    /// How the parameters are stored (the file's format version).
+    pub encoding: Encoding,
 }
 
 /// Which parameter block of the network.
@@ -250,6 +286,7 @@ impl<'a> Header<'a> {
             log_std_max: log_std_bounds.1,
             action_low: Floats::new(action_low),
             action_high: Floats::new(action_high),
+            encoding: Encoding::F32,
         };
         header.validate()?;
         Ok(header)
@@ -270,6 +307,7 @@ impl<'a> Header<'a> {
             log_std_max: self.log_std_max,
             action_low: owned(self.action_low),
             action_high: owned(self.action_high),
+            encoding: self.encoding,
         }
     }
 
@@ -360,9 +398,15 @@ impl<'a> Header<'a> {
         blocks
     }
 
-    /// Total number of `f32` parameters.
+    /// Total number of parameters (weights and biases) of the network.
     pub fn weight_count(&self) -> usize {
         self.blocks().iter().map(Block::len).sum()
+    }
+
+    /// Bytes of field 12 (the parameters) that this header's dimensions and encoding
+    /// require; `None` if they are not addressable on this target.
+    pub fn weight_bytes_len(&self) -> Option<usize> {
+        self.weight_bytes()
     }
 
     /// Size of the weight block in bytes, if it is addressable on this target (16-bit
@@ -375,13 +419,22 @@ impl<'a> Header<'a> {
             self.action_dim as u64,
         );
         let mut inputs = obs;
-        let mut count = 0u64;
+        // (matrix entries, outputs) over all blocks.
+        let (mut matrix, mut outputs) = (0u64, 0u64);
         for &w in &self.hidden {
-            count += (inputs + 1) * w as u64;
+            matrix += inputs * w as u64;
+            outputs += w as u64;
             inputs = w as u64;
         }
-        count += (inputs + 1) * (2 * k * a + k);
-        usize::try_from(count.checked_mul(4)?).ok()
+        matrix += inputs * (2 * k * a + k);
+        outputs += 2 * k * a + k;
+        let bytes = match self.encoding {
+            Encoding::F32 => (matrix + outputs).checked_mul(4)?,
+            // Observation scales, one activation scale per hidden layer, a scale and a
+            // bias per output (4 bytes each), one byte per matrix entry.
+            Encoding::Int8 => 4 * (obs + self.hidden.len() as u64) + 8 * outputs + matrix,
+        };
+        usize::try_from(bytes).ok()
     }
 }
 
@@ -460,12 +513,10 @@ pub fn parse(bytes: &[u8]) -> Result<(Header<'_>, &[u8]), LoadError> {
         return Err(LoadError::BadMagic { found: magic });
     }
     let version: u16 = r.take("version")?;
-    if version != FORMAT_VERSION {
-        return Err(LoadError::UnsupportedVersion {
-            found: version,
-            supported: FORMAT_VERSION,
-        });
-    }
+    let encoding = Encoding::of_version(version).ok_or(LoadError::UnsupportedVersion {
+        found: version,
+        supported: NEWEST_VERSION,
+    })?;
     let obs_dim = r.take_dim("obs_dim")?;
     let layers = usize::from(r.take::<u8>("hidden_layers")?);
     check_capacity("hidden layers", layers, MAX_HIDDEN_LAYERS)?;
@@ -503,17 +554,24 @@ pub fn parse(bytes: &[u8]) -> Result<(Header<'_>, &[u8]), LoadError> {
         log_std_max,
         action_low,
         action_high,
+        encoding,
     };
     header.validate()?;
-    let expected = header.weight_count() * 4;
+    // `validate` checked that the length is addressable.
+    let expected = header.weight_bytes().unwrap_or(usize::MAX);
     if weights.len() != expected {
         return Err(LoadError::WeightsLength {
             expected,
             found: weights.len(),
         });
     }
-    if let Some(index) = le_f32s(weights).position(|w| !w.is_finite()) {
-        return Err(LoadError::NonFiniteWeight { index });
+    match encoding {
+        Encoding::F32 => {
+            if let Some(index) = le_f32s(weights).position(|w| !w.is_finite()) {
+                return Err(LoadError::NonFiniteWeight { index });
+            }
+        }
+        Encoding::Int8 => crate::int8::Params::new(&header, weights)?.validate()?,
     }
     Ok((header, weights))
 }
@@ -539,7 +597,8 @@ pub(crate) fn le_f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
         .map(|w| f32::from_le_bytes(*w))
 }
 
-/// Encodes a policy file. The trainer's export goes through here, so there is one writer.
+/// Encodes a version-1 (`f32`) policy file. The trainer's export goes through here, so
+/// there is one writer; [`crate::quantize`] writes version 2 through the same encoder.
 #[cfg(feature = "alloc")]
 pub fn write_policy(
     header: &Header,
@@ -547,6 +606,9 @@ pub fn write_policy(
 ) -> Result<alloc::vec::Vec<u8>, crate::WriteError> {
     use crate::WriteError;
     header.validate()?;
+    if header.encoding != Encoding::F32 {
+        return Err(WriteError::Encoding);
+    }
     let expected = header.weight_count();
     if weights.len() != expected {
         return Err(WriteError::WeightCount {
@@ -557,14 +619,19 @@ pub fn write_policy(
     if let Some(index) = weights.iter().position(|w| !w.is_finite()) {
         return Err(WriteError::NonFiniteWeight { index });
     }
+    let weight_bytes: alloc::vec::Vec<u8> = weights.iter().flat_map(|w| w.to_le_bytes()).collect();
+    Ok(encode(header, &weight_bytes))
+}
+
+/// The file of a validated header and its field-12 bytes (whose length the caller checked).
+#[cfg(feature = "alloc")]
+pub(crate) fn encode(header: &Header, weight_bytes: &[u8]) -> alloc::vec::Vec<u8> {
     // Validated dimensions are at most MAX_DIM = u16::MAX.
     let dim = |d: usize| d as u16;
-    let weight_bytes: alloc::vec::Vec<u8> = weights.iter().flat_map(|w| w.to_le_bytes()).collect();
-
     let mut out = alloc::vec::Vec::with_capacity(weight_bytes.len() + 64);
     let mut put = |v: &dyn Put| v.put(&mut out);
     put(&MAGIC);
-    put(&FORMAT_VERSION);
+    put(&header.encoding.version());
     put(&dim(header.obs_dim));
     put(&(header.hidden.len() as u8));
     for &w in &header.hidden {
@@ -579,10 +646,10 @@ pub fn write_policy(
     for v in header.action_low.iter().chain(header.action_high.iter()) {
         put(&v);
     }
-    put(&weight_bytes.as_slice());
+    put(&weight_bytes);
     let crc = CRC.checksum(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    out
 }
 
 /// Appends one field's postcard encoding (object-safe, so one closure writes every field).

@@ -47,10 +47,14 @@ extern crate std;
 pub mod capacity;
 mod error;
 pub mod format;
+pub mod int8;
 pub mod math;
 mod mixture;
 mod mlp;
 mod policy;
+mod qnet;
+#[cfg(feature = "alloc")]
+pub mod quantize;
 mod random;
 #[cfg(feature = "std")]
 pub mod testing;

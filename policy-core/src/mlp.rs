@@ -585,26 +585,49 @@ impl<'a> Network<'a> {
         }
         let trunk: &[f32] = input;
 
-        let ka = self.components * self.action_dim;
-        let outs = [
-            heads.mean.as_flattened_mut(),
-            heads.log_std.as_flattened_mut(),
-            &mut heads.log_w[..],
-        ];
+        let outs = heads.outputs_mut();
         let heads_of = [&self.mean, &self.log_std, &self.logits];
         apply_heads(heads_of, trunk, outs, M::FUSED);
 
-        let means = heads.mean().iter().take(ka);
-        let logits = heads.log_w.iter().take(self.components);
-        let log_stds = heads.log_std().iter().take(ka);
+        heads.finish::<M>(
+            self.components,
+            self.action_dim,
+            (self.log_std_min, self.log_std_max),
+        )
+    }
+}
+
+impl<const A: usize, const K: usize> Heads<A, K> {
+    /// The three heads' outputs, to be written: means, log-stds (both component-major,
+    /// `k·a + d`) and logits (into `log_w`).
+    pub(crate) fn outputs_mut(&mut self) -> [&mut [f32]; 3] {
+        [
+            self.mean.as_flattened_mut(),
+            self.log_std.as_flattened_mut(),
+            &mut self.log_w[..],
+        ]
+    }
+
+    /// After the heads are written: refuses a non-finite output, clamps the log-stds and
+    /// turns the logits into mixing weights and their logs (both network encodings).
+    pub(crate) fn finish<M: Math>(
+        &mut self,
+        components: usize,
+        action_dim: usize,
+        (log_std_min, log_std_max): (f32, f32),
+    ) -> Result<(), ActError> {
+        let ka = components * action_dim;
+        let means = self.mean().iter().take(ka);
+        let logits = self.log_w.iter().take(components);
+        let log_stds = self.log_std().iter().take(ka);
         if !means.chain(logits).chain(log_stds).all(|x| x.is_finite()) {
             return Err(ActError::NonFiniteOutput);
         }
-        for log_std in heads.log_std.as_flattened_mut().iter_mut().take(ka) {
-            *log_std = clip(*log_std, self.log_std_min, self.log_std_max);
+        for log_std in self.log_std.as_flattened_mut().iter_mut().take(ka) {
+            *log_std = clip(*log_std, log_std_min, log_std_max);
         }
-        let logits = heads.log_w.get_mut(..self.components).unwrap_or(&mut []);
-        softmax::<M>(logits, &mut heads.w);
+        let logits = self.log_w.get_mut(..components).unwrap_or(&mut []);
+        softmax::<M>(logits, &mut self.w);
         Ok(())
     }
 }

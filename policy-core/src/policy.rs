@@ -2,10 +2,11 @@
 
 use crate::capacity::{DEFAULT_ACTIONS, DEFAULT_COMPONENTS, DEFAULT_WIDTH};
 use crate::error::{ActError, HeaderError, LoadError};
-use crate::format::{self, Header};
+use crate::format::{self, Encoding, Header};
 use crate::math::{clip, DefaultMath, Math};
 use crate::mixture;
 use crate::mlp::{Heads, Network};
+use crate::qnet::QNetwork;
 use crate::random;
 use core::marker::PhantomData;
 use rand_core::RngCore;
@@ -32,7 +33,7 @@ pub struct Policy<
     const WIDTH: usize = DEFAULT_WIDTH,
 > {
     header: Header<'a>,
-    net: Network<'a>,
+    net: Net<'a>,
     /// (high − low)/2 per action dimension.
     scale: [f32; ACTIONS],
     /// (high + low)/2 per action dimension.
@@ -40,6 +41,15 @@ pub struct Policy<
     /// Σ_d ln scale_d, the constant part of the squash log-det.
     log_scale_sum: f32,
     math: PhantomData<M>,
+}
+
+/// The network of either encoding; everything after the heads is shared.
+#[derive(Debug, Clone)]
+enum Net<'a> {
+    /// Version 1: `f32` weights.
+    F32(Network<'a>),
+    /// Version 2: int8 weights, integer dot products (`qnet.rs`).
+    Int8(QNetwork<'a>),
 }
 
 /// What [`Policy::sample`] drew besides the action.
@@ -92,7 +102,10 @@ impl<'a, M: Math, const ACTIONS: usize, const COMPONENTS: usize, const WIDTH: us
         if let Some(&width) = header.hidden.iter().find(|&&w| w > WIDTH) {
             return Err(over("hidden", width, WIDTH).into());
         }
-        let net = Network::new(&header, weights)?;
+        let net = match header.encoding {
+            Encoding::F32 => Net::F32(Network::new(&header, weights)?),
+            Encoding::Int8 => Net::Int8(QNetwork::new(&header, weights)?),
+        };
         let mut scale = [1.0; ACTIONS];
         let mut offset = [0.0; ACTIONS];
         let bounds = header.action_low.iter().zip(header.action_high.iter());
@@ -248,8 +261,10 @@ impl<'a, M: Math, const ACTIONS: usize, const COMPONENTS: usize, const WIDTH: us
         if let Some(index) = obs.iter().position(|x| !x.is_finite()) {
             return Err(ActError::NonFiniteObs { index });
         }
-        self.net
-            .forward::<M, ACTIONS, COMPONENTS, WIDTH>(obs, heads)
+        match &self.net {
+            Net::F32(net) => net.forward::<M, ACTIONS, COMPONENTS, WIDTH>(obs, heads),
+            Net::Int8(net) => net.forward::<M, ACTIONS, COMPONENTS, WIDTH>(obs, heads),
+        }
     }
 
     /// The heads at `obs` (for the host-side checks in `testing`).

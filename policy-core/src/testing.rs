@@ -6,6 +6,7 @@
 //! - [`chi_square_components`]: are the sampled components distributed as the mixing weights?
 //! - [`compare_policies`]: do two policy files act identically?
 //! - [`random_policy`]: a random, valid policy file to exercise code paths.
+//! - [`quantization_error`]: how far a quantized (version-2) file acts from its `f32` source.
 //!
 //! The goodness-of-fit checks return a [`FitReport`] with a p-value; a test chooses its
 //! significance level and asserts [`FitReport::passes`]. Use a fixed RNG seed so the
@@ -18,6 +19,9 @@ use crate::policy::Policy;
 use rand_core::RngCore;
 use std::fmt;
 use std::vec::Vec;
+
+mod accuracy;
+pub use accuracy::{quantization_error, QuantizationReport};
 
 /// Result of a goodness-of-fit test.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use policy_core::format::{
-    self, write_policy, Activation, Header, FORMAT_VERSION, MAGIC, MIN_FILE_LEN,
+    self, write_policy, Activation, Header, FORMAT_VERSION, MAGIC, MIN_FILE_LEN, NEWEST_VERSION,
 };
 use policy_core::{ActError, HeaderError, LoadError, Policy, WriteError};
 
@@ -187,15 +187,17 @@ fn wrong_magic_is_named() {
 
 #[test]
 fn a_future_version_is_unsupported() {
+    // A header from a writer newer than this build: one past every version it knows.
     let raw = RawFile {
-        version: FORMAT_VERSION + 1,
+        version: NEWEST_VERSION + 1,
         ..RawFile::valid()
     };
     let expected = LoadError::UnsupportedVersion {
-        found: FORMAT_VERSION + 1,
-        supported: FORMAT_VERSION,
+        found: NEWEST_VERSION + 1,
+        supported: NEWEST_VERSION,
     };
     assert_eq!(raw.load_error(), expected);
+    assert_eq!(NEWEST_VERSION, 2, "versions 1 (f32) and 2 (int8) are known");
 }
 
 fn over(what: &'static str, value: usize, capacity: usize) -> LoadError {

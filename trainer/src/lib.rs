@@ -28,7 +28,7 @@ pub use experiments::sweep_dir::SweepDir;
 pub use experiments::{collect, report, results, shell, slurm, stationary, sweep};
 pub use nn::to_f32_vec;
 pub use run::checkpoint::CheckpointError;
-pub use run::evaluate::{evaluate, Evaluation};
+pub use run::evaluate::{evaluate, visited_states, Evaluation};
 pub use run::manifest::ManifestError;
 pub use run::metrics::MetricsRow;
 pub use run::population::{MemberGrid, PopulationDir};

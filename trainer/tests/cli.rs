@@ -1,5 +1,5 @@
-//! `mixsac inspect` reports policy files, good and bad, through policy-core; bad command
-//! lines are usage errors.
+//! `mixsac inspect` reports policy files, good and bad, through policy-core; `quantize`
+//! writes int8 ones; bad command lines are usage errors.
 
 use policy_core::format::{Activation, Header};
 use policy_core::testing::random_policy;
@@ -50,6 +50,66 @@ fn inspect_prints_the_header() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("corrupted or truncated"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `mixsac quantize` writes a version-2 file that `inspect` describes and `eval` runs;
+/// quantizing it again is refused.
+#[test]
+fn quantize_inspect_and_eval_an_int8_policy() {
+    let dir = temp_dir("quantize");
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../firmware-example/policies/pendulum-sgm5.mxp"
+    );
+    let out_path = dir.join("q.mxp");
+    let out = mixsac()
+        .args(["quantize", source, "--calibrate-env", "shaped-pendulum"])
+        .args(["--episodes", "2", "--check-episodes", "1", "--out"])
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("calibrated on 400 states of 2 episodes"),
+        "{text}"
+    );
+    assert!(text.contains("same component"), "{text}");
+
+    let out = mixsac().arg("inspect").arg(&out_path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("format version 2"), "{text}");
+    assert!(text.contains("parameters:    5391 (int8)"), "{text}");
+    assert!(text.contains("16-bit activation codes"), "{text}");
+    assert!(text.contains("hidden 0 3x64"), "{text}");
+
+    let out = mixsac()
+        .args([
+            "eval",
+            "--env",
+            "shaped-pendulum",
+            "--episodes",
+            "2",
+            "--policy",
+        ])
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("return    mean"));
+
+    let again = mixsac()
+        .arg("quantize")
+        .arg(&out_path)
+        .args(["--calibrate-env", "shaped-pendulum", "--out"])
+        .arg(dir.join("qq.mxp"))
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already quantized"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

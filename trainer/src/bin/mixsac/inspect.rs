@@ -1,7 +1,8 @@
 //! `mixsac inspect`: the header of a policy file, checked by policy-core.
 
 use anyhow::{Context, Result};
-use policy_core::format::{self, Header};
+use policy_core::format::{self, BlockKind, Encoding, Header};
+use policy_core::int8::Params;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -19,10 +20,51 @@ pub fn run(Args { file: path }: Args) -> Result<()> {
             &path.display().to_string(),
             bytes.len(),
             &header,
-            weights.len() / 4
+            header.weight_count()
         )
     );
+    if header.encoding == Encoding::Int8 {
+        print!(
+            "{}",
+            describe_int8(&header, &Params::new(&header, weights)?)
+        );
+    }
     Ok(())
+}
+
+/// The quantization of a version-2 file: its scales, layer by layer.
+fn describe_int8(h: &Header, p: &Params) -> String {
+    let mut out = String::from(
+        "quantization:  int8 weights (symmetric, per-output f32 scales), i32 biases, \
+         16-bit activation codes, i32 accumulation\n",
+    );
+    let obs: Vec<String> = (0..h.obs_dim)
+        .filter_map(|i| p.obs_scale(i))
+        .map(|s| format!("±{:.4}", s * 32767.0))
+        .collect();
+    out += &format!("  observation ranges:   [{}]\n", obs.join(", "));
+    for l in 0..h.hidden.len() {
+        if let Some(s) = p.act_scale(l) {
+            out += &format!("  hidden {l} output range: ±{:.4}\n", s * 32767.0);
+        }
+    }
+    for (block, q) in h.blocks().iter().zip(p.blocks.iter()) {
+        let name = match block.kind {
+            BlockKind::Hidden(l) => format!("hidden {l}"),
+            BlockKind::Mean => "mean".into(),
+            BlockKind::LogStd => "log_std".into(),
+            BlockKind::Logits => "logits".into(),
+        };
+        let (lo, hi) = q.scales().fold((f32::INFINITY, 0.0f32), |(lo, hi), s| {
+            (lo.min(s), hi.max(s))
+        });
+        out += &format!(
+            "  {name:<8} {}x{}  accumulator scales {lo:.3e} .. {hi:.3e}\n",
+            q.inputs(),
+            q.outputs
+        );
+    }
+    out
 }
 
 fn describe(path: &str, file_len: usize, h: &Header, weights: usize) -> String {
@@ -40,8 +82,8 @@ fn describe(path: &str, file_len: usize, h: &Header, weights: usize) -> String {
          log-std clamp: [{}, {}]\n\
          action low:    {:?}\n\
          action high:   {:?}\n\
-         parameters:    {weights}\n",
-        format::FORMAT_VERSION,
+         parameters:    {weights} ({})\n",
+        h.encoding.version(),
         h.components,
         h.obs_dim,
         hidden.join("x"),
@@ -51,5 +93,9 @@ fn describe(path: &str, file_len: usize, h: &Header, weights: usize) -> String {
         h.log_std_max,
         h.action_low.to_vec(),
         h.action_high.to_vec(),
+        match h.encoding {
+            Encoding::F32 => "f32",
+            Encoding::Int8 => "int8",
+        },
     )
 }

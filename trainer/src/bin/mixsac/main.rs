@@ -8,6 +8,7 @@ mod eval;
 mod inspect;
 mod plot;
 mod progress;
+mod quantize;
 mod slurm;
 mod stationary;
 mod sweep;
@@ -39,6 +40,9 @@ enum Command {
     Eval(eval::Args),
     /// Print the header of an .mxp policy file (checks its CRC and dimensions).
     Inspect(inspect::Args),
+    /// Quantize an exported policy to int8 (format version 2), calibrated on states the
+    /// policy visits in an environment; prints its accuracy against the f32 file.
+    Quantize(quantize::Args),
     /// List every environment with its observation size, action bounds and cut-off.
     Envs,
     /// Step an environment from a given state with actions read from stdin (one action per
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Quantize(args) => quantize::run(args),
         Command::Envs => envs::list(),
         Command::EnvReplay(args) => envs::replay(args),
         Command::Bench(args) => bench::run(args),

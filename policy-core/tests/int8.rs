@@ -1,0 +1,310 @@
+//! Format version 2 (int8): the quantizer's files load, act as FORMAT.md §8 specifies to
+//! the last bit, and every malformed parameter gets its typed error.
+
+mod common;
+
+use common::*;
+use policy_core::format::{self, Activation, Encoding, Header, FORMAT_VERSION_INT8};
+use policy_core::int8::{code, Params, CODE_MAX};
+use policy_core::math::{Libm, Math};
+use policy_core::quantize::{quantize, QuantizeError};
+use policy_core::{HostPolicy, LoadError};
+
+/// Observations spread over the calibration box, one after the other.
+fn calibration(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = rng(seed);
+    (0..n).flat_map(|_| random_obs(&mut r)).collect()
+}
+
+fn tanh_header() -> Header<'static> {
+    Header::new(
+        3,
+        &[16, 8],
+        2,
+        3,
+        Activation::Tanh,
+        true,
+        (-5.0, 2.0),
+        &[-1.0, 0.0],
+        &[1.0, 3.0],
+    )
+    .unwrap()
+    .into_owned()
+}
+
+/// A version-1 file and its quantized version, ReLU (1 action) and tanh (2 actions).
+fn pairs() -> Vec<(Vec<u8>, Vec<u8>)> {
+    let relu = policy_bytes(1, 5, true, 2.0, 3);
+    let h = tanh_header();
+    let tanh = format::write_policy(&h, &policy_weights(&h, 4)).unwrap();
+    [relu, tanh]
+        .into_iter()
+        .map(|f| {
+            let q = quantize(&f, &calibration(500, 9)).unwrap();
+            (f, q)
+        })
+        .collect()
+}
+
+/// Recomputes the file by a new CRC after an edit of its bytes.
+fn recrc(bytes: &mut [u8]) {
+    let n = bytes.len() - 4;
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&bytes[..n]);
+    bytes[n..].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn quantized_files_are_version_2_and_load() {
+    for (f32_file, q) in pairs() {
+        assert_eq!(
+            q[4], FORMAT_VERSION_INT8 as u8,
+            "version varint at offset 4"
+        );
+        let (h, params) = format::parse(&q).unwrap();
+        assert_eq!(h.encoding, Encoding::Int8);
+        let (h1, _) = format::parse(&f32_file).unwrap();
+        assert_eq!(
+            Header {
+                encoding: Encoding::F32,
+                ..h.clone()
+            },
+            h1,
+            "same header"
+        );
+        assert_eq!(params.len(), h.weight_bytes_len().unwrap());
+        HostPolicy::load(&q).unwrap();
+    }
+}
+
+/// FORMAT.md §8 step by step, written from the page with the accessors of `int8::Params`
+/// (which only read bytes): the heads, then the mode as §7 step 5. Policy-core must agree
+/// to the last bit, with the libm math (the host default).
+fn reference_mode(file: &[u8], obs: &[f32]) -> (usize, Vec<f32>) {
+    let (h, bytes) = format::parse(file).unwrap();
+    let p = Params::new(&h, bytes).unwrap();
+    let mut x: Vec<i16> = (0..h.obs_dim)
+        .map(|i| code(obs[i], 1.0 / p.obs_scale(i).unwrap()))
+        .collect();
+    let layers = h.hidden.len();
+    let mut heads = vec![];
+    for (j, b) in p.blocks.iter().enumerate() {
+        let z: Vec<f32> = (0..b.outputs)
+            .map(|o| {
+                let mut acc = i64::from(b.bias(o).unwrap());
+                for (i, &xi) in x.iter().enumerate() {
+                    acc += i64::from(xi) * i64::from(b.weight(i, o).unwrap());
+                }
+                assert!(acc.abs() <= i64::from(i32::MAX));
+                acc as i32 as f32 * b.scale(o).unwrap()
+            })
+            .collect();
+        if j < layers {
+            let inv = 1.0 / p.act_scale(j).unwrap();
+            x = z
+                .iter()
+                .map(|&z| {
+                    let a = match h.activation {
+                        Activation::Relu => z.max(0.0),
+                        Activation::Tanh => Libm::tanh(z),
+                    };
+                    code(a, inv)
+                })
+                .collect();
+        } else {
+            heads.push(z);
+        }
+    }
+    let (mean, logits) = (&heads[0], &heads[2]);
+    let (a, k) = (h.action_dim, h.components);
+    // Largest logit, lowest index on ties: the same order as log w (a shift of the logits).
+    let mut best = 0;
+    for j in 1..k {
+        if logits[j] > logits[best] {
+            best = j;
+        }
+    }
+    let action = (0..a)
+        .map(|d| {
+            let (lo, hi) = (h.action_low.get(d).unwrap(), h.action_high.get(d).unwrap());
+            let (s, o) = (hi / 2.0 - lo / 2.0, hi / 2.0 + lo / 2.0);
+            (s * Libm::tanh(mean[best * a + d]) + o).clamp(lo, hi)
+        })
+        .collect();
+    (best, action)
+}
+
+#[test]
+fn inference_follows_the_spec_to_the_last_bit() {
+    let mut r = rng(11);
+    for (_, q) in pairs() {
+        let policy = HostPolicy::load(&q).unwrap();
+        let n = policy.obs_dim();
+        for _ in 0..200 {
+            // Mostly inside the calibrated box, some far outside (saturated codes).
+            let obs: Vec<f32> = (0..n).map(|_| uniform(&mut r, -12.0, 12.0)).collect();
+            let mut action = vec![0.0; policy.action_dim()];
+            let k = policy.mode(&obs, &mut action).unwrap();
+            let (k_ref, a_ref) = reference_mode(&q, &obs);
+            assert_eq!(k, k_ref, "component at {obs:?}");
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&action), bits(&a_ref), "mode at {obs:?}");
+        }
+    }
+}
+
+#[test]
+fn observations_far_outside_calibration_saturate_instead_of_failing() {
+    for (_, q) in pairs() {
+        let policy = HostPolicy::load(&q).unwrap();
+        let mut action = vec![0.0; policy.action_dim()];
+        for v in [1e30f32, -1e30, f32::MAX] {
+            let obs = vec![v; policy.obs_dim()];
+            policy.mode(&obs, &mut action).unwrap();
+            let lp = policy.log_prob(&obs, &action).unwrap();
+            assert!(action.iter().all(|a| a.is_finite()) && !lp.is_nan());
+        }
+        let bad = vec![f32::NAN; policy.obs_dim()];
+        assert!(
+            policy.mode(&bad, &mut action).is_err(),
+            "NaN is still an error"
+        );
+    }
+}
+
+#[test]
+fn code_rounds_half_away_from_zero_and_saturates() {
+    assert_eq!(code(2.5, 1.0), 3);
+    assert_eq!(code(-2.5, 1.0), -3);
+    assert_eq!(code(0.49999997, 1.0), 0);
+    assert_eq!(code(1e9, 1.0), CODE_MAX as i16);
+    assert_eq!(code(-1e9, 1.0), -CODE_MAX as i16);
+    assert_eq!(code(f32::INFINITY, 1.0), CODE_MAX as i16);
+}
+
+#[test]
+fn quantizing_refuses_what_it_cannot_do() {
+    let (f, q) = pairs().remove(0);
+    assert_eq!(
+        quantize(&q, &calibration(10, 1)),
+        Err(QuantizeError::NotF32)
+    );
+    assert_eq!(
+        quantize(&f, &[]),
+        Err(QuantizeError::Calibration { len: 0, obs_dim: 3 })
+    );
+    assert_eq!(
+        quantize(&f, &[0.0; 4]),
+        Err(QuantizeError::Calibration { len: 4, obs_dim: 3 })
+    );
+    assert_eq!(
+        quantize(&f, &[0.0, f32::NAN, 1.0]),
+        Err(QuantizeError::NonFiniteCalibration { index: 1 })
+    );
+    let h = header(1, 5, true, 2.0);
+    assert_eq!(
+        format::write_policy(
+            &Header {
+                encoding: Encoding::Int8,
+                ..h.clone()
+            },
+            &policy_weights(&h, 1)
+        ),
+        Err(policy_core::WriteError::Encoding)
+    );
+}
+
+/// Where the parameters of block 0 sit in a quantized file: (start of field 12, start of
+/// block 0's scales, start of block 0's weights).
+fn offsets(q: &[u8]) -> (usize, usize, usize) {
+    let (h, params) = format::parse(q).unwrap();
+    let start = params.as_ptr() as usize - q.as_ptr() as usize;
+    let scales = start + 4 * (h.obs_dim + h.hidden.len());
+    let outputs: usize = h.blocks().iter().map(|b| b.outputs).sum();
+    (start, scales, scales + 8 * outputs)
+}
+
+#[test]
+fn malformed_parameters_get_typed_errors() {
+    let (_, q) = pairs().remove(0);
+    let (start, scales, weights) = offsets(&q);
+    let edit = |at: usize, bytes: &[u8]| {
+        let mut f = q.clone();
+        f[at..at + bytes.len()].copy_from_slice(bytes);
+        recrc(&mut f);
+        format::parse(&f).map(|_| ()).unwrap_err()
+    };
+    assert_eq!(
+        edit(start, &0.0f32.to_le_bytes()),
+        LoadError::BadScale { index: 0 }
+    );
+    assert_eq!(
+        edit(start + 4, &f32::NAN.to_le_bytes()),
+        LoadError::BadScale { index: 1 }
+    );
+    assert_eq!(
+        edit(scales, &(-1.0f32).to_le_bytes()),
+        LoadError::BadScale { index: 5 }
+    );
+    assert_eq!(
+        edit(scales, &1e31f32.to_le_bytes()),
+        LoadError::BadScale { index: 5 }
+    );
+    assert_eq!(
+        edit(weights + 7, &[0x80]),
+        LoadError::BadWeightCode { index: 7 }
+    );
+    // Block 0 output 2's bias (after its 16 scales): i32::MAX leaves no room for any input.
+    let bias = scales + 4 * 16 + 4 * 2;
+    assert_eq!(
+        edit(bias, &i32::MAX.to_le_bytes()),
+        LoadError::AccumulatorOverflow {
+            block: 0,
+            output: 2
+        }
+    );
+    // A bias that fits exactly: |bias| + 32767 · Σ|w| = i32::MAX.
+    let (h, params) = format::parse(&q).unwrap();
+    let b0 = &Params::new(&h, params).unwrap().blocks[0];
+    let abs_sum: i64 = (0..3)
+        .map(|i| i64::from(b0.weight(i, 2).unwrap()).abs())
+        .sum();
+    let room = (i64::from(i32::MAX) - 32767 * abs_sum) as i32;
+    assert_eq!(
+        edit(bias, &(room + 1).to_le_bytes()),
+        LoadError::AccumulatorOverflow {
+            block: 0,
+            output: 2
+        }
+    );
+    let mut ok = q.clone();
+    ok[bias..bias + 4].copy_from_slice(&(-room).to_le_bytes());
+    recrc(&mut ok);
+    format::parse(&ok).unwrap();
+}
+
+#[test]
+fn a_truncated_parameter_block_is_a_length_error() {
+    let (_, q) = pairs().remove(0);
+    let (_, params) = format::parse(&q).unwrap();
+    let n = params.len();
+    // Rebuild the file with one byte fewer in field 12 (and a length prefix to match).
+    let mut short = params.to_vec();
+    short.pop();
+    let (start, _, _) = offsets(&q);
+    let mut f = q[..start].to_vec();
+    // The length prefix is the varint just before `start`: two bytes for this size.
+    assert!((128..16384).contains(&n));
+    f.truncate(start - 2);
+    f.push(((n - 1) as u8 & 0x7f) | 0x80);
+    f.push(((n - 1) >> 7) as u8);
+    f.extend_from_slice(&short);
+    f.extend_from_slice(&[0; 4]);
+    recrc(&mut f);
+    assert_eq!(
+        format::parse(&f).map(|_| ()).unwrap_err(),
+        LoadError::WeightsLength {
+            expected: n,
+            found: n - 1
+        }
+    );
+}
