@@ -39,7 +39,7 @@ struct Slot {
 enum Moments {
     /// On the host, updated by [`host_step`].
     Host { first: Vec<f32>, second: Vec<f32> },
-    /// On the parameter's device, shaped like it, updated by [`Slot::tensor_step`].
+    /// On the parameter's device, [S, values per member], updated by [`tensor_step`].
     Tensors { first: Tensor, second: Tensor },
 }
 
@@ -83,9 +83,13 @@ impl Adam {
             .into_iter()
             .map(|(name, var)| {
                 let moments = if tensors {
+                    // [S, values per member]: a member may hold several networks (the
+                    // critic's Q1 and Q2), so the leading axis is not always S.
+                    let t = var.as_tensor();
+                    let shape = (lrs.len(), t.elem_count() / lrs.len());
                     Moments::Tensors {
-                        first: var.as_tensor().zeros_like()?,
-                        second: var.as_tensor().zeros_like()?,
+                        first: Tensor::zeros(shape, t.dtype(), t.device())?,
+                        second: Tensor::zeros(shape, t.dtype(), t.device())?,
                     }
                 } else {
                     let n = var.as_tensor().elem_count();
@@ -328,20 +332,23 @@ fn tensor_step(
     mask: Option<&Tensor>,
     c: &StepConstants,
 ) -> Result<(Tensor, Tensor)> {
+    // Each member's values in one row, [S, n], like the moments; lrs and mask [S, 1].
     let theta = var.as_tensor();
-    // [S] → [S, 1, …] to broadcast over each member's values.
-    let mut per_member = vec![1; theta.rank().max(1)];
-    per_member[0] = lrs.dim(0)?;
-    let m = ((first * f64::from(c.beta1))? + (g * f64::from(1.0 - c.beta1))?)?;
+    let rows = first.shape();
+    // Detached: the gradient carries the backward graph, and moments built on it would keep
+    // every step's graph (and its activations) alive through the next moment.
+    let g = g.detach().reshape(rows)?;
+    let m = ((first * f64::from(c.beta1))? + (&g * f64::from(1.0 - c.beta1))?)?;
     let v = ((second * f64::from(c.beta2))? + (g.sqr()? * f64::from(1.0 - c.beta2))?)?;
     let denominator = (v.affine(f64::from(c.scale_v), 0.0)?.sqrt()? + f64::from(c.eps))?;
-    let step = (m.affine(f64::from(c.scale_m), 0.0)? / denominator)?
-        .broadcast_mul(&lrs.reshape(per_member.clone())?)?;
-    var.set(&(theta - step)?)?;
+    let step =
+        (m.affine(f64::from(c.scale_m), 0.0)? / denominator)?.broadcast_mul(&lrs.unsqueeze(1)?)?;
+    var.set(&(theta.reshape(rows)? - step)?.reshape(theta.shape())?)?;
+    let (m, v) = (m.detach(), v.detach());
     match mask {
         None => Ok((m, v)),
         Some(mask) => {
-            let mask = mask.reshape(per_member)?.broadcast_as(theta.shape())?;
+            let mask = mask.unsqueeze(1)?.broadcast_as(rows)?;
             Ok((mask.where_cond(&m, first)?, mask.where_cond(&v, second)?))
         }
     }
@@ -413,14 +420,15 @@ mod device_path_tests {
     }
 
     /// The tensor path (what a GPU runs) computes the host path's update: 3 members with
-    /// their own learning rates, member 1 frozen after 5 of 30 steps. The two differ only in
+    /// their own learning rates, two networks each (as the critic's Q1 and Q2 are stacked),
+    /// member 1 frozen after 5 of 30 steps. The two differ only in
     /// the order of a product (lr·m̂/d against m̂/d·lr) and of g·g·(1 − β2), a few roundings
     /// of 2⁻²⁴ relative each per step; an Adam step is at most about lr in size, so after
     /// 30 steps the parameters agree within 30 · 4 · 2⁻²⁴ · max lr, and the moments to a
     /// few parts in 10⁷.
     #[test]
     fn the_tensor_path_matches_the_host_path() {
-        let shape = (3, 4, 5);
+        let shape = (6, 2, 5); // [2S, …]: member m owns rows 2m and 2m + 1
         let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
         let start: Vec<f32> = (0..60).map(|_| rng.random_range(-1.0..1.0)).collect();
         let lrs = vec![1e-3, 3e-3, 1e-2];
@@ -445,7 +453,7 @@ mod device_path_tests {
             host.step(&gradient(&host_var, &g), &active).unwrap();
             tensors.step(&gradient(&tensor_var, &g), &active).unwrap();
             if step == 4 {
-                frozen_at = flat(&tensor_var.as_tensor().get(1).unwrap());
+                frozen_at = flat(&tensor_var.as_tensor().narrow(0, 2, 2).unwrap());
             }
         }
         let bound = 30.0 * 4.0 * 2f32.powi(-24) * 1e-2;
@@ -456,7 +464,7 @@ mod device_path_tests {
             assert!((h - t).abs() <= bound, "parameter {h} vs {t}");
         }
         assert_eq!(
-            flat(&tensor_var.as_tensor().get(1).unwrap()),
+            flat(&tensor_var.as_tensor().narrow(0, 2, 2).unwrap()),
             frozen_at,
             "a frozen member keeps its parameters"
         );
