@@ -2,6 +2,8 @@
 //! this module (`mod common;`), using the part it needs.
 #![allow(dead_code)]
 
+pub mod gym;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
