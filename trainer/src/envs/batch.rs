@@ -45,7 +45,7 @@ enum Members {
     /// One environment per member, stepped in turn.
     Each(Vec<Env>),
     /// Gymnasium environments held by one worker.
-    Gym(SharedGym),
+    Gym(Box<SharedGym>),
 }
 
 struct SharedGym {
@@ -65,29 +65,40 @@ impl EnvBatch {
             EnvId::Gym(gym_id) if members > 1 => {
                 let worker = GymWorker::start_many(gym_id, members, gym)?;
                 let spec = EnvSpec::of_gym(&id.to_string(), &worker, gym);
-                Members::Gym(SharedGym {
+                Members::Gym(Box::new(SharedGym {
                     clipped: vec![0.0; members * spec.action_low.len()],
                     steps: vec![0; members],
                     spec,
                     worker,
-                })
+                }))
             }
-            _ => Members::Each(
-                (0..members.max(1))
-                    .map(|_| id.make(gym))
-                    .collect::<Result<_, _>>()?,
-            ),
+            _ => return EnvBatch::each(id, members, gym),
         };
+        Ok(EnvBatch::of(members))
+    }
+
+    /// One [`Env`] per member, stepped in turn, whatever the ID: what [`EnvBatch::make`]
+    /// picks for our own environments and a solo run; for several `gym:` members it is the
+    /// slower way (one worker and round trip each), kept to be measured against
+    /// (`mixsac bench-envs --population`).
+    pub fn each(id: &EnvId, members: usize, gym: &GymOptions) -> Result<EnvBatch, EnvError> {
+        let envs = (0..members.max(1))
+            .map(|_| id.make(gym))
+            .collect::<Result<_, _>>()?;
+        Ok(EnvBatch::of(Members::Each(envs)))
+    }
+
+    fn of(members: Members) -> EnvBatch {
         let (obs_dim, count) = match &members {
             Members::Each(envs) => (envs[0].obs_dim(), envs.len()),
             Members::Gym(shared) => (shared.worker.spec().obs_dim, shared.steps.len()),
         };
-        Ok(EnvBatch {
+        EnvBatch {
             members,
             obs_dim,
             next_obs: vec![0.0; count * obs_dim],
             first_obs: vec![0.0; count * obs_dim],
-        })
+        }
     }
 
     /// Members.
