@@ -18,6 +18,7 @@ fn options() -> GymOptions {
     GymOptions {
         python: python(),
         timeout: Duration::from_secs(120),
+        ..GymOptions::default()
     }
 }
 

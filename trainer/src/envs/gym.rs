@@ -29,6 +29,8 @@ pub struct GymOptions {
     pub python: String,
     /// Longest wait for one reply; making the environment may take twice as long.
     pub timeout: Duration,
+    /// Keyword arguments of `gym.make`.
+    pub kwargs: super::EnvKwargs,
 }
 
 impl GymOptions {
@@ -45,6 +47,7 @@ impl GymOptions {
         GymOptions {
             python,
             timeout: Duration::from_secs(60),
+            kwargs: super::EnvKwargs::default(),
         }
     }
 }
@@ -69,7 +72,18 @@ pub enum GymError {
     /// A Python package is missing (gymnasium, mujoco, shimmy, ...).
     #[error("{message}")]
     MissingPackage { message: String },
-    /// The environment refused or raised (unknown ID, non-Box space, an exception in step).
+    /// No environment of this ID is registered (the message says how to import the
+    /// package that registers it).
+    #[error("gym:{id}: {message}")]
+    UnknownId { id: String, message: String },
+    /// The environment does not take a keyword argument of `--env-kwargs`.
+    #[error("gym:{id}: {message}")]
+    RejectedKeyword {
+        id: String,
+        keyword: String,
+        message: String,
+    },
+    /// The environment refused or raised (non-Box space, an exception in step, ...).
     #[error("gym:{id}: {message}")]
     Environment { id: String, message: String },
     /// The worker exited without being asked to.
@@ -172,6 +186,7 @@ impl GymWorker {
         let count = count.max(1);
         let mut child = Command::new(&options.python)
             .args(["-u", "-c", BRIDGE, id, &count.to_string()])
+            .arg(options.kwargs.to_json())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -426,12 +441,20 @@ impl GymWorker {
                     if during == "start-up" {
                         self.broken = true;
                     }
+                    let id = self.id.clone();
                     Err(match kind {
                         1 => GymError::MissingPackage { message },
-                        _ => GymError::Environment {
-                            id: self.id.clone(),
-                            message,
-                        },
+                        2 => GymError::UnknownId { id, message },
+                        3 => {
+                            let (keyword, message) =
+                                message.split_once('\n').unwrap_or(("?", &message));
+                            GymError::RejectedKeyword {
+                                id,
+                                keyword: keyword.to_string(),
+                                message: message.to_string(),
+                            }
+                        }
+                        _ => GymError::Environment { id, message },
                     })
                 }
                 _ => Err(self.protocol("a reply without a status byte".into())),

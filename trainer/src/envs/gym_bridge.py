@@ -1,9 +1,10 @@
 """mixsac's Gymnasium worker: runs one environment, or one per member of a population, for
 the trainer over binary pipes.
 
-Started by mixsac (`python -c <this file> ENV_ID [COUNT]`); the trainer owns the process.
-COUNT (default 1) environments are made, each by its own `gym.make`, as COUNT separate
-workers would make them. Protocol, all little-endian:
+Started by mixsac (`python -c <this file> ENV_ID [COUNT [KWARGS]]`); the trainer owns the
+process. COUNT (default 1) environments are made, each by its own `gym.make(ENV_ID,
+**KWARGS)` (KWARGS: a JSON object, default {}), as COUNT separate workers would make them.
+Protocol, all little-endian:
 
   requests (stdin), each 1 + max(8 action_dim, 12, COUNT (5 + 8 action_dim)) bytes
   (the last term only when COUNT > 1), zero-padded:
@@ -16,7 +17,9 @@ workers would make them. Protocol, all little-endian:
                                                episode ends is reset(seed=seed) at once
                       b"Q"                     quit
   replies (stdout):   u32 length, then length bytes: b"\\x00" payload on success,
-                      b"\\x01" u8 kind, utf-8 message on failure (kind 1: missing package)
+                      b"\\x01" u8 kind, utf-8 message on failure (kind 1: missing package,
+                      2: unknown ID, 3: a keyword argument refused, its message starting
+                      with the keyword and a newline; 0: anything else)
 
   hello (first reply): u32 version, u32 obs_dim, u32 action_dim, f64 low[a], f64 high[a],
                        i64 max_episode_steps (-1: none), u8 observation flattened
@@ -34,7 +37,9 @@ The environment's own prints go to stderr: stdout is reserved for replies. After
 reply the worker polls for the next request for a moment before it blocks: on virtual
 machines, waking a halted CPU through a pipe can cost more than the step itself.
 """
+import json
 import os
+import re
 import select
 import struct
 import sys
@@ -43,7 +48,11 @@ import traceback
 
 VERSION = 1
 MISSING_PACKAGE = 1
+UNKNOWN_ID = 2
+REJECTED_KEYWORD = 3
 OTHER = 0
+# Environments that only exist once their package is imported: ID prefix -> module.
+PACKAGES = {"myo": "myosuite", "Meta-World/": "metaworld"}
 
 # Replies go to a private copy of stdout; anything printed lands on stderr.
 REPLIES = os.dup(1)
@@ -109,15 +118,13 @@ def main():
             fail(MISSING_PACKAGE, f"{message}, which is not installed in {python} — "
                  f"pip install 'shimmy[dm-control]' (ImportError: {e})")
             return
+    kwargs = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     envs = []
     for _ in range(count):
         try:
-            env = gym.make(env_id)
-        except gym.error.DependencyNotInstalled as e:
-            fail(MISSING_PACKAGE, f"{env_id} needs a package that is not installed in {python}: {e}")
-            return
-        except Exception as e:  # unknown ID, bad kwargs, ...
-            fail(OTHER, f"gymnasium cannot make {env_id}: {type(e).__name__}: {e}")
+            env = gym.make(env_id, **kwargs)
+        except Exception as e:
+            fail(*why_not_made(gym, env_id, kwargs, python, e))
             return
         envs.append(env)
     env = envs[0]
@@ -225,6 +232,32 @@ def main():
                 return
         except Exception as e:
             fail(OTHER, raised(e))
+
+
+def why_not_made(gym, env_id, kwargs, python, e):
+    """(kind, message) for an exception of gym.make, naming the fix where there is one."""
+    said = f"{type(e).__name__}: {e}"
+    if isinstance(e, gym.error.DependencyNotInstalled):
+        return MISSING_PACKAGE, f"{env_id} needs a package that is not installed in {python}: {e}"
+    if isinstance(e, ModuleNotFoundError) and ":" in env_id:
+        # Gymnasium re-raises it without `name`: the message names the module (the one of
+        # the ID, or one that module imports).
+        named = re.search(r"No module named '([^']+)'", str(e))
+        module = named.group(1) if named else env_id.split(":")[0]
+        return MISSING_PACKAGE, (f"gym:{env_id} imports the module `{module}`, which is not "
+                                 f"installed in {python} ({said})")
+    if isinstance(e, (gym.error.NameNotFound, gym.error.NamespaceNotFound)):
+        hint = ""
+        if ":" not in env_id:
+            module = next((m for p, m in PACKAGES.items() if env_id.startswith(p)), "<module>")
+            hint = (f"; an environment that comes with a package is registered when its module "
+                    f"is imported: name the module too, as gym:{module}:{env_id}")
+        return UNKNOWN_ID, f"{env_id} is not registered in {python} ({said}){hint}"
+    keyword = re.search(r"unexpected keyword argument '([^']+)'", str(e))
+    if isinstance(e, TypeError) and keyword and keyword.group(1) in kwargs:
+        return REJECTED_KEYWORD, (f"{keyword.group(1)}\n{env_id} does not take the keyword "
+                                  f"argument `{keyword.group(1)}` of --env-kwargs ({said})")
+    return OTHER, f"gymnasium cannot make {env_id}: {said}"
 
 
 def _leaves(space, spaces):

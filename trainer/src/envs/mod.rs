@@ -16,6 +16,7 @@ mod bandit;
 mod batch;
 pub mod gym;
 mod id;
+mod kwargs;
 mod mountain_car;
 mod pendulum;
 
@@ -23,6 +24,7 @@ pub use bandit::Bandit;
 pub use batch::{EnvBatch, MemberStep};
 pub use gym::{GymError, GymOptions};
 pub use id::{EnvId, Family};
+pub use kwargs::EnvKwargs;
 
 use rand::RngCore;
 
