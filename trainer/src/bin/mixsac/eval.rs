@@ -43,7 +43,7 @@ pub fn run(args: Args) -> Result<()> {
         policy_core::HostPolicy::load(&bytes).with_context(|| format!("{}", path.display()))?;
     let kwargs = match args.env_kwargs.clone() {
         Some(kwargs) => kwargs,
-        None => trained_kwargs(path, &args.env)?,
+        None => trained_kwargs(path, &args.env),
     };
     if !kwargs.is_empty() && !matches!(args.env, EnvId::Gym(_)) {
         anyhow::bail!("--env-kwargs applies to gym:<ID> environments only");
@@ -90,19 +90,27 @@ pub fn run(args: Args) -> Result<()> {
 
 /// The keyword arguments the policy was trained with: those of the run's config.toml beside
 /// the policy file, when that run trained on `env` (a policy copied elsewhere has none).
-fn trained_kwargs(policy: &std::path::Path, env: &EnvId) -> Result<EnvKwargs> {
-    let config = policy.with_file_name("config.toml");
-    if !config.exists() {
-        return Ok(EnvKwargs::default());
+fn trained_kwargs(policy: &std::path::Path, env: &EnvId) -> EnvKwargs {
+    let file = policy.with_file_name("config.toml");
+    if !file.exists() {
+        return EnvKwargs::default();
     }
-    let config = trainer::Config::load(&config)?;
+    let config = match trainer::Config::load(&file) {
+        Ok(config) => config,
+        Err(e) => {
+            // The policy file is what eval needs; a config it cannot read only costs the
+            // keywords, which --env-kwargs can give.
+            eprintln!("note: not using {} ({e:#})", file.display());
+            return EnvKwargs::default();
+        }
+    };
     if config.env != *env || config.env_kwargs.is_empty() {
-        return Ok(EnvKwargs::default());
+        return EnvKwargs::default();
     }
     eprintln!(
         "making {env} with the env_kwargs of its training run ({}): {}",
-        policy.with_file_name("config.toml").display(),
+        file.display(),
         config.env_kwargs
     );
-    Ok(config.env_kwargs)
+    config.env_kwargs
 }
