@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::time::Instant;
-use trainer::envs::{EnvBatch, EnvId, GymOptions, MemberStep};
+use trainer::envs::{EnvBatch, EnvId, EnvKwargs, GymOptions, MemberStep};
 use trainer::{Estimator, Mode, PolicyKind, TrainArgs};
 
 #[derive(clap::Args)]
@@ -11,6 +11,9 @@ pub struct Args {
     /// Environment.
     #[arg(long, default_value = "pendulum")]
     env: EnvId,
+    /// Keyword arguments for gym.make of a gym:<ID> environment (a JSON object).
+    #[arg(long)]
+    env_kwargs: Option<EnvKwargs>,
     /// Steps per combination (including the uniformly random first steps, learning_starts).
     #[arg(long, default_value_t = 10_000)]
     steps: usize,
@@ -75,6 +78,7 @@ pub fn run(args: Args) -> Result<()> {
     for (policy, estimator) in combinations {
         let config = TrainArgs {
             env: Some(args.env.clone()),
+            env_kwargs: args.env_kwargs.clone(),
             policy: Some(policy),
             estimator: Some(estimator),
             steps: Some(args.steps),
@@ -143,6 +147,9 @@ pub struct EnvArgs {
     /// Python with gymnasium, for gym:<ID> [default: $MIXSAC_PYTHON, else python3].
     #[arg(long)]
     python: Option<String>,
+    /// Keyword arguments for gym.make of a gym:<ID> environment (a JSON object).
+    #[arg(long)]
+    env_kwargs: Option<EnvKwargs>,
     /// For gym:<ID>: time a population of this many members stepping together, one worker
     /// per member (one round trip each) against one worker for all (one round trip).
     #[arg(long, default_value_t = 1)]
@@ -156,7 +163,10 @@ pub fn run_envs(args: EnvArgs) -> Result<()> {
     if args.steps == Some(0) {
         bail!("--steps must be at least 1");
     }
-    let gym = GymOptions::new(args.python.as_deref());
+    let gym = GymOptions {
+        kwargs: args.env_kwargs.clone().unwrap_or_default(),
+        ..GymOptions::new(args.python.as_deref())
+    };
     if let Some(id @ EnvId::Gym(_)) = &args.env {
         let steps = args.steps.unwrap_or(20_000);
         if args.population > 1 {
@@ -164,8 +174,8 @@ pub fn run_envs(args: EnvArgs) -> Result<()> {
         }
         return bench_gym(id, steps, &gym, args.json);
     }
-    if args.population != 1 {
-        bail!("--population applies to gym:<ID> environments (give --env gym:<ID>)");
+    if args.population != 1 || args.env_kwargs.is_some() {
+        bail!("--population and --env-kwargs apply to gym:<ID> environments (give --env gym:<ID>)");
     }
     let steps = args.steps.unwrap_or(2_000_000);
     let ids: Vec<EnvId> = match args.env {
