@@ -9,7 +9,7 @@
 //! Also the typed names of settings: [`PolicyKind`], [`Estimator`], [`Alpha`], [`Device`].
 //! May import `envs` (for the environment's family); every layer above may import this.
 
-use crate::envs::{EnvId, Family};
+use crate::envs::{EnvId, EnvKwargs, Family};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -187,6 +187,10 @@ macro_rules! hyperparameters {
             /// Environment (see `mixsac envs`); its family sets the defaults below.
             #[arg(long)]
             pub env: Option<EnvId>,
+            /// Keyword arguments for gym.make of a gym:<ID> environment, as a JSON object,
+            /// e.g. '{"env_name": "reach-v3"}' (in TOML also a table).
+            #[arg(long)]
+            pub env_kwargs: Option<EnvKwargs>,
             /// Python with gymnasium, for gym:<ID> environments [default: $MIXSAC_PYTHON, else python3].
             #[arg(long)]
             pub python: Option<String>,
@@ -201,6 +205,9 @@ macro_rules! hyperparameters {
         #[derive(Debug, Clone, PartialEq, Serialize)]
         pub struct Config {
             pub env: EnvId,
+            /// Keyword arguments for gym.make (gym:<ID> only; empty: none).
+            #[serde(skip_serializing_if = "EnvKwargs::is_empty")]
+            pub env_kwargs: EnvKwargs,
             $(
                 $(#[doc = $doc])+
                 pub $name: $ty,
@@ -217,6 +224,7 @@ macro_rules! hyperparameters {
                     config: self.config.or(other.config),
                     out: self.out.or(other.out),
                     env: self.env.or(other.env),
+                    env_kwargs: self.env_kwargs.or(other.env_kwargs),
                     python: self.python.or(other.python),
                     $( $name: self.$name.or(other.$name), )+
                 }
@@ -242,7 +250,8 @@ macro_rules! hyperparameters {
                         None => hyperparameters!(@value family, $kind($($default)*)),
                     };
                 )+
-                Ok(Config { env, $( $name, )+ python: self.python })
+                let env_kwargs = self.env_kwargs.unwrap_or_default();
+                Ok(Config { env, env_kwargs, $( $name, )+ python: self.python })
             }
         }
 
@@ -410,6 +419,13 @@ impl Config {
                 bail!("--{name} must be at least 1");
             }
         }
+        if !self.env_kwargs.is_empty() && !matches!(self.env, EnvId::Gym(_)) {
+            bail!(
+                "--env-kwargs ({}) applies to gym:<ID> environments only, not {}",
+                self.env_kwargs,
+                self.env
+            );
+        }
         if !(self.env_timeout.is_finite() && self.env_timeout > 0.0) {
             bail!(
                 "--env-timeout must be a positive number of seconds, got {}",
@@ -423,6 +439,7 @@ impl Config {
     pub fn gym_options(&self) -> crate::envs::GymOptions {
         crate::envs::GymOptions {
             timeout: std::time::Duration::from_secs_f64(self.env_timeout),
+            kwargs: self.env_kwargs.clone(),
             ..crate::envs::GymOptions::new(self.python.as_deref())
         }
     }
@@ -499,6 +516,32 @@ mod tests {
             let (path, _) = saved(&config);
             assert_eq!(Config::load(&path).unwrap(), config, "{env}");
         }
+    }
+
+    #[test]
+    fn env_kwargs_are_saved_and_refused_for_our_own_environments() {
+        let mut config = resolved("gym:Hopper-v5", 4);
+        config.env_kwargs = r#"{"terminate_when_unhealthy": false, "render_mode": null}"#
+            .parse()
+            .unwrap();
+        let (path, text) = saved(&config);
+        assert!(text.contains("env_kwargs = "), "{text}");
+        assert_eq!(Config::load(&path).unwrap(), config);
+        assert!(!saved(&resolved("gym:Hopper-v5", 5))
+            .1
+            .contains("env_kwargs"));
+        let err = TrainArgs {
+            env: Some("pendulum".parse().unwrap()),
+            env_kwargs: Some(r#"{"g": 9.81}"#.parse().unwrap()),
+            ..TrainArgs::default()
+        }
+        .resolve()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("applies to gym:<ID> environments only"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,82 +7,20 @@
 //! `scripts/test.sh` creates), or `MIXSAC_PYTHON`. Without one these tests fail and say so.
 
 mod common;
+use common::gym::{python, python_with_test_envs, repo, temp_dir, wrapper};
 use common::mixsac;
 use rand::{Rng, SeedableRng};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use trainer::envs::gym::{GymError, GymOptions, GymWorker};
 use trainer::envs::{self, EnvError};
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
-
-/// The Python with gymnasium and mujoco.
-fn python() -> String {
-    let venv = repo().join(".venv/bin/python");
-    if venv.exists() {
-        return venv.to_string_lossy().into_owned();
-    }
-    match std::env::var("MIXSAC_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
-        _ => panic!(
-            "the gym: tests need a Python with gymnasium==1.4.0 and mujoco: run scripts/test.sh \
-             (it creates .venv), or set MIXSAC_PYTHON"
-        ),
-    }
-}
-
-/// A fresh, existing, empty directory.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = common::temp_dir(&format!("gym-{name}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// An executable "python" that runs `body` (a shell script; `$PY` is the real Python).
-/// A child process writes it: had this multi-threaded test process held it open for
-/// writing, a concurrent fork could keep that descriptor and make exec fail (ETXTBSY).
-fn wrapper(name: &str, body: &str) -> String {
-    use std::io::Write;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    let path = temp_dir(&format!("{name}-{n}")).join("python");
-    let mut sh = Command::new("sh")
-        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
-        .arg(&path)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let script = format!("#!/bin/sh\nPY='{}'\n{body}\n", python());
-    sh.stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(
-        sh.wait().unwrap().success(),
-        "could not write {}",
-        path.display()
-    );
-    path.to_string_lossy().into_owned()
-}
-
-/// A Python that also finds the misbehaving test environments (`mixsac_test_envs:<ID>`).
-fn python_with_test_envs() -> String {
-    let envs = repo().join("trainer/tests/gym_envs");
-    wrapper(
-        "test-envs",
-        &format!("PYTHONPATH='{}' exec \"$PY\" \"$@\"", envs.display()),
-    )
-}
-
 fn options(python: String, timeout_s: u64) -> GymOptions {
     GymOptions {
         python,
         timeout: Duration::from_secs(timeout_s),
+        ..GymOptions::default()
     }
 }
 
@@ -497,4 +435,180 @@ fn nan_during_training_stops_with_the_checkpoint_intact() {
         "{}",
         String::from_utf8_lossy(&inspect.stderr)
     );
+}
+
+fn with_kwargs(json: &str) -> GymOptions {
+    GymOptions {
+        kwargs: json.parse().unwrap(),
+        ..options(python(), 120)
+    }
+}
+
+fn make(id: &str, options: &GymOptions) -> Result<envs::Env, EnvError> {
+    id.parse::<envs::EnvId>().unwrap().make(options)
+}
+
+/// Steps until the episode ends (at most `limit`) with large alternating actions, which
+/// topple the hopper quickly; returns (steps, terminated, truncated).
+fn hop(env: &mut envs::Env, limit: usize) -> (usize, bool, bool) {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+    let mut obs = vec![0.0f32; env.obs_dim()];
+    env.reset(&mut rng, &mut obs).unwrap();
+    for step in 1..=limit {
+        let sign = if step % 20 < 10 { 1.0 } else { -1.0 };
+        let t = env.step(&[sign, -sign, sign], &mut obs).unwrap();
+        if t.terminated || t.truncated {
+            return (step, t.terminated, t.truncated);
+        }
+    }
+    (limit, false, false)
+}
+
+#[test]
+fn env_kwargs_reach_gym_make_mujoco_options_included() {
+    let mut plain = make("gym:Hopper-v5", &options(python(), 120)).unwrap();
+    let (steps, terminated, _) = hop(&mut plain, 1000);
+    assert!(
+        terminated && steps < 1000,
+        "the hopper did not fall ({steps} steps)"
+    );
+    let mut never = make(
+        "gym:Hopper-v5",
+        &with_kwargs(r#"{"terminate_when_unhealthy": false}"#),
+    )
+    .unwrap();
+    assert_eq!(hop(&mut never, 1000), (1000, false, true));
+    // gym.make's own keywords too: the time limit the worker reports follows.
+    let short = make(
+        "gym:Pendulum-v1",
+        &with_kwargs(r#"{"max_episode_steps": 7, "g": 9.81}"#),
+    );
+    assert_eq!(short.unwrap().spec().cutoff, 7);
+}
+
+#[test]
+fn unknown_ids_say_how_to_import_their_package_and_refused_keywords_are_named() {
+    let start = |id: &str, options: &GymOptions| GymWorker::start(id, options).err().unwrap();
+    for (id, advice) in [
+        (
+            "myoElbowPose1D6MRandom-v0",
+            "gym:myosuite:myoElbowPose1D6MRandom-v0",
+        ),
+        ("Meta-World/MT1", "gym:metaworld:Meta-World/MT1"),
+        ("NoSuchEnv-v0", "gym:<module>:NoSuchEnv-v0"),
+    ] {
+        let err = start(id, &options(python(), 120));
+        assert!(matches!(err, GymError::UnknownId { .. }), "{err}");
+        assert!(err.to_string().contains(advice), "{err}");
+    }
+    let err = start("mixsac_no_such_module:Foo-v0", &options(python(), 120));
+    assert!(matches!(err, GymError::MissingPackage { .. }), "{err}");
+    assert!(err.to_string().contains("`mixsac_no_such_module`"), "{err}");
+
+    let typo = with_kwargs(r#"{"terminate_when_unhealty": false}"#);
+    match start("Hopper-v5", &typo) {
+        GymError::RejectedKeyword {
+            keyword, message, ..
+        } => {
+            assert_eq!(keyword, "terminate_when_unhealty");
+            assert!(
+                message.contains("does not take the keyword argument `terminate_when_unhealty`"),
+                "{message}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+}
+
+/// `--env-kwargs` is saved in config.toml, and `eval` and `--resume` make the environment
+/// with it: Pendulum cut off after 5 steps keeps every return above 5 × (−16.3).
+#[test]
+fn env_kwargs_are_saved_and_used_by_resume_and_eval() {
+    let dir = temp_dir("kwargs");
+    let run = dir.join("run");
+    let py = python();
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--python",
+            &py,
+            "--learning-starts",
+            "100",
+            "--hidden",
+            "16",
+            "--batch-size",
+            "16",
+            "--log-every",
+            "100",
+            "--out",
+            run.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let out = mixsac(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    train(&[
+        "--env",
+        "gym:Pendulum-v1",
+        "--env-kwargs",
+        r#"{"max_episode_steps": 5, "g": 9.81}"#,
+        "--steps",
+        "200",
+    ]);
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("env_kwargs"), "{config}");
+    let text = config.replace("steps = 200", "steps = 300");
+    std::fs::write(run.join("config.toml"), text).unwrap();
+    train(&["--resume"]);
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let lengths: Vec<&str> = metrics
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert_eq!(lengths, ["5", "5", "5"], "{metrics}");
+
+    let eval = |extra: &[&str]| {
+        let policy = run.join("policy.mxp");
+        let mut args = vec![
+            "eval",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--env",
+            "gym:Pendulum-v1",
+            "--python",
+            &py,
+            "--episodes",
+            "3",
+            "--json",
+        ];
+        args.extend(extra);
+        let out = mixsac(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let returns: Vec<f64> = v["returns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_f64().unwrap())
+            .collect();
+        (returns, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (returns, stderr) = eval(&[]);
+    assert!(
+        stderr.contains("env_kwargs of its training run"),
+        "{stderr}"
+    );
+    assert!(returns.iter().all(|&r| r > -82.0), "{returns:?}");
+    let (returns, _) = eval(&["--env-kwargs", r#"{"max_episode_steps": 5}"#]);
+    assert!(returns.iter().all(|&r| r > -82.0), "{returns:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,7 +1,8 @@
 //! `gym:<ID>`: any Gymnasium environment, run by a Python worker process that this module
 //! starts and owns. The worker is `gym_bridge.py` (embedded in the binary); requests and
 //! replies are binary frames over its stdin and stdout (the protocol is at the top of that
-//! file). Every wait for a reply has a timeout (`poll`); the worker is killed and reaped when
+//! file). A worker holds one environment, or one per member of a population
+//! ([`GymWorker::start_many`]), which [`GymWorker::step_members`] steps in one round trip. Every wait for a reply has a timeout (`poll`); the worker is killed and reaped when
 //! it hangs, fails or is dropped, so no process outlives its owner.
 //!
 //! Replies are first polled for briefly, then waited for: on virtual machines waking a
@@ -28,6 +29,8 @@ pub struct GymOptions {
     pub python: String,
     /// Longest wait for one reply; making the environment may take twice as long.
     pub timeout: Duration,
+    /// Keyword arguments of `gym.make`.
+    pub kwargs: super::EnvKwargs,
 }
 
 impl GymOptions {
@@ -44,6 +47,7 @@ impl GymOptions {
         GymOptions {
             python,
             timeout: Duration::from_secs(60),
+            kwargs: super::EnvKwargs::default(),
         }
     }
 }
@@ -68,7 +72,18 @@ pub enum GymError {
     /// A Python package is missing (gymnasium, mujoco, shimmy, ...).
     #[error("{message}")]
     MissingPackage { message: String },
-    /// The environment refused or raised (unknown ID, non-Box space, an exception in step).
+    /// No environment of this ID is registered (the message says how to import the
+    /// package that registers it).
+    #[error("gym:{id}: {message}")]
+    UnknownId { id: String, message: String },
+    /// The environment does not take a keyword argument of `--env-kwargs`.
+    #[error("gym:{id}: {message}")]
+    RejectedKeyword {
+        id: String,
+        keyword: String,
+        message: String,
+    },
+    /// The environment refused or raised (non-Box space, an exception in step, ...).
     #[error("gym:{id}: {message}")]
     Environment { id: String, message: String },
     /// The worker exited without being asked to.
@@ -120,9 +135,34 @@ pub struct GymStep {
     pub truncated: bool,
 }
 
-/// A running Gymnasium worker with one environment.
+/// One environment's request in [`GymWorker::step_members`]: its action (inside the
+/// bounds) and the seed its next episode is reset with if this step ends the current one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemberRequest<'a> {
+    pub action: &'a [f64],
+    pub reset_seed: u32,
+}
+
+/// One environment's part of the reply of [`GymWorker::step_members`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberReply {
+    /// It was not asked to step.
+    Idle,
+    /// It stepped; if the episode ended, `reset` holds the next episode's first observation
+    /// (or why the reset failed).
+    Stepped {
+        step: GymStep,
+        reset: Option<Result<Vec<f64>, GymError>>,
+    },
+    /// Its step raised, or returned a non-finite value.
+    Failed(GymError),
+}
+
+/// A running Gymnasium worker with one environment, or several of the same ID.
 pub struct GymWorker {
     id: String,
+    /// Environments the worker holds.
+    count: usize,
     child: Child,
     requests: ChildStdin,
     replies: ChildStdout,
@@ -136,8 +176,17 @@ pub struct GymWorker {
 impl GymWorker {
     /// Starts the worker for `id` (e.g. `Hopper-v5`) and reads the environment's spaces.
     pub fn start(id: &str, options: &GymOptions) -> Result<GymWorker, GymError> {
+        GymWorker::start_many(id, 1, options)
+    }
+
+    /// Starts one worker holding `count` environments of `id`, each made by its own
+    /// `gym.make` (as `count` workers of [`GymWorker::start`] would make them), so that a
+    /// population steps in one round trip instead of `count`.
+    pub fn start_many(id: &str, count: usize, options: &GymOptions) -> Result<GymWorker, GymError> {
+        let count = count.max(1);
         let mut child = Command::new(&options.python)
-            .args(["-u", "-c", BRIDGE, id])
+            .args(["-u", "-c", BRIDGE, id, &count.to_string()])
+            .arg(options.kwargs.to_json())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -158,6 +207,7 @@ impl GymWorker {
         std::thread::spawn(move || keep_stderr_tail(stderr_pipe, tail));
         let mut worker = GymWorker {
             id: id.to_string(),
+            count,
             child,
             requests,
             replies,
@@ -226,6 +276,117 @@ impl GymWorker {
         })
     }
 
+    /// Environments the worker holds.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// `reset(seed=seed)` of environment `member`: its first observation.
+    pub fn reset_member(&mut self, member: usize, seed: u64) -> Result<Vec<f64>, GymError> {
+        let index = u32::try_from(member).unwrap_or(u32::MAX);
+        self.send(b'M', &[&index.to_le_bytes(), &seed.to_le_bytes()])?;
+        let reply = self.reply("reset", self.timeout)?;
+        let obs = self.floats(&reply, self.spec.obs_dim)?;
+        self.check_finite("observation", &obs, "reset")?;
+        Ok(obs)
+    }
+
+    /// Steps every environment that has a request (`requests[i]` for environment `i`) in one
+    /// round trip; one whose episode ends is reset at once with its request's seed. An
+    /// environment's own failure is its entry; the `Err` is the worker's (it died, hung or
+    /// broke the protocol), which every environment shares.
+    pub fn step_members(
+        &mut self,
+        requests: &[Option<MemberRequest>],
+    ) -> Result<Vec<MemberReply>, GymError> {
+        let a = self.spec.action_low.len();
+        if requests.len() != self.count {
+            return Err(self.protocol(format!(
+                "{} requests for {} environments",
+                requests.len(),
+                self.count
+            )));
+        }
+        let mut fields = Vec::with_capacity(requests.len() * (5 + 8 * a));
+        for request in requests {
+            match request {
+                Some(r) if r.action.len() == a => {
+                    fields.push(1u8);
+                    fields.extend_from_slice(&r.reset_seed.to_le_bytes());
+                    r.action
+                        .iter()
+                        .for_each(|x| fields.extend_from_slice(&x.to_le_bytes()));
+                }
+                Some(r) => {
+                    let message = format!("an action of {} entries, not {a}", r.action.len());
+                    return Err(self.protocol(message));
+                }
+                None => fields.resize(fields.len() + 5 + 8 * a, 0),
+            }
+        }
+        self.send(b'A', &[&fields])?;
+        let reply = self.reply("step", self.timeout)?;
+        let mut reader = Reader {
+            bytes: &reply,
+            at: 0,
+        };
+        let mut replies = Vec::with_capacity(self.count);
+        for _ in 0..self.count {
+            match self.member_reply(&mut reader) {
+                Some(member) => replies.push(member),
+                None => return Err(self.protocol("a truncated all-step reply".into())),
+            }
+        }
+        if reader.at != reply.len() {
+            return Err(self.protocol("an all-step reply with bytes left over".into()));
+        }
+        Ok(replies)
+    }
+
+    /// One environment's entry of an all-step reply (`None`: malformed).
+    fn member_reply(&self, reader: &mut Reader) -> Option<MemberReply> {
+        let n = self.spec.obs_dim;
+        let status = reader.take(1)?[0];
+        if status == 0 {
+            return Some(MemberReply::Idle);
+        }
+        if status == 3 {
+            return Some(MemberReply::Failed(self.environment(reader.message()?)));
+        }
+        let obs = reader.floats(n)?;
+        let reward = reader.floats(1)?[0];
+        let flags = reader.take(2)?;
+        let step = GymStep {
+            obs,
+            reward,
+            terminated: flags[0] != 0,
+            truncated: flags[1] != 0,
+        };
+        let reset = match status {
+            1 => None,
+            2 => Some(reader.floats(n).map(|obs| {
+                self.check_finite("observation", &obs, "reset")
+                    .map(|()| obs)
+            })?),
+            4 => Some(Err(self.environment(reader.message()?))),
+            _ => return None,
+        };
+        let finite = self
+            .check_finite("observation", &step.obs, "step")
+            .and_then(|()| self.check_finite("reward", &[step.reward], "step"));
+        Some(match finite {
+            Ok(()) => MemberReply::Stepped { step, reset },
+            Err(e) => MemberReply::Failed(e),
+        })
+    }
+
+    fn environment(&self, message: String) -> GymError {
+        GymError::Environment {
+            id: self.id.clone(),
+            message: message.trim_end().to_string(),
+        }
+    }
+
     /// Python's own time for `env.step` (ns, mean over `steps` sampled actions), measured
     /// inside the worker.
     pub fn python_step_ns(&mut self, steps: u32, seed: u64) -> Result<f64, GymError> {
@@ -239,7 +400,13 @@ impl GymWorker {
         if self.broken {
             return Err(self.died("it failed earlier".into()));
         }
-        let size = 1 + (8 * self.spec.action_low.len()).max(12);
+        let a = self.spec.action_low.len();
+        let members = if self.count > 1 {
+            self.count * (5 + 8 * a)
+        } else {
+            0
+        };
+        let size = 1 + (8 * a).max(12).max(members);
         let mut request = Vec::with_capacity(size);
         request.push(op);
         for field in fields {
@@ -274,12 +441,20 @@ impl GymWorker {
                     if during == "start-up" {
                         self.broken = true;
                     }
+                    let id = self.id.clone();
                     Err(match kind {
                         1 => GymError::MissingPackage { message },
-                        _ => GymError::Environment {
-                            id: self.id.clone(),
-                            message,
-                        },
+                        2 => GymError::UnknownId { id, message },
+                        3 => {
+                            let (keyword, message) =
+                                message.split_once('\n').unwrap_or(("?", &message));
+                            GymError::RejectedKeyword {
+                                id,
+                                keyword: keyword.to_string(),
+                                message: message.to_string(),
+                            }
+                        }
+                        _ => GymError::Environment { id, message },
                     })
                 }
                 _ => Err(self.protocol("a reply without a status byte".into())),
@@ -445,6 +620,35 @@ impl Drop for GymWorker {
             }
         }
         self.stop();
+    }
+}
+
+/// Reads an all-step reply front to back; `None` where it ends early.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let part = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(part)
+    }
+
+    fn floats(&mut self, n: usize) -> Option<Vec<f64>> {
+        let part = self.take(8 * n)?;
+        Some(
+            part.chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")))
+                .collect(),
+        )
+    }
+
+    /// A u32-length-prefixed UTF-8 message.
+    fn message(&mut self) -> Option<String> {
+        let length = u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize;
+        Some(String::from_utf8_lossy(self.take(length)?).into_owned())
     }
 }
 

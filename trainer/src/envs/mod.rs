@@ -13,14 +13,18 @@
 
 mod acrobot;
 mod bandit;
+mod batch;
 pub mod gym;
 mod id;
+mod kwargs;
 mod mountain_car;
 mod pendulum;
 
 pub use bandit::Bandit;
+pub use batch::{EnvBatch, MemberStep};
 pub use gym::{GymError, GymOptions};
 pub use id::{EnvId, Family};
+pub use kwargs::EnvKwargs;
 
 use rand::RngCore;
 
@@ -113,6 +117,45 @@ pub struct EnvSpec {
     pub cutoff: usize,
 }
 
+impl EnvSpec {
+    /// The spec of the environments a Gymnasium worker reported.
+    fn of_gym(name: &str, worker: &gym::GymWorker, options: &GymOptions) -> EnvSpec {
+        let spec = worker.spec();
+        let flattened = if spec.flattened {
+            ", observation flattened"
+        } else {
+            ""
+        };
+        EnvSpec {
+            name: name.to_string(),
+            description: format!("Gymnasium {} in {}{flattened}", worker.id(), options.python),
+            action_low: spec.action_low.clone(),
+            action_high: spec.action_high.clone(),
+            cutoff: spec.max_episode_steps.unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Checks `action` and writes it, clipped to the bounds as Gymnasium clips it, to
+    /// `clipped`; a wrong length or a non-finite entry is refused.
+    fn clip(&self, action: &[f64], clipped: &mut [f64]) -> Result<(), EnvError> {
+        if action.len() != self.action_low.len() {
+            return Err(EnvError::ActionLength {
+                env: self.name.clone(),
+                expected: self.action_low.len(),
+                found: action.len(),
+            });
+        }
+        if let Some((index, &value)) = action.iter().enumerate().find(|(_, a)| !a.is_finite()) {
+            return Err(EnvError::NonFiniteAction { index, value });
+        }
+        let bounds = self.action_low.iter().zip(&self.action_high);
+        for ((c, &a), (&lo, &hi)) in clipped.iter_mut().zip(action).zip(bounds) {
+            *c = a.clamp(lo, hi);
+        }
+        Ok(())
+    }
+}
+
 /// What steps: our own dynamics, or a Gymnasium worker (which applies its own time limit).
 enum Backend {
     Local(Box<dyn Dynamics>),
@@ -141,21 +184,10 @@ impl Env {
     /// Starts a Gymnasium worker for `id`.
     fn gym(name: &str, id: &str, options: &GymOptions) -> Result<Env, EnvError> {
         let worker = gym::GymWorker::start(id, options)?;
-        let spec = worker.spec();
-        let flattened = if spec.flattened {
-            ", observation flattened"
-        } else {
-            ""
-        };
+        let spec = EnvSpec::of_gym(name, &worker, options);
         Ok(Env {
-            spec: EnvSpec {
-                name: name.to_string(),
-                description: format!("Gymnasium {id} in {}{flattened}", options.python),
-                action_low: spec.action_low.clone(),
-                action_high: spec.action_high.clone(),
-                cutoff: spec.max_episode_steps.unwrap_or(usize::MAX),
-            },
             clipped: vec![0.0; spec.action_low.len()],
+            spec,
             backend: Backend::Gym(Box::new(worker)),
             steps: 0,
         })
@@ -193,9 +225,7 @@ impl Env {
                 dynamics.observe(obs);
             }
             Backend::Gym(worker) => {
-                // 32 bits: some environments (shimmy's DeepMind Control) seed a legacy
-                // NumPy RandomState, which refuses larger seeds.
-                let first = worker.reset(u64::from(rng.next_u32()))?;
+                let first = worker.reset(u64::from(gym_seed(rng)))?;
                 copy_f32(&first, obs);
             }
         }
@@ -302,20 +332,7 @@ impl Env {
     /// One step. The action is clipped to the bounds, as Gymnasium clips it; a non-finite
     /// action is refused and leaves the state untouched.
     pub fn step(&mut self, action: &[f64], obs: &mut [f32]) -> Result<Transition, EnvError> {
-        if action.len() != self.action_dim() {
-            return Err(EnvError::ActionLength {
-                env: self.spec.name.clone(),
-                expected: self.action_dim(),
-                found: action.len(),
-            });
-        }
-        if let Some((index, &value)) = action.iter().enumerate().find(|(_, a)| !a.is_finite()) {
-            return Err(EnvError::NonFiniteAction { index, value });
-        }
-        let bounds = self.spec.action_low.iter().zip(&self.spec.action_high);
-        for ((c, &a), (&lo, &hi)) in self.clipped.iter_mut().zip(action).zip(bounds) {
-            *c = a.clamp(lo, hi);
-        }
+        self.spec.clip(action, &mut self.clipped)?;
         let clipped = &self.clipped[..];
         self.steps += 1;
         match &mut self.backend {
@@ -334,14 +351,28 @@ impl Env {
             Backend::Gym(worker) => {
                 let step = worker.step(clipped)?;
                 copy_f32(&step.obs, obs);
-                Ok(Transition {
-                    reward: step.reward,
-                    terminated: step.terminated,
-                    truncated: step.truncated && !step.terminated,
-                })
+                Ok(step.transition())
             }
         }
     }
+}
+
+impl gym::GymStep {
+    /// The step as our environments report it: `truncated` only when not also terminal.
+    fn transition(&self) -> Transition {
+        Transition {
+            reward: self.reward,
+            terminated: self.terminated,
+            truncated: self.truncated && !self.terminated,
+        }
+    }
+}
+
+/// The seed of a Gymnasium environment's next episode, drawn from the run's generator. 32
+/// bits: some environments (shimmy's DeepMind Control) seed a legacy NumPy RandomState,
+/// which refuses larger seeds.
+fn gym_seed(rng: &mut dyn RngCore) -> u32 {
+    rng.next_u32()
 }
 
 /// Writes float64 values into an f32 observation buffer.

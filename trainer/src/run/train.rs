@@ -8,7 +8,7 @@ use super::checkpoint::{
 use super::metrics::{keep_until, MetricsRow, MetricsWriter};
 use super::run_dir::{CheckpointDir, RunDir};
 use crate::config::{Alpha, Config};
-use crate::envs::Env;
+use crate::envs::{EnvBatch, MemberStep, Transition};
 use crate::sac::replay::{DeviceReplay, ReplayBuffer};
 use crate::sac::{Agent, CriticSource, Minibatch};
 use anyhow::{bail, Context, Result};
@@ -280,6 +280,8 @@ pub fn check_population(configs: &[Config]) -> Result<()> {
 struct Session<'a> {
     configs: &'a [Config],
     agent: Agent,
+    /// Every member's environment, stepped together.
+    envs: EnvBatch,
     members: Vec<Member>,
     /// Each member's one random stream: actions, minibatches, resets, update draws. Kept
     /// apart from the members so the agent can borrow them all at once.
@@ -295,14 +297,13 @@ struct Session<'a> {
 /// One run of the population: what a solo run's loop works on besides the agent.
 struct Member {
     run: RunDir,
-    env: Env,
     buffer: ReplayBuffer,
     /// Everything besides tensors that a checkpoint saves (step, episode bookkeeping, the
     /// metrics window); its `rng` is refreshed from the member's generator at every
     /// checkpoint.
     state: LoopState,
+    /// The observation the member acts on next.
     obs: Vec<f32>,
-    next_obs: Vec<f32>,
     /// None when benchmarking ([`Mode::NoFiles`]).
     metrics: Option<MetricsWriter>,
     /// Why the member stopped (it diverged, or its environment failed).
@@ -326,12 +327,10 @@ impl<'a> Session<'a> {
     ) -> Result<Session<'a>> {
         let shared = &configs[0];
         let device = device(shared)?;
-        let mut envs = Vec::with_capacity(configs.len());
-        for config in configs {
-            envs.push(config.env.make(&config.gym_options())?);
-        }
-        let spec = envs[0].spec().clone();
-        let (obs_dim, action_dim) = (envs[0].obs_dim(), envs[0].action_dim());
+        // Members share the environment and its options (check_population).
+        let mut envs = EnvBatch::make(&shared.env, configs.len(), &shared.gym_options())?;
+        let spec = envs.spec().clone();
+        let (obs_dim, action_dim) = (envs.obs_dim(), envs.action_dim());
         let mut rngs: Vec<Pcg64> = configs
             .iter()
             .map(|c| Pcg64::seed_from_u64(c.seed))
@@ -350,7 +349,7 @@ impl<'a> Session<'a> {
             reconcile_population(&runs)?;
         }
         let mut members = Vec::with_capacity(configs.len());
-        for (i, ((config, dir), mut env)) in configs.iter().zip(dirs).zip(envs).enumerate() {
+        for (i, (config, dir)) in configs.iter().zip(dirs).enumerate() {
             let run = RunDir::new(dir);
             let mut buffer = ReplayBuffer::new(config.buffer_size, obs_dim, action_dim);
             let mut obs = vec![0.0f32; obs_dim];
@@ -369,15 +368,15 @@ impl<'a> Session<'a> {
                         step: p.step,
                         steps: config.steps,
                     });
-                    if env.can_restore() {
-                        env.resume_at(&p.env_state, p.env_steps, &mut obs)?;
+                    if envs.can_restore() {
+                        envs.resume_at(i, &p.env_state, p.env_steps, &mut obs)?;
                         obs.clone_from(&p.obs);
                     } else {
                         // Gymnasium keeps its state in Python: continue with a fresh episode,
                         // seeded from the checkpoint's generator (the interrupted episode's
                         // return is not counted).
                         report(TrainEvent::EpisodeRestarted);
-                        env.reset(&mut p.rng, &mut obs)?;
+                        envs.reset(i, &mut p.rng, &mut obs)?;
                         p.episode_return = 0.0;
                         p.episode_length = 0;
                     }
@@ -388,8 +387,8 @@ impl<'a> Session<'a> {
                     if mode == Mode::Fresh {
                         create_run_dir(&run, config)?;
                     }
-                    env.reset(&mut rngs[i], &mut obs)?;
-                    LoopState::new(rngs[i].clone(), env.state(), obs.clone())
+                    envs.reset(i, &mut rngs[i], &mut obs)?;
+                    LoopState::new(rngs[i].clone(), envs.state(i), obs.clone())
                 }
             };
             let metrics = match mode {
@@ -397,9 +396,7 @@ impl<'a> Session<'a> {
                 Mode::Fresh | Mode::Resume => Some(MetricsWriter::append(&run.metrics())?),
             };
             members.push(Member {
-                next_obs: vec![0.0f32; obs_dim],
                 run,
-                env,
                 buffer,
                 state,
                 obs,
@@ -423,6 +420,7 @@ impl<'a> Session<'a> {
         Ok(Session {
             configs,
             agent,
+            envs,
             members,
             rngs,
             step,
@@ -467,11 +465,11 @@ impl<'a> Session<'a> {
         let shared = &self.configs[0];
         self.step += 1;
         let step = self.step;
-        let a = self.members[0].env.action_dim();
+        let a = self.envs.action_dim();
         let actions: Vec<f32> = if step <= shared.learning_starts {
+            let spec = self.envs.spec();
             let mut actions = Vec::with_capacity(a * self.members.len());
-            for (member, rng) in self.members.iter().zip(&mut self.rngs) {
-                let spec = member.env.spec();
+            for rng in &mut self.rngs {
                 let bounds = spec.action_low.iter().zip(&spec.action_high);
                 actions.extend(bounds.map(|(&l, &h)| rng.random_range(l..h) as f32));
             }
@@ -484,14 +482,43 @@ impl<'a> Session<'a> {
                 .collect();
             self.agent.act(&obs, &mut self.rngs)?
         };
+        let log_every = shared.log_every;
+        // Every training member with a finite action steps, all at once.
+        let actions64: Vec<f64> = actions.iter().map(|&x| f64::from(x)).collect();
+        let mut stepping: Vec<Option<&[f64]>> = vec![None; self.members.len()];
         for i in 0..self.members.len() {
             if self.members[i].failure.is_some() {
                 continue;
             }
+            self.members[i].state.step = step;
             let action = &actions[i * a..(i + 1) * a];
-            if let Err(error) =
-                self.members[i].step(step, shared.log_every, action, &mut self.rngs[i])
-            {
+            if action.iter().any(|x| !x.is_finite()) {
+                let error = anyhow::anyhow!(
+                    "the policy produced a non-finite action at step {step} (training diverged); stopped. {}",
+                    intact(&self.members[i].run, step, log_every)
+                );
+                self.fail(i, error, report)?;
+            } else {
+                stepping[i] = Some(&actions64[i * a..(i + 1) * a]);
+            }
+        }
+        let outcomes = self.envs.step_all(&stepping, &mut self.rngs);
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let action = &actions[i * a..(i + 1) * a];
+            let member = &mut self.members[i];
+            let booked = match outcome {
+                MemberStep::Idle => continue,
+                MemberStep::Failed(e) => Err(anyhow::Error::new(e).context(format!(
+                    "the environment failed at step {step}; stopped. {}",
+                    intact(&member.run, step, log_every)
+                ))),
+                MemberStep::Stepped { transition, reset } => {
+                    let next_obs = self.envs.next_obs(i);
+                    let restarted = reset.map(|r| r.map(|()| self.envs.first_obs(i)));
+                    member.book(step, log_every, action, transition, next_obs, restarted)
+                }
+            };
+            if let Err(error) = booked {
                 self.fail(i, error, report)?;
             }
         }
@@ -527,10 +554,7 @@ impl<'a> Session<'a> {
                         .zip(&mut self.rngs)
                         .map(|(&m, rng)| buffers[m].sample(shared.batch_size, rng))
                         .collect();
-                    let (o, a) = (
-                        self.members[0].env.obs_dim(),
-                        self.members[0].env.action_dim(),
-                    );
+                    let (o, a) = (self.envs.obs_dim(), self.envs.action_dim());
                     Minibatch::from_batches(&batches, o, a, &Device::Cpu)?
                 }
             };
@@ -570,8 +594,8 @@ impl<'a> Session<'a> {
             returns.push(mean(&p.window.returns));
             let row = metrics_row(p, self.agent.alpha(i), sps);
             p.rng = self.rngs[i].clone();
-            p.env_state = member.env.state();
-            p.env_steps = member.env.episode_steps();
+            p.env_state = self.envs.state(i);
+            p.env_steps = self.envs.episode_steps(i);
             p.obs.clone_from(&member.obs);
             p.last_row = Some(row.to_line()?);
             p.window = Window::default();
@@ -634,57 +658,40 @@ impl<'a> Session<'a> {
 }
 
 impl Member {
-    /// One environment step with `action`; books the transition and resets the
-    /// environment at the end of an episode (drawing from `rng`).
-    fn step(
+    /// Books one environment step taken with `action`: the transition into the replay
+    /// buffer and the episode's accounts; where the episode ended, `restarted` is the next
+    /// episode's first observation (or why its reset failed).
+    fn book(
         &mut self,
         step: usize,
         log_every: usize,
         action: &[f32],
-        rng: &mut Pcg64,
+        t: Transition,
+        next_obs: &[f32],
+        restarted: Option<Result<&[f32], crate::envs::EnvError>>,
     ) -> Result<()> {
-        self.state.step = step;
-        let stopped = |run: &RunDir| intact(run, step, log_every);
-        if action.iter().any(|a| !a.is_finite()) {
-            bail!(
-                "the policy produced a non-finite action at step {step} (training diverged); stopped. {}",
-                stopped(&self.run)
-            );
-        }
-        let action64: Vec<f64> = action.iter().map(|&a| f64::from(a)).collect();
-        let t = self
-            .env
-            .step(&action64, &mut self.next_obs)
-            .with_context(|| {
-                format!(
-                    "the environment failed at step {step}; stopped. {}",
-                    stopped(&self.run)
-                )
-            })?;
         if !t.reward.is_finite() {
             bail!(
                 "the environment returned a non-finite reward ({}) at step {step}",
                 t.reward
             );
         }
-        self.buffer.push(
-            &self.obs,
-            action,
-            t.reward as f32,
-            &self.next_obs,
-            t.terminated,
-        );
+        self.buffer
+            .push(&self.obs, action, t.reward as f32, next_obs, t.terminated);
         self.state.episode_return += t.reward;
         self.state.episode_length += 1;
-        self.obs.clone_from(&self.next_obs);
-        if t.terminated || t.truncated {
-            self.state.end_episode();
-            self.env.reset(rng, &mut self.obs).with_context(|| {
-                format!(
-                    "the environment failed to reset at step {step}; stopped. {}",
-                    stopped(&self.run)
-                )
-            })?;
+        match restarted {
+            None => self.obs.copy_from_slice(next_obs),
+            Some(first) => {
+                self.state.end_episode();
+                let first = first.with_context(|| {
+                    format!(
+                        "the environment failed to reset at step {step}; stopped. {}",
+                        intact(&self.run, step, log_every)
+                    )
+                })?;
+                self.obs.copy_from_slice(first);
+            }
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::time::Instant;
-use trainer::envs::{EnvId, GymOptions};
+use trainer::envs::{EnvBatch, EnvId, EnvKwargs, GymOptions, MemberStep};
 use trainer::{Estimator, Mode, PolicyKind, TrainArgs};
 
 #[derive(clap::Args)]
@@ -11,6 +11,9 @@ pub struct Args {
     /// Environment.
     #[arg(long, default_value = "pendulum")]
     env: EnvId,
+    /// Keyword arguments for gym.make of a gym:<ID> environment (a JSON object).
+    #[arg(long)]
+    env_kwargs: Option<EnvKwargs>,
     /// Steps per combination (including the uniformly random first steps, learning_starts).
     #[arg(long, default_value_t = 10_000)]
     steps: usize,
@@ -78,6 +81,7 @@ pub fn run(args: Args) -> Result<()> {
     for (policy, estimator) in combinations {
         let config = TrainArgs {
             env: Some(args.env.clone()),
+            env_kwargs: args.env_kwargs.clone(),
             policy: Some(policy),
             estimator: Some(estimator),
             steps: Some(args.steps),
@@ -149,6 +153,13 @@ pub struct EnvArgs {
     /// Python with gymnasium, for gym:<ID> [default: $MIXSAC_PYTHON, else python3].
     #[arg(long)]
     python: Option<String>,
+    /// Keyword arguments for gym.make of a gym:<ID> environment (a JSON object).
+    #[arg(long)]
+    env_kwargs: Option<EnvKwargs>,
+    /// For gym:<ID>: time a population of this many members stepping together, one worker
+    /// per member (one round trip each) against one worker for all (one round trip).
+    #[arg(long, default_value_t = 1)]
+    population: usize,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -158,9 +169,19 @@ pub fn run_envs(args: EnvArgs) -> Result<()> {
     if args.steps == Some(0) {
         bail!("--steps must be at least 1");
     }
-    let gym = GymOptions::new(args.python.as_deref());
+    let gym = GymOptions {
+        kwargs: args.env_kwargs.clone().unwrap_or_default(),
+        ..GymOptions::new(args.python.as_deref())
+    };
     if let Some(id @ EnvId::Gym(_)) = &args.env {
-        return bench_gym(id, args.steps.unwrap_or(20_000), &gym, args.json);
+        let steps = args.steps.unwrap_or(20_000);
+        if args.population > 1 {
+            return bench_gym_population(id, steps, args.population, &gym, args.json);
+        }
+        return bench_gym(id, steps, &gym, args.json);
+    }
+    if args.population != 1 || args.env_kwargs.is_some() {
+        bail!("--population and --env-kwargs apply to gym:<ID> environments (give --env gym:<ID>)");
     }
     let steps = args.steps.unwrap_or(2_000_000);
     let ids: Vec<EnvId> = match args.env {
@@ -205,4 +226,94 @@ fn bench_gym(id: &EnvId, steps: usize, gym: &GymOptions, json: bool) -> Result<(
         );
     }
     Ok(())
+}
+
+/// A population step of `members` Gymnasium environments: one worker each (how populations
+/// stepped before they shared a worker) against one worker holding them all.
+fn bench_gym_population(
+    id: &EnvId,
+    steps: usize,
+    members: usize,
+    gym: &GymOptions,
+    json: bool,
+) -> Result<()> {
+    let mut separate = EnvBatch::each(id, members, gym)?;
+    let mut shared = EnvBatch::make(id, members, gym)?;
+    // Interleaved, warm-up first (imports, caches), so drifts of the machine hit both.
+    let (mut each_ns, mut shared_ns) = (Vec::new(), Vec::new());
+    for round in 0..4 {
+        let n = if round == 0 { steps.min(500) } else { steps };
+        let a = ns_per_population_step(&mut separate, n)?;
+        let b = ns_per_population_step(&mut shared, n)?;
+        if round > 0 {
+            each_ns.push(a);
+            shared_ns.push(b);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (each, one) = (median(&mut each_ns), median(&mut shared_ns));
+    let rate = |ns: f64| members as f64 * 1e9 / ns;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"env": id.to_string(), "population": members, "steps": steps,
+                "separate_workers_ns_per_step": each.round(), "shared_worker_ns_per_step": one.round(),
+                "separate_member_steps_per_sec": rate(each).round(),
+                "shared_member_steps_per_sec": rate(one).round(),
+                "speedup": (each / one * 100.0).round() / 100.0,
+                "separate_runs": each_ns.iter().map(|x| x.round()).collect::<Vec<_>>(),
+                "shared_runs": shared_ns.iter().map(|x| x.round()).collect::<Vec<_>>()})
+        );
+    } else {
+        println!(
+            "{id} x{members}: {each:.0} ns per population step with a worker per member, {one:.0} ns with one shared worker ({:.2}x; {:.0} vs {:.0} member-steps/s)",
+            each / one,
+            rate(each),
+            rate(one)
+        );
+    }
+    Ok(())
+}
+
+/// Nanoseconds per step of every member, uniformly random actions (a cycle of 1024 drawn
+/// beforehand), new episodes started as training starts them.
+fn ns_per_population_step(batch: &mut EnvBatch, steps: usize) -> Result<f64> {
+    use rand::{Rng, SeedableRng};
+    let s = batch.count();
+    let mut rngs: Vec<rand_pcg::Pcg64> =
+        (0..s as u64).map(rand_pcg::Pcg64::seed_from_u64).collect();
+    let mut obs = vec![0.0f32; batch.obs_dim()];
+    for (i, rng) in rngs.iter_mut().enumerate() {
+        batch.reset(i, rng, &mut obs)?;
+    }
+    let spec = batch.spec().clone();
+    let mut draw = rand_pcg::Pcg64::seed_from_u64(1);
+    let actions: Vec<Vec<f64>> = (0..1024 * s)
+        .map(|_| {
+            let bounds = spec.action_low.iter().zip(&spec.action_high);
+            bounds.map(|(&l, &h)| draw.random_range(l..h)).collect()
+        })
+        .collect();
+    let start = Instant::now();
+    for step in 0..steps {
+        let at = (step % 1024) * s;
+        let given: Vec<Option<&[f64]>> = actions[at..at + s]
+            .iter()
+            .map(|a| Some(a.as_slice()))
+            .collect();
+        for outcome in batch.step_all(&given, &mut rngs) {
+            match outcome {
+                MemberStep::Failed(e) => return Err(e.into()),
+                MemberStep::Stepped {
+                    reset: Some(Err(e)),
+                    ..
+                } => return Err(e.into()),
+                _ => {}
+            }
+        }
+    }
+    Ok(start.elapsed().as_nanos() as f64 / steps as f64)
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use trainer::envs::{EnvId, GymOptions};
+use trainer::envs::{EnvId, EnvKwargs, GymOptions};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,6 +24,10 @@ pub struct Args {
     /// Python with gymnasium, for gym:<ID> [default: $MIXSAC_PYTHON, else python3].
     #[arg(long)]
     python: Option<String>,
+    /// Keyword arguments for gym.make, a JSON object [default: the `env_kwargs` of the
+    /// config.toml beside the policy file, if it trained on the same --env].
+    #[arg(long)]
+    env_kwargs: Option<EnvKwargs>,
     /// One JSON object (with every episode's return) instead of a table.
     #[arg(long)]
     json: bool,
@@ -37,7 +41,18 @@ pub fn run(args: Args) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let policy =
         policy_core::HostPolicy::load(&bytes).with_context(|| format!("{}", path.display()))?;
-    let mut env = args.env.make(&GymOptions::new(args.python.as_deref()))?;
+    let kwargs = match args.env_kwargs.clone() {
+        Some(kwargs) => kwargs,
+        None => trained_kwargs(path, &args.env),
+    };
+    if !kwargs.is_empty() && !matches!(args.env, EnvId::Gym(_)) {
+        anyhow::bail!("--env-kwargs applies to gym:<ID> environments only");
+    }
+    let options = GymOptions {
+        kwargs,
+        ..GymOptions::new(args.python.as_deref())
+    };
+    let mut env = args.env.make(&options)?;
     let result = trainer::evaluate(
         &policy,
         &mut env,
@@ -71,4 +86,31 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The keyword arguments the policy was trained with: those of the run's config.toml beside
+/// the policy file, when that run trained on `env` (a policy copied elsewhere has none).
+fn trained_kwargs(policy: &std::path::Path, env: &EnvId) -> EnvKwargs {
+    let file = policy.with_file_name("config.toml");
+    if !file.exists() {
+        return EnvKwargs::default();
+    }
+    let config = match trainer::Config::load(&file) {
+        Ok(config) => config,
+        Err(e) => {
+            // The policy file is what eval needs; a config it cannot read only costs the
+            // keywords, which --env-kwargs can give.
+            eprintln!("note: not using {} ({e:#})", file.display());
+            return EnvKwargs::default();
+        }
+    };
+    if config.env != *env || config.env_kwargs.is_empty() {
+        return EnvKwargs::default();
+    }
+    eprintln!(
+        "making {env} with the env_kwargs of its training run ({}): {}",
+        file.display(),
+        config.env_kwargs
+    );
+    config.env_kwargs
 }
