@@ -142,7 +142,7 @@ done
 step "CUDA (trainer/tests/cuda.rs: the population on the GPU against the CPU)"
 if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
     command -v nvcc >/dev/null \
-        || die "an NVIDIA GPU is here but nvcc is not: install the CUDA toolkit (candle's kernels are compiled with nvcc), then rerun"
+        || die "an NVIDIA GPU is here but nvcc is not: install the CUDA toolkit (candle's kernels are compiled with nvcc; scripts/build_cuda.sh shows how without root), then rerun"
     cargo test -p trainer --profile ci --features cuda --test cuda -- --nocapture 2>&1 | tee -a "$log"
     cuda_note="CUDA: trainer/tests/cuda.rs ran on $(nvidia-smi -L | head -1)"
 else

@@ -28,9 +28,9 @@ use heapless::Vec as FixedVec;
 pub const CODE_MAX: i32 = 32767;
 /// Largest weight code: int8 in −127 ..= 127 (symmetric; −128 is refused).
 pub const WEIGHT_MAX: i32 = 127;
-/// Largest scale a file may hold: `2^31 · SCALE_MAX` must stay finite in `f32`, so that
-/// `acc · scale` never overflows (`acc` is an `i32`).
-pub const SCALE_MAX: f32 = 1.0e30;
+/// Largest scale a file may hold: `2^31 · SCALE_MAX` (≈ 2.1e38) must stay below `f32::MAX`
+/// (≈ 3.4e38), so that `acc · scale` never overflows (`acc` is an `i32`).
+pub const SCALE_MAX: f32 = 1.0e29;
 
 /// One dense layer's parameters, in place: `outputs` scales and `outputs` biases (4 bytes
 /// little-endian each), and the `inputs × outputs` int8 weights, input-major. (Kept small:

@@ -249,6 +249,18 @@ fn malformed_parameters_get_typed_errors() {
         edit(scales, &1e31f32.to_le_bytes()),
         LoadError::BadScale { index: 5 }
     );
+    // The largest scale allowed keeps acc · scale finite for every i32 accumulator
+    // (2³¹ · SCALE_MAX < f32::MAX); the next float up is refused.
+    assert!((2f32.powi(31) * policy_core::int8::SCALE_MAX).is_finite());
+    let above = f32::from_bits(policy_core::int8::SCALE_MAX.to_bits() + 1);
+    assert_eq!(
+        edit(scales, &above.to_le_bytes()),
+        LoadError::BadScale { index: 5 }
+    );
+    let mut largest = q.clone();
+    largest[scales..scales + 4].copy_from_slice(&policy_core::int8::SCALE_MAX.to_le_bytes());
+    recrc(&mut largest);
+    assert!(format::parse(&largest).is_ok(), "SCALE_MAX itself is allowed");
     assert_eq!(
         edit(weights + 7, &[0x80]),
         LoadError::BadWeightCode { index: 7 }

@@ -10,42 +10,21 @@
 mod common;
 
 use candle_core::{Device, Tensor};
-use common::members::{agent, member_configs, random_batch, stack};
+use common::members::{agent, member_configs, random_batch, stack, worst};
 use common::{kill_when, line_count, mixsac_command, mixsac_ok, temp_dir};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use std::collections::HashMap;
 use std::path::Path;
-use trainer::{Batch, UpdateStats};
+use trainer::{Batch, DeviceReplay, ReplayBuffer};
 
 /// One update from the same state on the GPU and on the CPU agrees to this difference
-/// ([`worst`]), the 1e-4. Both draw the same random numbers; the GPU's matrix
+/// (`worst`, relative to at least 1), the 1e-4. Both draw the same random numbers;
+/// the GPU's matrix
 /// products and reductions sum in another order, a few roundings of 2⁻²⁴ relative per
 /// operation, far below it. Measured on an H200: see the printed largest difference and
 /// BENCHMARKS.md.
 const REL_TOL: f64 = 1e-4;
-
-/// The largest difference between two updates' statistics, relative to their size but at
-/// least 1: log π's mean is a small difference of terms of order 1 (near 0.03 at times), so
-/// its difference is measured against the terms' scale, not against its own value.
-fn worst(gpu: &UpdateStats, cpu: &UpdateStats) -> f64 {
-    let scaled = |a: f32, b: f32| {
-        let (a, b) = (f64::from(a), f64::from(b));
-        (a - b).abs() / a.abs().max(b.abs()).max(1.0)
-    };
-    let critic = match (gpu.critic_loss, cpu.critic_loss) {
-        (Some(g), Some(c)) => scaled(g, c),
-        _ => 0.0,
-    };
-    [
-        critic,
-        scaled(gpu.actor_loss, cpu.actor_loss),
-        scaled(gpu.alpha, cpu.alpha),
-        scaled(gpu.log_prob_mean, cpu.log_prob_mean),
-    ]
-    .into_iter()
-    .fold(0.0, f64::max)
-}
 
 fn cuda() -> Device {
     Device::new_cuda(0).unwrap_or_else(|e| {
@@ -103,7 +82,9 @@ fn every_estimator_on_cuda_matches_the_cpu_for_200_updates() {
                 .update(&stack(&batches, &gpu), &mut gpu_rngs)
                 .unwrap();
             for (i, (c, g)) in cpu.iter().zip(&gpu_stats).enumerate() {
-                let diff = worst(g, c);
+                // Relative to at least 1: log π's mean is a small difference of terms of order 1
+                // (near 0.03 at times), so it is measured against the terms' scale.
+                let diff = worst(g, c, 1.0);
                 if diff > REL_TOL && first_over.is_none() {
                     first_over = Some(format!(
                         "{policy}/{estimator}/{alpha} member {i} update {update}: cuda {g:?} vs cpu {c:?}"
@@ -120,10 +101,9 @@ fn every_estimator_on_cuda_matches_the_cpu_for_200_updates() {
 
 /// `mixsac train --device cuda` with a population: every member writes its run directory
 /// and its policy file evaluates through policy-core; a population killed mid-run resumes
-/// from its checkpoints (restoring the moments and the replay copy on the GPU) and finishes.
-/// Whether the resumed weights are bit-identical to an uninterrupted run's depends on the
-/// GPU's kernels being deterministic: printed, not asserted (the CPU's are, and
-/// tests/population.rs asserts it there).
+/// from its checkpoints (restoring the moments and the replay copy on the GPU) to the
+/// policy files of an uninterrupted one, bit for bit: the same kernels on the same device
+/// sum in the same order.
 #[test]
 fn a_population_trains_on_cuda_exports_and_resumes() {
     cuda();
@@ -196,10 +176,67 @@ fn a_population_trains_on_cuda_exports_and_resumes() {
             assert!(!eval.stdout.is_empty());
         }
         let read = |d: &Path| std::fs::read(d.join(seed).join("policy.mxp")).unwrap();
-        println!(
-            "{seed}: killed-and-resumed policy bit-identical to the uninterrupted one: {}",
-            read(&whole) == read(&killed)
+        assert!(
+            read(&whole) == read(&killed),
+            "{seed}: the killed and resumed policy differs from the uninterrupted one"
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The replay copy on the GPU gathers exactly the transitions the host buffers sample, ring
+/// wrapped, including a member drawing from another's buffer (a stopped member does).
+#[test]
+fn the_replay_copy_on_cuda_gathers_what_the_host_samples() {
+    let gpu = cuda();
+    let (o, a) = (3, 1);
+    let mut buffers = [ReplayBuffer::new(50, o, a), ReplayBuffer::new(50, o, a)];
+    let mut copy: Option<DeviceReplay> = None;
+    for step in 0..80 {
+        for (m, buffer) in buffers.iter_mut().enumerate() {
+            let x = (1000 * m + step) as f32;
+            buffer.push(
+                &[x, -x, 0.5 * x],
+                &[x / 7.0],
+                x,
+                &[x + 1.0; 3],
+                step % 9 == 0,
+            );
+        }
+        let refs: Vec<&ReplayBuffer> = buffers.iter().collect();
+        match &copy {
+            None if step == 10 => copy = Some(DeviceReplay::new(&refs, &gpu).unwrap()),
+            None => {}
+            Some(replay) => replay.store(&refs, refs[0].last_slot().unwrap()).unwrap(),
+        }
+    }
+    let replay = copy.unwrap();
+    let sources = [0, 0];
+    let draw = |seed: u64| -> Vec<Pcg64> {
+        vec![Pcg64::seed_from_u64(seed), Pcg64::seed_from_u64(seed + 1)]
+    };
+    let (mut host_rngs, mut gpu_rngs) = (draw(5), draw(5));
+    let batches: Vec<Batch> = host_rngs
+        .iter_mut()
+        .zip(sources)
+        .map(|(rng, m)| buffers[m].sample(32, rng))
+        .collect();
+    let slots: Vec<Vec<usize>> = gpu_rngs
+        .iter_mut()
+        .zip(sources)
+        .map(|(rng, m)| buffers[m].sample_slots(32, rng))
+        .collect();
+    let on_gpu = replay.gather(&slots, &sources).unwrap();
+    let on_host = stack(&batches, &Device::Cpu);
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for (g, h) in [
+        (&on_gpu.obs, &on_host.obs),
+        (&on_gpu.actions, &on_host.actions),
+        (&on_gpu.rewards, &on_host.rewards),
+        (&on_gpu.next_obs, &on_host.next_obs),
+        (&on_gpu.terminated, &on_host.terminated),
+    ] {
+        assert_eq!(g.dims(), h.dims());
+        assert_eq!(flat(g), flat(h));
+    }
 }

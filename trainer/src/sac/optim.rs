@@ -319,8 +319,8 @@ fn member_tensors_on(
 }
 
 /// The device path: the same update as [`host_step`] in element-wise tensor operations, the
-/// parameter rewritten in place; returns the new moments. A frozen member's learning rate is
-/// 0 and its moments are kept by `mask`. Tiny values are not flushed: the subnormal slow
+/// parameter rewritten in place; returns the new moments. `mask` keeps a frozen member's
+/// parameters and moments. Tiny values are not flushed: the subnormal slow
 /// path that [`flush_tiny`] avoids is an x86 CPU's, and the update it would change is
 /// negligible (see [`TINY_GRADIENT`]).
 fn tensor_step(
@@ -343,15 +343,24 @@ fn tensor_step(
     let denominator = (v.affine(f64::from(c.scale_v), 0.0)?.sqrt()? + f64::from(c.eps))?;
     let step =
         (m.affine(f64::from(c.scale_m), 0.0)? / denominator)?.broadcast_mul(&lrs.unsqueeze(1)?)?;
-    var.set(&(theta.reshape(rows)? - step)?.reshape(theta.shape())?)?;
+    let theta_rows = theta.reshape(rows)?;
+    let updated = (&theta_rows - step)?;
     let (m, v) = (m.detach(), v.detach());
-    match mask {
-        None => Ok((m, v)),
+    let (updated, m, v) = match mask {
+        None => (updated, m, v),
+        // A frozen member keeps everything: its learning rate is 0, but a non-finite
+        // gradient (it diverged) would still make 0 · NaN = NaN of its parameters.
         Some(mask) => {
             let mask = mask.unsqueeze(1)?.broadcast_as(rows)?;
-            Ok((mask.where_cond(&m, first)?, mask.where_cond(&v, second)?))
+            (
+                mask.where_cond(&updated, &theta_rows)?,
+                mask.where_cond(&m, first)?,
+                mask.where_cond(&v, second)?,
+            )
         }
-    }
+    };
+    var.set(&updated.reshape(theta.shape())?.detach())?;
+    Ok((m, v))
 }
 
 #[cfg(test)]
@@ -421,7 +430,7 @@ mod device_path_tests {
 
     /// The tensor path (what a GPU runs) computes the host path's update: 3 members with
     /// their own learning rates, two networks each (as the critic's Q1 and Q2 are stacked),
-    /// member 1 frozen after 5 of 30 steps. The two differ only in
+    /// member 1 frozen after 5 of 30 steps, its gradients NaN from then on. The two differ only in
     /// the order of a product (lr·m̂/d against m̂/d·lr) and of g·g·(1 − β2), a few roundings
     /// of 2⁻²⁴ relative each per step; an Adam step is at most about lr in size, so after
     /// 30 steps the parameters agree within 30 · 4 · 2⁻²⁴ · max lr, and the moments to a
@@ -444,7 +453,11 @@ mod device_path_tests {
         let (tensor_var, mut tensors) = make(true);
         let mut frozen_at = Vec::new();
         for step in 0..30 {
-            let g: Vec<f32> = (0..60).map(|_| rng.random_range(-2.0..2.0)).collect();
+            let mut g: Vec<f32> = (0..60).map(|_| rng.random_range(-2.0..2.0)).collect();
+            if step >= 5 {
+                // The frozen member diverged: its gradients are no longer finite.
+                g[20..40].fill(f32::NAN);
+            }
             let active = if step < 5 {
                 vec![]
             } else {
@@ -456,7 +469,10 @@ mod device_path_tests {
                 frozen_at = flat(&tensor_var.as_tensor().narrow(0, 2, 2).unwrap());
             }
         }
-        let bound = 30.0 * 4.0 * 2f32.powi(-24) * 1e-2;
+        // Per step: the two steps differ by a few roundings of 2⁻²⁴ relative (≤ 4 · 2⁻²⁴ ·
+        // lr), and x − step may then round to neighbouring floats (≤ one ulp of x, 2⁻²³ ·
+        // |x|, |x| < 2 here).
+        let bound = 30.0 * (4.0 * 2f32.powi(-24) * 1e-2 + 2f32.powi(-23) * 2.0);
         for (h, t) in flat(host_var.as_tensor())
             .iter()
             .zip(flat(tensor_var.as_tensor()))

@@ -1,7 +1,7 @@
 //! A fixed-capacity replay buffer of transitions, stored as flat f32 arrays, overwriting the
 //! oldest once full.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rand::Rng;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -137,17 +137,28 @@ impl DeviceReplay {
         };
         let (capacity, o, a) = (first.capacity, first.obs_dim, first.action_dim);
         let width = row_width(o, a);
-        let mut host = Vec::with_capacity(buffers.len() * capacity * width);
-        for b in buffers {
+        // Rows are indexed by u32 when gathering.
+        if buffers.len() * capacity > u32::MAX as usize {
+            candle_core::bail!(
+                "{} members × {capacity} transitions exceed the device replay's 2³² rows",
+                buffers.len()
+            );
+        }
+        let rows = Tensor::zeros((buffers.len() * capacity, width), DType::F32, device)?;
+        // One member at a time, so the host holds one member's copy, not the population's.
+        for (m, b) in buffers.iter().enumerate() {
             if (b.capacity, b.obs_dim, b.action_dim) != (capacity, o, a) {
                 candle_core::bail!("the members' replay buffers differ in shape");
             }
-            for j in 0..capacity {
-                host.extend(Self::row(b, j));
+            if b.is_empty() {
+                continue; // zeros already, and nothing samples them
             }
+            let host: Vec<f32> = (0..capacity).flat_map(|j| Self::row(b, j)).collect();
+            let member = Tensor::from_vec(host, (capacity, width), device)?;
+            rows.slice_set(&member, 0, m * capacity)?;
         }
         Ok(DeviceReplay {
-            rows: Tensor::from_vec(host, (buffers.len() * capacity, width), device)?,
+            rows,
             capacity,
             obs_dim: o,
             action_dim: a,

@@ -73,22 +73,23 @@ pub fn agent(configs: &[Config], rngs: &mut [Pcg64], device: &Device) -> Agent {
     .unwrap()
 }
 
-pub fn relative(a: f32, b: f32) -> f64 {
+/// |a − b| relative to the larger of |a|, |b| and `floor`.
+pub fn relative(a: f32, b: f32, floor: f64) -> f64 {
     let (a, b) = (f64::from(a), f64::from(b));
-    (a - b).abs() / a.abs().max(b.abs()).max(1e-30)
+    (a - b).abs() / a.abs().max(b.abs()).max(floor)
 }
 
-/// The largest relative difference between two updates' statistics.
-pub fn worst(population: &UpdateStats, solo: &UpdateStats) -> f64 {
-    let critic = match (population.critic_loss, solo.critic_loss) {
-        (Some(p), Some(s)) => relative(p, s),
+/// The largest difference between two updates' statistics, each [`relative`] to `floor`.
+pub fn worst(one: &UpdateStats, other: &UpdateStats, floor: f64) -> f64 {
+    let critic = match (one.critic_loss, other.critic_loss) {
+        (Some(p), Some(s)) => relative(p, s, floor),
         _ => 0.0,
     };
     [
         critic,
-        relative(population.actor_loss, solo.actor_loss),
-        relative(population.alpha, solo.alpha),
-        relative(population.log_prob_mean, solo.log_prob_mean),
+        relative(one.actor_loss, other.actor_loss, floor),
+        relative(one.alpha, other.alpha, floor),
+        relative(one.log_prob_mean, other.log_prob_mean, floor),
     ]
     .into_iter()
     .fold(0.0, f64::max)
