@@ -316,8 +316,12 @@ hyperparameters! {
     log_std_min: f32 = all(-20.0);
     /// Upper log-std clamp.
     log_std_max: f32 = all(2.0);
-    /// Steps between metrics.csv rows and checkpoints.
+    /// Steps between metrics.csv rows (and checkpoints, unless --checkpoint-every).
     log_every: usize = all(1000);
+    /// Steps between checkpoints and policy.mxp writes, a multiple of log_every; 0: at every
+    /// metrics row. A resumed run cuts metrics.csv back to its checkpoint and writes the
+    /// same rows again.
+    checkpoint_every: usize = all(0);
     /// Where the tensors live: cpu, or cuda (build with --features cuda).
     device: Device = all(Device::Cpu);
     /// CPU threads: population members in parallel, or a large layer's product split
@@ -419,6 +423,13 @@ impl Config {
                 bail!("--{name} must be at least 1");
             }
         }
+        if self.checkpoint_every % self.log_every != 0 {
+            bail!(
+                "--checkpoint-every ({}) must be a multiple of --log-every ({}): checkpoints are taken with a metrics row",
+                self.checkpoint_every,
+                self.log_every
+            );
+        }
         if !self.env_kwargs.is_empty() && !matches!(self.env, EnvId::Gym(_)) {
             bail!(
                 "--env-kwargs ({}) applies to gym:<ID> environments only, not {}",
@@ -433,6 +444,14 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// Steps between checkpoints: `checkpoint_every`, or `log_every` when that is 0.
+    pub fn checkpoint_interval(&self) -> usize {
+        match self.checkpoint_every {
+            0 => self.log_every,
+            every => every,
+        }
     }
 
     /// How gym:<ID> environments of this run are started.

@@ -138,6 +138,59 @@ fn same_seed_same_run_and_resume_after_a_kill_ends_in_the_same_weights() {
     }
 }
 
+/// With checkpoints every fourth metrics row, a run killed between checkpoints resumes from
+/// the last one, cuts metrics.csv back to it and writes the same rows again: its files end
+/// as an uninterrupted run's. A checkpoint interval off the rows is refused.
+#[test]
+fn checkpoints_less_often_than_rows_resume_to_the_same_run() {
+    let args = [
+        "--env",
+        "shaped-pendulum",
+        "--steps",
+        "6000",
+        "--learning-starts",
+        "300",
+        "--log-every",
+        "250",
+        "--checkpoint-every",
+        "1000",
+        "--seed",
+        "4",
+    ];
+    let (a, c) = (temp_dir("ckpt-a"), temp_dir("ckpt-c"));
+    train(&a, &args);
+    assert_eq!(common::line_count(&a.join("metrics.csv")), 1 + 6000 / 250);
+    let mut child = mixsac()
+        .args(["train", "--out", c.to_str().unwrap()])
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = c.join("metrics.csv");
+    let limit = std::time::Duration::from_secs(120);
+    // Rows 250..=1500: past the checkpoint of step 1000 (unless cut exactly there).
+    common::kill_when(&mut child, limit, || common::line_count(&metrics) > 6);
+    let rows_at_kill = common::line_count(&metrics);
+    assert!(
+        rows_at_kill < 20,
+        "killed too late to test resuming ({rows_at_kill} rows)"
+    );
+    run(&["train", "--resume", "--out", c.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(c.join("policy.mxp")).unwrap(),
+        std::fs::read(a.join("policy.mxp")).unwrap(),
+        "resumed run ends in other weights"
+    );
+    assert_eq!(metrics_without_timing(&c), metrics_without_timing(&a));
+    let mut off = vec!["train", "--out", "unused"];
+    off.extend(args);
+    *off.iter_mut().find(|a| **a == "1000").unwrap() = "300";
+    fails_with(&off, "must be a multiple of --log-every");
+    for d in [a, c] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
 fn fails_with(args: &[&str], message: &str) {
     let out = mixsac().args(args).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

@@ -482,7 +482,7 @@ impl<'a> Session<'a> {
                 .collect();
             self.agent.act(&obs, &mut self.rngs)?
         };
-        let log_every = shared.log_every;
+        let checkpoint_every = shared.checkpoint_interval();
         // Every training member with a finite action steps, all at once.
         let actions64: Vec<f64> = actions.iter().map(|&x| f64::from(x)).collect();
         let mut stepping: Vec<Option<&[f64]>> = vec![None; self.members.len()];
@@ -495,7 +495,7 @@ impl<'a> Session<'a> {
             if action.iter().any(|x| !x.is_finite()) {
                 let error = anyhow::anyhow!(
                     "the policy produced a non-finite action at step {step} (training diverged); stopped. {}",
-                    intact(&self.members[i].run, step, log_every)
+                    intact(&self.members[i].run, step, checkpoint_every)
                 );
                 self.fail(i, error, report)?;
             } else {
@@ -510,12 +510,19 @@ impl<'a> Session<'a> {
                 MemberStep::Idle => continue,
                 MemberStep::Failed(e) => Err(anyhow::Error::new(e).context(format!(
                     "the environment failed at step {step}; stopped. {}",
-                    intact(&member.run, step, log_every)
+                    intact(&member.run, step, checkpoint_every)
                 ))),
                 MemberStep::Stepped { transition, reset } => {
                     let next_obs = self.envs.next_obs(i);
                     let restarted = reset.map(|r| r.map(|()| self.envs.first_obs(i)));
-                    member.book(step, log_every, action, transition, next_obs, restarted)
+                    member.book(
+                        step,
+                        checkpoint_every,
+                        action,
+                        transition,
+                        next_obs,
+                        restarted,
+                    )
                 }
             };
             if let Err(error) = booked {
@@ -570,7 +577,7 @@ impl<'a> Session<'a> {
                         stats.critic_loss.map_or("-".into(), |c| c.to_string()),
                         stats.actor_loss,
                         stats.alpha,
-                        intact(&self.members[i].run, step, shared.log_every)
+                        intact(&self.members[i].run, step, shared.checkpoint_interval())
                     );
                     self.fail(i, error, report)?;
                 } else {
@@ -601,7 +608,18 @@ impl<'a> Session<'a> {
             p.window = Window::default();
             rows.push(row);
         }
-        if self.members[0].metrics.is_some() {
+        let shared = &self.configs[0];
+        let checkpoint_every = shared.checkpoint_interval();
+        let checkpoint = self.step % checkpoint_every == 0 || self.step == shared.steps;
+        if self.members[0].metrics.is_some() && !checkpoint {
+            // A row between checkpoints: a crash before the next one costs the rows since
+            // the last, which the resumed run writes again (`keep_until`).
+            for (member, row) in self.members.iter_mut().zip(&rows) {
+                if let (None, Some(metrics)) = (&member.failure, &mut member.metrics) {
+                    metrics.write(row)?;
+                }
+            }
+        } else if self.members[0].metrics.is_some() {
             // First every member's policy (a member whose weights are no longer finite
             // stops here, its last checkpoint intact) and pending checkpoint, then the
             // swaps: an interruption leaves every member able to reach one common step.
@@ -615,7 +633,7 @@ impl<'a> Session<'a> {
                     Ok(bytes) => policies[i] = Some(bytes),
                     Err(e) => {
                         let run = &self.members[i].run;
-                        let advice = intact(run, self.step, self.configs[0].log_every);
+                        let advice = intact(run, self.step, checkpoint_every);
                         let error = e.context(format!(
                             "the policy diverged by step {} (training diverged); stopped. {advice}",
                             self.step
@@ -664,7 +682,7 @@ impl Member {
     fn book(
         &mut self,
         step: usize,
-        log_every: usize,
+        checkpoint_every: usize,
         action: &[f32],
         t: Transition,
         next_obs: &[f32],
@@ -687,7 +705,7 @@ impl Member {
                 let first = first.with_context(|| {
                     format!(
                         "the environment failed to reset at step {step}; stopped. {}",
-                        intact(&self.run, step, log_every)
+                        intact(&self.run, step, checkpoint_every)
                     )
                 })?;
                 self.obs.copy_from_slice(first);
@@ -698,10 +716,12 @@ impl Member {
 }
 
 /// The recovery advice after a divergence at `step`.
-fn intact(run: &RunDir, step: usize, log_every: usize) -> String {
-    let saved = (step - 1) / log_every * log_every;
+fn intact(run: &RunDir, step: usize, checkpoint_every: usize) -> String {
+    let saved = (step - 1) / checkpoint_every * checkpoint_every;
     if saved == 0 {
-        return format!("No checkpoint had been written yet (the first comes at step {log_every})");
+        return format!(
+            "No checkpoint had been written yet (the first comes at step {checkpoint_every})"
+        );
     }
     format!(
         "The last checkpoint ({}, step {saved}) and its policy.mxp are intact: continue with \
