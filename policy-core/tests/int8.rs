@@ -260,7 +260,10 @@ fn malformed_parameters_get_typed_errors() {
     let mut largest = q.clone();
     largest[scales..scales + 4].copy_from_slice(&policy_core::int8::SCALE_MAX.to_le_bytes());
     recrc(&mut largest);
-    assert!(format::parse(&largest).is_ok(), "SCALE_MAX itself is allowed");
+    assert!(
+        format::parse(&largest).is_ok(),
+        "SCALE_MAX itself is allowed"
+    );
     assert_eq!(
         edit(weights + 7, &[0x80]),
         LoadError::BadWeightCode { index: 7 }
