@@ -6,7 +6,8 @@
 //! FPU) `microbit`, `thumbv8m.main-none-eabihf` (Cortex-M33) `mps2-an505`.
 //!
 //! `FIRMWARE_POLICY=/path/to/policy.mxp` swaps in another policy (relative paths are taken
-//! from this directory); the default is the committed `policies/pendulum-sgm5.mxp`.
+//! from this directory); the default is the committed `policies/pendulum-sgm5.mxp`. An int8
+//! (format version 2) policy needs the `int8` feature.
 //! `FIRMWARE_WEIGHTS_MISALIGNED=1` places the weights one byte past a 4-byte boundary instead
 //! of on one, to test and measure policy-core's path for unaligned weights.
 
@@ -64,6 +65,14 @@ fn main() {
     let misalign = usize::from(env::var_os("FIRMWARE_WEIGHTS_MISALIGNED").is_some());
     let (pad, capacities) = match policy_core::format::parse(&bytes) {
         Ok((header, weights)) => {
+            let int8 = header.encoding == policy_core::format::Encoding::Int8;
+            if int8 && env::var_os("CARGO_FEATURE_INT8").is_none() {
+                println!(
+                    "cargo:warning=the policy file {} is format version 2 (int8): build with \
+                     `--features int8`, or the firmware refuses it at run time",
+                    policy.display()
+                );
+            }
             let offset = weights.as_ptr() as usize - bytes.as_ptr() as usize;
             let width = header.hidden.iter().copied().max().unwrap_or(1);
             let capacities = (header.action_dim, header.components, width);

@@ -84,14 +84,17 @@ step "format"
 cargo fmt --all -- --check
 cargo fmt --manifest-path firmware-example/Cargo.toml -- --check
 
-step "clippy (host, all features; no_std target)"
+step "clippy (host, all features; no_std target; policy-core with and without int8)"
+# The workspace build has policy-core's `int8` (the trainer enables it); `-p policy-core`
+# alone builds without it, as the firmware does.
 cargo clippy --workspace --all-targets --profile ci -- -D warnings
 cargo clippy -p policy-core --all-targets --profile ci --features std,fast-math -- -D warnings
 cargo clippy -p policy-core --target "$THUMB" --release -- -D warnings
+cargo clippy -p policy-core --target "$THUMB" --release --features int8 -- -D warnings
 (cd firmware-example && CARGO_TARGET_DIR=../target/firmware cargo clippy --release -- -D warnings)
 
 step "docs (broken links are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc -p policy-core --no-deps --features std,fast-math
+RUSTDOCFLAGS="-D warnings" cargo doc -p policy-core --no-deps --features std,fast-math,int8
 RUSTDOCFLAGS="-D warnings" cargo doc -p policy-core --no-deps
 
 log=$(mktemp)
@@ -99,6 +102,9 @@ trap 'rm -f "$log"' EXIT
 
 step "tests (workspace, ci profile: optimised, with overflow checks; includes the firmware under QEMU)"
 cargo test --workspace --profile ci 2>&1 | tee -a "$log"
+
+step "policy-core without int8 (its default, the firmware's build: f32 only, version 2 refused)"
+cargo test -p policy-core --profile ci --features std 2>&1 | tee -a "$log"
 
 step "environments step-for-step against Gymnasium (the shipped mixsac binary)"
 cargo build --profile ci -p trainer --bin mixsac
@@ -115,19 +121,20 @@ step "policy-core for $THUMB (release, libm and fast-math)"
 cargo build -p policy-core --release --target "$THUMB"
 cargo build -p policy-core --release --target "$THUMB" --features fast-math
 
-step "no panic path in policy-core on $THUMB (link-time proof, libm and fast-math)"
-for features in "" "fast-math"; do
+step "no panic path in policy-core on $THUMB (link-time proof: libm, fast-math, int8)"
+for features in "" "fast-math" "int8"; do
     CARGO_TARGET_DIR=target/link-check cargo build --release --target "$THUMB" \
         --manifest-path policy-core/link-check/Cargo.toml --features "$features" \
         || die "policy-core has a panic path on $THUMB (features: '${features:-default}'): see the link error above"
 done
 
 for t in "${MCU_TARGETS[@]}"; do
-    step "policy-core for $t (release build, clippy, link-time no-panic proof; libm and fast-math)"
+    step "policy-core for $t (release build, clippy, link-time no-panic proof; libm, fast-math, int8)"
     cargo build -p policy-core --release --target "$t"
     cargo build -p policy-core --release --target "$t" --features fast-math
     cargo clippy -p policy-core --target "$t" --release -- -D warnings
-    for features in "" "fast-math"; do
+    cargo clippy -p policy-core --target "$t" --release --features int8 -- -D warnings
+    for features in "" "fast-math" "int8"; do
         CARGO_TARGET_DIR=target/link-check cargo build --release --target "$t" \
             --manifest-path policy-core/link-check/Cargo.toml --features "$features" \
             || die "policy-core has a panic path on $t (features: '${features:-default}'): see the link error above"

@@ -64,13 +64,17 @@ pub enum LoadError {
         /// The first four bytes found.
         found: [u8; 4],
     },
-    /// The format version is not one this build reads (a file from a newer writer).
+    /// The format version is not one policy-core knows (a file from a newer writer).
     UnsupportedVersion {
         /// Version in the file.
         found: u16,
-        /// Newest version this build reads (it reads every version from 1 up to it).
+        /// Newest version policy-core knows ([`crate::format::NEWEST_VERSION`]).
         supported: u16,
     },
+    /// The file is format version 2 (int8 weights) and this build of policy-core was
+    /// compiled without its `int8` feature, which reads and evaluates that version. (Only a
+    /// build without the feature returns it; the variant exists in every build.)
+    Int8FeatureDisabled,
     /// The header describes no usable policy (see [`HeaderError`]).
     Header(HeaderError),
     /// A field could not be decoded although the CRC matched (a writer bug, not corruption).
@@ -90,8 +94,8 @@ pub enum LoadError {
         /// Index of the weight in the documented order.
         index: usize,
     },
-    /// Version 2: a scale is not a positive normal `f32` of at most
-    /// [`crate::int8::SCALE_MAX`].
+    /// Version 2: a scale is not a positive normal `f32` of at most `int8::SCALE_MAX`
+    /// (1e29).
     BadScale {
         /// Index of the scale among all of the file's scales, in file order.
         index: usize,
@@ -168,7 +172,7 @@ pub enum WriteError {
         index: usize,
     },
     /// [`crate::format::write_policy`] writes `f32` (version-1) files only; version 2 comes
-    /// from [`crate::quantize`].
+    /// from `quantize` (features `alloc` and `int8`).
     Encoding,
 }
 
@@ -237,7 +241,11 @@ impl fmt::Display for LoadError {
             ),
             LoadError::UnsupportedVersion { found, supported } => write!(
                 f,
-                "policy file format version {found} is not supported (this build reads versions 1 to {supported})"
+                "policy file format version {found} is not supported (policy-core knows versions 1 to {supported})"
+            ),
+            LoadError::Int8FeatureDisabled => write!(
+                f,
+                "policy file is format version 2 (int8 weights), which this build does not read: enable policy-core's `int8` feature"
             ),
             LoadError::Header(e) => write!(f, "invalid policy header: {e}"),
             LoadError::Malformed { field } => {

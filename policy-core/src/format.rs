@@ -25,7 +25,8 @@
 //! `i·outputs + o`, i.e. the transpose of a PyTorch/candle `Linear` weight) followed by its
 //! bias. Input-major lets the matrix–vector product run as contiguous multiply-adds.
 //!
-//! A reader checks, in this order: length, CRC, magic, version, number of hidden layers
+//! A reader checks, in this order: length, CRC, magic, version (2 only with feature `int8`:
+//! [`FORMAT_VERSION_INT8`]), number of hidden layers
 //! ([`MAX_HIDDEN_LAYERS`]), bounds, weight-block size, finiteness of every weight. Whether
 //! the dimensions fit a [`crate::Policy`] type's capacities is checked when it loads.
 //!
@@ -43,10 +44,12 @@ pub const MAGIC: [u8; 4] = *b"MXPF";
 /// build reads it.
 pub const FORMAT_VERSION: u16 = 1;
 /// Version 2: int8 weights with per-output `f32` scales, quantized activations
-/// ([`crate::int8`]). Same header as version 1; only the weight bytes differ.
+/// (module `int8`, feature `int8`). Same header as version 1; only the weight bytes differ.
+/// A build without feature `int8` refuses it with [`LoadError::Int8FeatureDisabled`].
 pub const FORMAT_VERSION_INT8: u16 = 2;
-/// The newest version this build reads; it reads every version from 1 to this one, and
-/// refuses a later one with [`LoadError::UnsupportedVersion`].
+/// The newest version policy-core knows; a later one is refused with
+/// [`LoadError::UnsupportedVersion`]. A build reads every version from 1 to this one,
+/// version 2 only with feature `int8`.
 pub const NEWEST_VERSION: u16 = FORMAT_VERSION_INT8;
 /// Size of the smallest possible policy file (all dimensions 1, one hidden layer).
 pub const MIN_FILE_LEN: usize = 65;
@@ -68,7 +71,8 @@ pub(crate) fn box_affine(lo: f32, hi: f32) -> (f32, f32) {
 pub enum Encoding {
     /// Version 1: every parameter a little-endian `f32` (§4 of FORMAT.md).
     F32,
-    /// Version 2: int8 weights, `i32` biases, `f32` scales ([`crate::int8`], §8 of FORMAT.md).
+    /// Version 2: int8 weights, `i32` biases, `f32` scales (module `int8`, §8 of FORMAT.md;
+    /// read only with feature `int8`).
     Int8,
 }
 
@@ -517,6 +521,10 @@ pub fn parse(bytes: &[u8]) -> Result<(Header<'_>, &[u8]), LoadError> {
         found: version,
         supported: NEWEST_VERSION,
     })?;
+    #[cfg(not(feature = "int8"))]
+    if encoding == Encoding::Int8 {
+        return Err(LoadError::Int8FeatureDisabled);
+    }
     let obs_dim = r.take_dim("obs_dim")?;
     let layers = usize::from(r.take::<u8>("hidden_layers")?);
     check_capacity("hidden layers", layers, MAX_HIDDEN_LAYERS)?;
@@ -571,7 +579,11 @@ pub fn parse(bytes: &[u8]) -> Result<(Header<'_>, &[u8]), LoadError> {
                 return Err(LoadError::NonFiniteWeight { index });
             }
         }
+        #[cfg(feature = "int8")]
         Encoding::Int8 => crate::int8::Params::new(&header, weights)?.validate()?,
+        // Refused at the version check above.
+        #[cfg(not(feature = "int8"))]
+        Encoding::Int8 => return Err(LoadError::Int8FeatureDisabled),
     }
     Ok((header, weights))
 }
@@ -598,7 +610,8 @@ pub(crate) fn le_f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
 }
 
 /// Encodes a version-1 (`f32`) policy file. The trainer's export goes through here, so
-/// there is one writer; [`crate::quantize`] writes version 2 through the same encoder.
+/// there is one writer; `quantize` (features `alloc` and `int8`) writes version 2 through
+/// the same encoder.
 #[cfg(feature = "alloc")]
 pub fn write_policy(
     header: &Header,

@@ -23,7 +23,10 @@
 //!
 //! Features: `alloc` adds the `.mxp` writer (`format::write_policy`); `std` adds
 //! `testing`, helpers for host-side tests of a shipped policy; `fast-math` swaps libm for
-//! micromath approximations (accuracy measured in this crate's README).
+//! micromath approximations (accuracy measured in this crate's README); `int8` reads and
+//! evaluates format version 2 (int8 weights, the `int8` module) and, with `alloc`, adds the
+//! quantizer (`quantize`). Without `int8` a version-2 file is refused with
+//! [`LoadError::Int8FeatureDisabled`], and its validation and evaluation are not compiled.
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -47,13 +50,15 @@ extern crate std;
 pub mod capacity;
 mod error;
 pub mod format;
+#[cfg(feature = "int8")]
 pub mod int8;
 pub mod math;
 mod mixture;
 mod mlp;
 mod policy;
+#[cfg(feature = "int8")]
 mod qnet;
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", feature = "int8"))]
 pub mod quantize;
 mod random;
 #[cfg(feature = "std")]

@@ -6,6 +6,7 @@ use crate::format::{self, Encoding, Header};
 use crate::math::{clip, DefaultMath, Math};
 use crate::mixture;
 use crate::mlp::{Heads, Network};
+#[cfg(feature = "int8")]
 use crate::qnet::QNetwork;
 use crate::random;
 use core::marker::PhantomData;
@@ -43,12 +44,14 @@ pub struct Policy<
     math: PhantomData<M>,
 }
 
-/// The network of either encoding; everything after the heads is shared.
+/// The network of either encoding; everything after the heads is shared. Without feature
+/// `int8` it has the one variant, and dispatching on it costs nothing.
 #[derive(Debug, Clone)]
 enum Net<'a> {
     /// Version 1: `f32` weights.
     F32(Network<'a>),
     /// Version 2: int8 weights, integer dot products (`qnet.rs`).
+    #[cfg(feature = "int8")]
     Int8(QNetwork<'a>),
 }
 
@@ -104,7 +107,11 @@ impl<'a, M: Math, const ACTIONS: usize, const COMPONENTS: usize, const WIDTH: us
         }
         let net = match header.encoding {
             Encoding::F32 => Net::F32(Network::new(&header, weights)?),
+            #[cfg(feature = "int8")]
             Encoding::Int8 => Net::Int8(QNetwork::new(&header, weights)?),
+            // `format::parse` already refused it; this build has no int8 network.
+            #[cfg(not(feature = "int8"))]
+            Encoding::Int8 => return Err(LoadError::Int8FeatureDisabled),
         };
         let mut scale = [1.0; ACTIONS];
         let mut offset = [0.0; ACTIONS];
@@ -263,6 +270,7 @@ impl<'a, M: Math, const ACTIONS: usize, const COMPONENTS: usize, const WIDTH: us
         }
         match &self.net {
             Net::F32(net) => net.forward::<M, ACTIONS, COMPONENTS, WIDTH>(obs, heads),
+            #[cfg(feature = "int8")]
             Net::Int8(net) => net.forward::<M, ACTIONS, COMPONENTS, WIDTH>(obs, heads),
         }
     }

@@ -23,6 +23,8 @@ struct RawFile {
     low: Vec<f32>,
     high: Vec<f32>,
     weights: Vec<f32>,
+    /// Field 12 as given, in place of `weights` (a version-2 block).
+    weight_bytes: Option<Vec<u8>>,
     trailing: Vec<u8>,
 }
 
@@ -42,6 +44,7 @@ impl RawFile {
             low: vec![-2.0],
             high: vec![2.0],
             weights: policy_weights(&h, 4),
+            weight_bytes: None,
             trailing: vec![],
         }
     }
@@ -66,7 +69,10 @@ impl RawFile {
             .iter()
             .chain(&self.high)
             .for_each(|v| put(&mut out, v));
-        let bytes: Vec<u8> = self.weights.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let bytes: Vec<u8> = match &self.weight_bytes {
+            Some(bytes) => bytes.clone(),
+            None => self.weights.iter().flat_map(|w| w.to_le_bytes()).collect(),
+        };
         put(&mut out, &bytes.as_slice());
         out.extend(&self.trailing);
         let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&out);
@@ -198,6 +204,62 @@ fn a_future_version_is_unsupported() {
     };
     assert_eq!(raw.load_error(), expected);
     assert_eq!(NEWEST_VERSION, 2, "versions 1 (f32) and 2 (int8) are known");
+}
+
+/// A valid version-2 (int8) file written from FORMAT.md §8.2 alone, with `RawFile::valid`'s
+/// header: every scale 1, every bias 0, weight codes cycling −1, 0, 1.
+fn int8_file() -> Vec<u8> {
+    let h = header(1, 2, true, 2.0);
+    let mut field = Vec::new();
+    for _ in 0..h.obs_dim + h.hidden.len() {
+        field.extend(1.0f32.to_le_bytes());
+    }
+    let blocks = h.blocks();
+    for b in &blocks {
+        (0..b.outputs).for_each(|_| field.extend(1.0f32.to_le_bytes()));
+        (0..b.outputs).for_each(|_| field.extend(0i32.to_le_bytes()));
+    }
+    for b in &blocks {
+        field.extend((0..b.inputs * b.outputs).map(|i| ((i % 3) as i8 - 1) as u8));
+    }
+    RawFile {
+        version: 2,
+        weight_bytes: Some(field),
+        ..RawFile::valid()
+    }
+    .encode()
+}
+
+/// Without feature `int8` (the firmware's build) a version-2 file gets its own typed error,
+/// from the file check and from every loader, before any of its weights are read.
+#[cfg(not(feature = "int8"))]
+#[test]
+fn without_the_int8_feature_a_version_2_file_is_refused() {
+    let bytes = int8_file();
+    let expected = LoadError::Int8FeatureDisabled;
+    assert_eq!(format::parse(&bytes).unwrap_err(), expected);
+    assert_eq!(Policy::from_bytes(&bytes).unwrap_err(), expected);
+    assert_eq!(policy_core::HostPolicy::load(&bytes).unwrap_err(), expected);
+    assert_eq!(
+        expected.to_string(),
+        "policy file is format version 2 (int8 weights), which this build does not read: \
+         enable policy-core's `int8` feature"
+    );
+    // Version 1 is unaffected.
+    Policy::from_bytes(&RawFile::valid().encode()).unwrap();
+}
+
+/// The file the test above refuses is a genuine version-2 file: the `int8` build loads and
+/// evaluates it.
+#[cfg(feature = "int8")]
+#[test]
+fn with_the_int8_feature_the_version_2_file_loads() {
+    let bytes = int8_file();
+    let policy = Policy::from_bytes(&bytes).unwrap();
+    assert_eq!(policy.header().encoding, format::Encoding::Int8);
+    let mut action = [0.0f32];
+    policy.mode(&[0.5, -1.0, 2.0], &mut action).unwrap();
+    assert!((-2.0..=2.0).contains(&action[0]));
 }
 
 fn over(what: &'static str, value: usize, capacity: usize) -> LoadError {
