@@ -423,7 +423,7 @@ impl Config {
                 bail!("--{name} must be at least 1");
             }
         }
-        if self.checkpoint_every % self.log_every != 0 {
+        if !self.checkpoint_every.is_multiple_of(self.log_every) {
             bail!(
                 "--checkpoint-every ({}) must be a multiple of --log-every ({}): checkpoints are taken with a metrics row",
                 self.checkpoint_every,

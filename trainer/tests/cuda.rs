@@ -10,7 +10,7 @@
 mod common;
 
 use candle_core::{Device, Tensor};
-use common::members::{agent, member_configs, random_batch, stack, worst};
+use common::members::{agent, member_configs, random_batch, stack, worst, ESTIMATOR_CASES};
 use common::{kill_when, line_count, mixsac_command, mixsac_ok, temp_dir};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
@@ -37,17 +37,9 @@ fn cuda() -> Device {
 #[test]
 fn every_estimator_on_cuda_matches_the_cpu_for_200_updates() {
     let gpu = cuda();
-    let cases = [
-        ("squashed", "rep", "fixed"),
-        ("squashed", "rep", "auto"),
-        ("sgm", "like", "fixed"),
-        ("sgm", "halfrep", "fixed"),
-        ("sgm", "gumbel", "fixed"),
-        ("sgm", "mrp", "auto"),
-    ];
     // Every case runs and prints its largest difference before any is judged.
     let mut over = Vec::new();
-    for (policy, estimator, alpha) in cases {
+    for (policy, estimator, alpha) in ESTIMATOR_CASES {
         let configs = member_configs(policy, estimator, alpha);
         let rngs = || -> Vec<Pcg64> {
             configs

@@ -5,7 +5,7 @@
 mod common;
 
 use candle_core::Device;
-use common::members::{agent, member_configs, random_batch, stack, worst};
+use common::members::{agent, member_configs, random_batch, stack, worst, ESTIMATOR_CASES};
 use common::{
     kill_when, line_count, metrics_without_timing, mixsac, mixsac_command, mixsac_ok, temp_dir,
 };
@@ -22,15 +22,7 @@ const REL_TOL: f64 = 1e-4;
 
 #[test]
 fn every_estimator_members_first_200_updates_equal_their_solo_runs() {
-    let cases = [
-        ("squashed", "rep", "fixed"),
-        ("squashed", "rep", "auto"),
-        ("sgm", "like", "fixed"),
-        ("sgm", "halfrep", "fixed"),
-        ("sgm", "gumbel", "fixed"),
-        ("sgm", "mrp", "auto"),
-    ];
-    for (policy, estimator, alpha) in cases {
+    for (policy, estimator, alpha) in ESTIMATOR_CASES {
         let configs = member_configs(policy, estimator, alpha);
         let seeds: Vec<u64> = configs.iter().map(|c| c.seed).collect();
         let mut pop_rngs: Vec<Pcg64> = seeds.iter().map(|&s| Pcg64::seed_from_u64(s)).collect();

@@ -109,24 +109,7 @@ fn same_seed_same_run_and_resume_after_a_kill_ends_in_the_same_weights() {
     assert_eq!(policy_a, std::fs::read(b.join("policy.mxp")).unwrap());
 
     // Interrupt a third run with SIGKILL once it has checkpointed past step 2000, then resume.
-    let mut child = mixsac()
-        .args(["train", "--out", c.to_str().unwrap()])
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let metrics = c.join("metrics.csv");
-    let limit = std::time::Duration::from_secs(120);
-    common::kill_when(&mut child, limit, || common::line_count(&metrics) > 4);
-    let rows_at_kill = std::fs::read_to_string(c.join("metrics.csv"))
-        .unwrap()
-        .lines()
-        .count();
-    assert!(
-        rows_at_kill < 17,
-        "killed too late to test resuming ({rows_at_kill} rows)"
-    );
-    run(&["train", "--resume", "--out", c.to_str().unwrap()]);
+    kill_and_resume(&c, &args, 4, 17);
     assert_eq!(
         std::fs::read(c.join("policy.mxp")).unwrap(),
         policy_a,
@@ -160,22 +143,8 @@ fn checkpoints_less_often_than_rows_resume_to_the_same_run() {
     let (a, c) = (temp_dir("ckpt-a"), temp_dir("ckpt-c"));
     train(&a, &args);
     assert_eq!(common::line_count(&a.join("metrics.csv")), 1 + 6000 / 250);
-    let mut child = mixsac()
-        .args(["train", "--out", c.to_str().unwrap()])
-        .args(args)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let metrics = c.join("metrics.csv");
-    let limit = std::time::Duration::from_secs(120);
     // Rows 250..=1500: past the checkpoint of step 1000 (unless cut exactly there).
-    common::kill_when(&mut child, limit, || common::line_count(&metrics) > 6);
-    let rows_at_kill = common::line_count(&metrics);
-    assert!(
-        rows_at_kill < 20,
-        "killed too late to test resuming ({rows_at_kill} rows)"
-    );
-    run(&["train", "--resume", "--out", c.to_str().unwrap()]);
+    kill_and_resume(&c, &args, 6, 20);
     assert_eq!(
         std::fs::read(c.join("policy.mxp")).unwrap(),
         std::fs::read(a.join("policy.mxp")).unwrap(),
@@ -189,6 +158,27 @@ fn checkpoints_less_often_than_rows_resume_to_the_same_run() {
     for d in [a, c] {
         std::fs::remove_dir_all(d).unwrap();
     }
+}
+
+/// Trains into `dir` with `args`, kills the run with SIGKILL once metrics.csv has more than
+/// `after` lines (insisting on fewer than `before`, or the kill came too late to test
+/// anything), then resumes it to the end.
+fn kill_and_resume(dir: &Path, args: &[&str], after: usize, before: usize) {
+    let mut child = mixsac()
+        .args(["train", "--out", dir.to_str().unwrap()])
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = dir.join("metrics.csv");
+    let limit = std::time::Duration::from_secs(120);
+    common::kill_when(&mut child, limit, || common::line_count(&metrics) > after);
+    let rows_at_kill = common::line_count(&metrics);
+    assert!(
+        rows_at_kill < before,
+        "killed too late to test resuming ({rows_at_kill} rows)"
+    );
+    run(&["train", "--resume", "--out", dir.to_str().unwrap()]);
 }
 
 fn fails_with(args: &[&str], message: &str) {

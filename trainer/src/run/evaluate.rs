@@ -48,6 +48,39 @@ pub fn evaluate(
     if episodes == 0 {
         bail!("--episodes must be at least 1");
     }
+    let returns = roll_out(policy, env, episodes, seed, deterministic, |_| {})?;
+    Ok(Evaluation {
+        returns,
+        deterministic,
+    })
+}
+
+/// The observations `policy` meets in `episodes` episodes of `env`, sampling its actions
+/// (start states and sampling from `seed`, as [`evaluate`] draws them), one `Vec` per step:
+/// the states a quantizer calibrates on and an accuracy check compares at (`mixsac quantize`).
+pub fn visited_states(
+    policy: &policy_core::HostPolicy,
+    env: &mut Env,
+    episodes: usize,
+    seed: u64,
+) -> Result<Vec<Vec<f32>>> {
+    let mut states = Vec::new();
+    roll_out(policy, env, episodes, seed, false, |obs| {
+        states.push(obs.to_vec())
+    })?;
+    Ok(states)
+}
+
+/// Plays `episodes` episodes, showing `visit` each observation the policy acts on; returns
+/// each episode's return.
+fn roll_out(
+    policy: &policy_core::HostPolicy,
+    env: &mut Env,
+    episodes: usize,
+    seed: u64,
+    deterministic: bool,
+    mut visit: impl FnMut(&[f32]),
+) -> Result<Vec<f64>> {
     if policy.obs_dim() != env.obs_dim() || policy.action_dim() != env.action_dim() {
         bail!(
             "the policy takes {} observations and gives {} actions; {} has {} and {}",
@@ -66,6 +99,7 @@ pub fn evaluate(
         env.reset(&mut rng, &mut obs)?;
         let mut total = 0.0;
         loop {
+            visit(&obs);
             if deterministic {
                 policy.mode(&obs, &mut action)?;
             } else {
@@ -80,46 +114,5 @@ pub fn evaluate(
         }
         returns.push(total);
     }
-    Ok(Evaluation {
-        returns,
-        deterministic,
-    })
-}
-
-/// The observations `policy` meets in `episodes` episodes of `env`, sampling its actions
-/// (start states and sampling from `seed`), one `Vec` per step: the states a quantizer
-/// calibrates on and an accuracy check compares at (`mixsac quantize`).
-pub fn visited_states(
-    policy: &policy_core::HostPolicy,
-    env: &mut Env,
-    episodes: usize,
-    seed: u64,
-) -> Result<Vec<Vec<f32>>> {
-    if policy.obs_dim() != env.obs_dim() || policy.action_dim() != env.action_dim() {
-        bail!(
-            "the policy takes {} observations and gives {} actions; {} has {} and {}",
-            policy.obs_dim(),
-            policy.action_dim(),
-            env.spec().name,
-            env.obs_dim(),
-            env.action_dim()
-        );
-    }
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-    let mut obs = vec![0.0f32; env.obs_dim()];
-    let mut action = vec![0.0f32; env.action_dim()];
-    let mut states = Vec::new();
-    for _ in 0..episodes {
-        env.reset(&mut rng, &mut obs)?;
-        loop {
-            states.push(obs.clone());
-            policy.sample(&obs, &mut rng, &mut action)?;
-            let a: Vec<f64> = action.iter().map(|&x| f64::from(x)).collect();
-            let t = env.step(&a, &mut obs)?;
-            if t.terminated || t.truncated {
-                break;
-            }
-        }
-    }
-    Ok(states)
+    Ok(returns)
 }

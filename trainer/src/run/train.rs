@@ -610,7 +610,7 @@ impl<'a> Session<'a> {
         }
         let shared = &self.configs[0];
         let checkpoint_every = shared.checkpoint_interval();
-        let checkpoint = self.step % checkpoint_every == 0 || self.step == shared.steps;
+        let checkpoint = self.step.is_multiple_of(checkpoint_every) || self.step == shared.steps;
         if self.members[0].metrics.is_some() && !checkpoint {
             // A row between checkpoints: a crash before the next one costs the rows since
             // the last, which the resumed run writes again (`keep_until`).

@@ -10,6 +10,16 @@ use trainer::{
     UpdateStats,
 };
 
+/// Every estimator, as (policy, estimator, α: fixed or auto); rep also with automatic α.
+pub const ESTIMATOR_CASES: [(&str, &str, &str); 6] = [
+    ("squashed", "rep", "fixed"),
+    ("squashed", "rep", "auto"),
+    ("sgm", "like", "fixed"),
+    ("sgm", "halfrep", "fixed"),
+    ("sgm", "gumbel", "fixed"),
+    ("sgm", "mrp", "auto"),
+];
+
 /// Three members that differ in everything a member may differ in.
 pub fn member_configs(policy: &str, estimator: &str, alpha: &str) -> Vec<Config> {
     let settings = [
