@@ -327,7 +327,8 @@ hyperparameters! {
     /// CPU threads: population members in parallel, or a large layer's product split
     /// (MuJoCo size); results depend on the number, never on scheduling.
     threads: usize = all(1);
-    /// Seconds to wait for one reply of a gym:<ID> environment before stopping it.
+    /// Seconds to wait for one reply of a gym:<ID> environment before stopping it (a
+    /// population's shared worker waits this long per member).
     env_timeout: f64 = all(60.0);
 }
 

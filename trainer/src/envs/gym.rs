@@ -222,8 +222,10 @@ impl GymWorker {
             },
             broken: false,
         };
-        // Importing MuJoCo and compiling a model can take a while on a cold start.
-        let hello = worker.reply("start-up", options.timeout * 2)?;
+        // Importing MuJoCo and compiling a model can take a while on a cold start: one
+        // timeout for the imports and one for each environment's `gym.make`, made in turn.
+        let makes = u32::try_from(count).unwrap_or(u32::MAX).saturating_add(1);
+        let hello = worker.reply("start-up", options.timeout.saturating_mul(makes))?;
         worker.spec = worker.parse_hello(&hello)?;
         Ok(worker)
     }
@@ -325,7 +327,9 @@ impl GymWorker {
             }
         }
         self.send(b'A', &[&fields])?;
-        let reply = self.reply("step", self.timeout)?;
+        // The worker steps its environments in turn: each gets the timeout of one.
+        let steps = u32::try_from(self.count).unwrap_or(u32::MAX);
+        let reply = self.reply("step", self.timeout.saturating_mul(steps))?;
         let mut reader = Reader {
             bytes: &reply,
             at: 0,
