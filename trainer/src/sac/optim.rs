@@ -367,17 +367,7 @@ fn tensor_step(
 mod tests {
     use super::*;
     use candle_core::Device;
-
-    /// The gradients of loss = g·θ: ∂/∂θ = g.
-    fn gradient_of(var: &Var, g: f32) -> GradStore {
-        let g = Tensor::new(&[g], &Device::Cpu).unwrap();
-        (var.as_tensor() * g)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap()
-    }
+    use rand::{Rng, SeedableRng};
 
     /// One real gradient, then 100 000 steps of ever tinier ones (a dying unit): the moments
     /// end at zero or a normal float, never subnormal, and the parameter stops moving.
@@ -385,10 +375,10 @@ mod tests {
     fn moments_of_vanished_gradients_never_become_subnormal() {
         let var = Var::from_tensor(&Tensor::new(&[0.5f32], &Device::Cpu).unwrap()).unwrap();
         let mut adam = Adam::new(vec![("p".into(), var.clone())], vec![1e-3]).unwrap();
-        let mut gradient = 1.0f32;
+        let mut g = 1.0f32;
         for _ in 0..100_000 {
-            adam.step(&gradient_of(&var, gradient), &[]).unwrap();
-            gradient *= 0.5; // reaches subnormal, then zero, within 160 steps
+            adam.step(&gradient(&var, &[g]), &[]).unwrap();
+            g *= 0.5; // reaches subnormal, then zero, within 160 steps
         }
         let Moments::Host { first, second } = &adam.slots[0].moments else {
             panic!("CPU parameters keep their moments on the host")
@@ -402,16 +392,9 @@ mod tests {
         }
         assert_eq!(m, 0.0, "the first moment decays to exactly zero");
         let before = var.as_tensor().to_vec1::<f32>().unwrap()[0];
-        adam.step(&gradient_of(&var, 0.0), &[]).unwrap();
+        adam.step(&gradient(&var, &[0.0]), &[]).unwrap();
         assert_eq!(var.as_tensor().to_vec1::<f32>().unwrap()[0], before);
     }
-}
-
-#[cfg(test)]
-mod device_path_tests {
-    use super::*;
-    use candle_core::Device;
-    use rand::{Rng, SeedableRng};
 
     /// The gradient of loss = Σ θ ⊙ G is G.
     fn gradient(var: &Var, g: &[f32]) -> GradStore {
