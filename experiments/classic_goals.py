@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""How often each method reaches the goal on unshaped Acrobot and MountainCar (issue 18).
+
+On these two tasks the reward is -1 per step and an episode ends early only at the goal, so
+an episode of 1000 steps (return -1000) never found it. For every run of a classic-control
+sweep this counts:
+  solved  - its final return (mean over the last tenth of training's episodes) is above
+            -1000: it still reaches the goal at the end of training;
+  reached - some metrics.csv row shows an episode shorter than the time limit: it found
+            the goal at least once (a row shows the last episode finished before it, so
+            this undercounts runs that found it only between rows).
+Shares come with Wilson 95 % intervals. Per (environment, method, alpha) over the grid runs
+(every step size and seed), then per (environment, method) over the reruns of its best
+setting, with the difference to rep-squashed and a 95 % percentile-bootstrap interval
+(4000 resamples, seed 0).
+
+usage: classic_goals.py SWEEP_DIR   (reads SWEEP_DIR/results.csv and SWEEP_DIR/runs/*/metrics.csv)
+"""
+import collections
+import csv
+import math
+import os
+import random
+import sys
+
+TASKS = ("acrobot", "mountaincar")
+LIMIT = 1000
+BASE = "rep-squashed-k1"
+
+
+def wilson(k, n, z=1.96):
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def reached_goal(run_dir):
+    """True when a metrics row shows an episode shorter than the limit; None without metrics."""
+    path = os.path.join(run_dir, "metrics.csv")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            length = row.get("episode_length", "")
+            if length not in ("", "NaN") and 0 < float(length) < LIMIT:
+                return True
+    return False
+
+
+def share(flags):
+    flags = [f for f in flags if f is not None]
+    k, n = sum(flags), len(flags)
+    if n == 0:
+        return "—"
+    lo, hi = wilson(k, n)
+    return f"{k}/{n} [{lo:.2f}, {hi:.2f}]"
+
+
+def main(sweep):
+    rows = [r for r in csv.DictReader(open(os.path.join(sweep, "results.csv")))
+            if r["status"] == "ok" and r["env"] in TASKS]
+    for r in rows:
+        r["solved"] = float(r["final_return"]) > -LIMIT
+        r["reached"] = reached_goal(os.path.join(sweep, "runs", r["run"]))
+
+    print("Grid runs (every step size and seed), per α: solved at the end / found the goal at least once")
+    print()
+    print("| env | method | α | solved [95 % CI] | reached [95 % CI] |")
+    print("|---|---|---|---|---|")
+    grid = collections.defaultdict(list)
+    for r in rows:
+        if r["phase"] == "grid":
+            grid[(r["env"], r["method"], float(r["alpha"]))].append(r)
+    for (env, method, alpha), runs in sorted(grid.items()):
+        print(f"| {env} | {method} | {alpha:g} | {share([r['solved'] for r in runs])} "
+              f"| {share([r['reached'] for r in runs])} |")
+
+    reruns = collections.defaultdict(list)
+    for r in rows:
+        if r["phase"] == "best":
+            reruns[(r["env"], r["method"])].append(r)
+    if not reruns:
+        return
+    rng = random.Random(0)
+
+    def diff_interval(a, b):
+        draws = sorted(
+            sum(rng.choice(a) for _ in a) / len(a) - sum(rng.choice(b) for _ in b) / len(b)
+            for _ in range(4000))
+        return draws[100], draws[3899]
+
+    print()
+    print("Reruns of each method's best setting: solved at the end, and the difference to rep-squashed")
+    print()
+    print("| env | method | setting (α, actor, critic) | solved [95 % CI] | − rep-squashed [95 % CI] | mean final return |")
+    print("|---|---|---|---|---|---|")
+    for (env, method), runs in sorted(reruns.items()):
+        solved = [float(r["solved"]) for r in runs]
+        base = [float(r["solved"]) for r in reruns.get((env, BASE), [])]
+        if method == BASE or not base:
+            gap = "—"
+        else:
+            lo, hi = diff_interval(solved, base)
+            gap = f"{sum(solved) / len(solved) - sum(base) / len(base):+.2f} [{lo:+.2f}, {hi:+.2f}]"
+        r0 = runs[0]
+        setting = f"{float(r0['alpha']):g}, {r0['actor_lr']}, {r0['critic_lr']}"
+        mean = sum(float(r["final_return"]) for r in runs) / len(runs)
+        print(f"| {env} | {method} | {setting} | {share([r['solved'] for r in runs])} | {gap} | {mean:.1f} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])
