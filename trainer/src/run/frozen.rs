@@ -11,9 +11,22 @@ use crate::config::Config;
 use crate::envs::EnvBatch;
 use crate::sac::replay::ReplayBuffer;
 use crate::sac::Agent;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::Device;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a directory cannot be loaded as a frozen run (besides a missing or damaged
+/// checkpoint, [`super::checkpoint::CheckpointError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum FrozenRunError {
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error(
+        "{} is not a run directory (it has no config.toml); for a population, name one member's directory",
+        .0.display()
+    )]
+    NotARunDirectory(PathBuf),
+}
 
 /// One run's agent (member 0) and replay buffer at a fixed step.
 pub struct FrozenRun {
@@ -48,13 +61,10 @@ impl FrozenRun {
     pub fn load(dir: &Path) -> Result<FrozenRun> {
         let run = RunDir::new(dir);
         if !dir.is_dir() {
-            bail!("{} is not a directory", dir.display());
+            return Err(FrozenRunError::NotADirectory(dir.to_path_buf()).into());
         }
         if !run.config().exists() {
-            bail!(
-                "{} is not a run directory (it has no config.toml); for a population, name one member's directory",
-                dir.display()
-            );
+            return Err(FrozenRunError::NotARunDirectory(dir.to_path_buf()).into());
         }
         let config = Config::load(&run.config())?;
         let mut frozen = FrozenRun::fresh(&config)?;

@@ -9,18 +9,15 @@ use std::path::{Path, PathBuf};
 
 /// Writes `stem.png` and `stem.svg`.
 pub fn draw(rows: &[Row], stem: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    // Settings (setting, point) numbered 1, 2, … in the order of the table.
-    let mut settings: Vec<(&str, &str)> = Vec::new();
+    // Settings (setting, point, α) numbered 1, 2, … in the order of the table.
+    let key = |row: &Row| (row.setting.clone(), row.point.clone(), row.alpha.to_bits());
+    let mut settings = Vec::new();
     for row in rows {
-        let key = (row.setting.as_str(), row.point.as_str());
-        if !settings.contains(&key) {
-            settings.push(key);
+        if !settings.contains(&key(row)) {
+            settings.push(key(row));
         }
     }
-    let number = |row: &Row| {
-        let key = (row.setting.as_str(), row.point.as_str());
-        settings.iter().position(|s| *s == key).unwrap_or(0) + 1
-    };
+    let number = |row: &Row| settings.iter().position(|s| *s == key(row)).unwrap_or(0) + 1;
     let series = |y: &dyn Fn(&Row) -> Option<f64>| -> Vec<Series> {
         Case::ALL
             .iter()
@@ -44,25 +41,40 @@ pub fn draw(rows: &[Row], stem: &Path) -> anyhow::Result<Vec<PathBuf>> {
             .collect()
     };
     let x_range = Some((0.4, settings.len() as f64 + 0.6));
+    let variance = series(&|r| r.exact.map(|c| c.relative_variance.log10()));
+    let distance = series(&|r| r.exact.map(|c| c.bias / c.bias_se));
     let panels = [
         Panel {
             title: "Gradient variance at fixed parameters".into(),
             x_label: "setting (numbered as in the table)".into(),
             y_label: "log10 of total variance / |∇J|²".into(),
-            series: series(&|r| r.exact.map(|c| c.relative_variance.log10())),
+            y_range: Some(headroom(&variance, None)),
+            series: variance,
             x_range,
-            y_range: None,
             legend_below: false,
         },
         Panel {
             title: "Distance of the mean from ∇J".into(),
             x_label: "setting (numbered as in the table)".into(),
-            y_label: "log10 of |mean − ∇J| / its noise level".into(),
-            series: series(&|r| r.exact.map(|c| (c.bias / c.bias_se).log10())),
+            y_label: "|mean − ∇J| / its noise level √(variance / draws)".into(),
+            y_range: Some(headroom(&distance, Some(0.0))),
+            series: distance,
             x_range,
-            y_range: None,
             legend_below: false,
         },
     ];
     save(stem, &panels, 620, 440)
+}
+
+/// The data's y range (from `floor` if given) with 60 % more at the top for the legend.
+fn headroom(series: &[Series], floor: Option<f64>) -> (f64, f64) {
+    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+        (lo.min(y), hi.max(y))
+    });
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let lo = floor.unwrap_or(lo - 0.05 * (hi - lo).max(0.1));
+    (lo, hi + 0.6 * (hi - lo).max(0.1))
 }

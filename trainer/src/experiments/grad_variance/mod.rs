@@ -17,7 +17,7 @@ use crate::envs::EnvId;
 use crate::nn::to_f32_vec;
 use crate::sac::actor::MixturePolicy;
 use crate::sac::estimators::actor_loss;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::backprop::GradStore;
 use cases::Case;
 use exact::Quadrature;
@@ -64,32 +64,47 @@ impl Default for Options {
     }
 }
 
+/// Options that cannot be measured, each naming the flag to fix.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OptionsError {
+    #[error("--draws must be at least 2 (a variance needs two draws), got {0}")]
+    Draws(usize),
+    #[error("--batch-size must be at least 1")]
+    Batch,
+    #[error("--panels must be at least 1")]
+    Panels,
+    #[error("every α must be a number ≥ 0, got {0}")]
+    Alpha(f64),
+    #[error("--updates needs at least one parameter point (0: the initialisation)")]
+    NoPoints,
+    #[error("nothing to measure: no bandit and no --checkpoint")]
+    NothingToMeasure,
+}
+
 impl Options {
     fn has_bandits(&self) -> bool {
         !(self.bimodal_alphas.is_empty() && self.random_bandits.is_empty())
     }
 
-    fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> std::result::Result<(), OptionsError> {
         if self.draws < 2 {
-            bail!(
-                "--draws must be at least 2 (a variance needs two draws), got {}",
-                self.draws
-            );
-        }
-        if self.updates.is_empty() && self.has_bandits() {
-            bail!("--updates needs at least one parameter point (0: the initialisation)");
+            return Err(OptionsError::Draws(self.draws));
         }
         if self.batch == 0 {
-            bail!("--batch-size must be at least 1");
+            return Err(OptionsError::Batch);
         }
         if self.quadrature.panels == 0 {
-            bail!("--panels must be at least 1");
+            return Err(OptionsError::Panels);
         }
-        let alphas = self.bimodal_alphas.iter().chain([&self.random_alpha]);
-        if let Some(a) = alphas.into_iter().find(|a| !(a.is_finite() && **a >= 0.0)) {
-            bail!("every α must be a number ≥ 0, got {a}");
+        let mut alphas = self.bimodal_alphas.iter().chain([&self.random_alpha]);
+        if let Some(&a) = alphas.find(|a| !(a.is_finite() && **a >= 0.0)) {
+            return Err(OptionsError::Alpha(a));
         }
-        Ok(())
+        match (self.has_bandits(), self.updates.is_empty()) {
+            (true, true) => Err(OptionsError::NoPoints),
+            (false, _) if self.checkpoints.is_empty() => Err(OptionsError::NothingToMeasure),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -296,9 +311,6 @@ pub fn run_study(
     let subjects = subjects(options, &scratch, &mut progress);
     let _ = std::fs::remove_dir_all(&scratch);
     let subjects = subjects?;
-    if subjects.is_empty() {
-        bail!("nothing to measure: no bandit and no --checkpoint");
-    }
     let total: usize = subjects.iter().map(|s| s.cases.len()).sum();
     let mut rows = Vec::with_capacity(total);
     for subject in &subjects {
