@@ -5,7 +5,7 @@
 //! case ([`cases`]), the gradient of the estimator's loss is drawn N times with independent
 //! randomness; the draws' mean and total variance ([`moments`]) are compared with the exact
 //! gradient, by quadrature where the action is one-dimensional ([`exact`]). Writes
-//! `grad-variance.csv` and the figure `grad-variance.{png,svg}` ([`figure`]).
+//! `grad-variance.csv` and the figure `grad-variance.{png,svg}` (`figure`).
 
 pub mod cases;
 pub mod exact;
