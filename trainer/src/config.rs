@@ -308,7 +308,7 @@ hyperparameters! {
     alpha_lr: f64 = all(3e-4);
     /// Uniformly random actions for this many first steps.
     learning_starts: usize = family(1000, 10_000, 100);
-    /// Actions sampled for the baseline of like and halfrep.
+    /// Actions sampled for the baseline of like and halfrep; 0: no baseline (b = 0).
     baseline_samples: usize = all(30);
     /// Gumbel-softmax temperature.
     gumbel_tau: f64 = all(1.0);
@@ -416,7 +416,6 @@ impl Config {
             ("hidden", self.hidden),
             ("batch-size", self.batch_size),
             ("buffer-size", self.buffer_size),
-            ("baseline-samples", self.baseline_samples),
             ("log-every", self.log_every),
             ("threads", self.threads),
         ] {

@@ -11,7 +11,7 @@
 //! | `config` | one definition of every hyperparameter; typed names (estimator, policy, α, device) | `envs` |
 //! | `sac` | actor, double critic, estimators, Adam, replay, the SAC update | `nn`, `config` |
 //! | `run` | the training loop, checkpoints, metrics, run directories, evaluation | `sac`, `envs`, `config` |
-//! | `experiments` | sweeps (sharded, as Slurm job arrays), results, figures, the stationary study | `run`, `config`, `envs` |
+//! | `experiments` | sweeps (sharded, as Slurm job arrays), results, figures, the stationary study, the estimators' gradient variance | `run`, `sac`, `config`, `envs` |
 
 pub mod config;
 mod experiments;
@@ -25,10 +25,11 @@ pub use config::{Alpha, Config, PolicyKind, TrainArgs};
 pub use experiments::results::ResultRow;
 pub use experiments::shard::{Shard, ShardError};
 pub use experiments::sweep_dir::SweepDir;
-pub use experiments::{collect, report, results, shell, slurm, stationary, sweep};
+pub use experiments::{collect, grad_variance, report, results, shell, slurm, stationary, sweep};
 pub use nn::to_f32_vec;
 pub use run::checkpoint::CheckpointError;
 pub use run::evaluate::{evaluate, visited_states, Evaluation};
+pub use run::frozen::FrozenRun;
 pub use run::manifest::ManifestError;
 pub use run::metrics::MetricsRow;
 pub use run::population::{MemberGrid, PopulationDir};

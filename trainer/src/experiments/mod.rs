@@ -2,12 +2,15 @@
 //! ([`workers`]) in a sweep directory ([`sweep_dir`]), cut into shards ([`shard`]) that
 //! share the directory ([`shared_files`]) and run as Slurm job arrays ([`slurm`], scripts
 //! quoted by [`shell`]), their results table ([`results`], derived by [`collect`]), their
-//! figures ([`report`], drawn by [`plot`]), and the bimodal-bandit stationary-point study
-//! ([`stationary`]).
+//! figures ([`report`], drawn by [`plot`]), the bimodal-bandit stationary-point study
+//! ([`stationary`]), and the variance and bias of the actor gradient estimators at fixed
+//! parameters ([`grad_variance`]).
 //!
-//! May import `run`, `config` and `envs`; nothing below imports it.
+//! May import `run`, `sac` (the actor, critic and estimators the studies measure), `config`
+//! and `envs`; nothing below imports it.
 
 pub mod collect;
+pub mod grad_variance;
 pub mod plot;
 pub mod report;
 pub mod results;

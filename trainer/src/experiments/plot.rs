@@ -35,6 +35,8 @@ pub struct Series {
     pub colour: Option<usize>,
     /// A thin, translucent line (for many overlaid runs).
     pub thin: bool,
+    /// Markers only, no line joining them (points at unrelated x, such as numbered settings).
+    pub markers_only: bool,
 }
 
 /// One chart of a figure.
@@ -140,16 +142,18 @@ where
             } else {
                 colour.stroke_width(2)
             };
-            let line = chart
-                .draw_series(LineSeries::new(series.points.clone(), style))
-                .map_err(err)?;
-            if !series.label.is_empty() {
-                line.label(series.label.clone()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                });
+            if !series.markers_only {
+                let line = chart
+                    .draw_series(LineSeries::new(series.points.clone(), style))
+                    .map_err(err)?;
+                if !series.label.is_empty() {
+                    line.label(series.label.clone()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                    });
+                }
             }
-            if series.markers {
-                chart
+            if series.markers || series.markers_only {
+                let dots = chart
                     .draw_series(
                         series
                             .points
@@ -157,6 +161,10 @@ where
                             .map(|&p| Circle::new(p, 3, colour.filled())),
                     )
                     .map_err(err)?;
+                if series.markers_only && !series.label.is_empty() {
+                    dots.label(series.label.clone())
+                        .legend(move |(x, y)| Circle::new((x + 9, y), 3, colour.filled()));
+                }
             }
         }
         if panel.series.iter().any(|s| !s.label.is_empty()) {

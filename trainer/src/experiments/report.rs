@@ -310,7 +310,7 @@ fn alpha_curve(
         band,
         markers: true,
         colour: Some(method.colour),
-        thin: false,
+        ..Series::default()
     })
 }
 

@@ -107,7 +107,7 @@ impl GaussianExpectation for crate::envs::Bandit {
 
 /// Gauss–Legendre nodes and weights on [−1, 1], by Newton's method on the Legendre
 /// recurrence.
-fn gauss_legendre(n: usize) -> Vec<(f64, f64)> {
+pub(crate) fn gauss_legendre(n: usize) -> Vec<(f64, f64)> {
     let mut nodes = vec![(0.0, 0.0); n];
     for i in 0..n.div_ceil(2) {
         let mut x = (std::f64::consts::PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();

@@ -136,6 +136,33 @@ fn critic_source(config: &Config) -> CriticSource {
     }
 }
 
+/// The agent a population of `configs` starts with in `envs`, and each member's generator
+/// after its initialisation draws (where its run goes on drawing).
+pub(crate) fn new_agent(
+    configs: &[Config],
+    envs: &EnvBatch,
+    device: &Device,
+) -> Result<(Agent, Vec<Pcg64>)> {
+    let spec = envs.spec();
+    let mut rngs: Vec<Pcg64> = configs
+        .iter()
+        .map(|c| Pcg64::seed_from_u64(c.seed))
+        .collect();
+    let shared = configs
+        .first()
+        .context("a population needs at least one member")?;
+    let agent = Agent::new(
+        configs,
+        envs.obs_dim(),
+        &spec.action_low,
+        &spec.action_high,
+        critic_source(shared),
+        &mut rngs,
+        device,
+    )?;
+    Ok((agent, rngs))
+}
+
 /// Trains from scratch into `dir` (which must not hold a run), or continues the run there.
 /// Resuming a run that had already finished writes its `policy.mxp` again and trains no
 /// further.
@@ -329,21 +356,8 @@ impl<'a> Session<'a> {
         let device = device(shared)?;
         // Members share the environment and its options (check_population).
         let mut envs = EnvBatch::make(&shared.env, configs.len(), &shared.gym_options())?;
-        let spec = envs.spec().clone();
         let (obs_dim, action_dim) = (envs.obs_dim(), envs.action_dim());
-        let mut rngs: Vec<Pcg64> = configs
-            .iter()
-            .map(|c| Pcg64::seed_from_u64(c.seed))
-            .collect();
-        let mut agent = Agent::new(
-            configs,
-            obs_dim,
-            &spec.action_low,
-            &spec.action_high,
-            critic_source(shared),
-            &mut rngs,
-            &device,
-        )?;
+        let (mut agent, mut rngs) = new_agent(configs, &envs, &device)?;
         if mode == Mode::Resume && configs.len() > 1 {
             let runs: Vec<RunDir> = dirs.iter().map(RunDir::new).collect();
             reconcile_population(&runs)?;

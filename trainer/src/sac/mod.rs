@@ -201,6 +201,18 @@ impl Agent {
         self.settings.alpha[member]
     }
 
+    /// What the actor's loss sees as Q(s, a): min(Q1, Q2) with the critics' weights frozen,
+    /// or the true reward (for studies of the estimators at fixed parameters).
+    pub fn critic(&self) -> &dyn Critic {
+        &self.judge
+    }
+
+    /// The estimator settings the actor's updates use (every member's α, the baseline size,
+    /// the Gumbel temperature).
+    pub fn estimator_settings(&self) -> &EstimatorSettings {
+        &self.settings
+    }
+
     /// Stops training member `member` (it diverged): Adam no longer changes its parameters,
     /// moments or α (its target critics keep averaging towards its frozen critics, which
     /// nothing reads: its run writes no further checkpoint); the other members are

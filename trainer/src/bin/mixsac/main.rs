@@ -5,6 +5,7 @@
 mod bench;
 mod envs;
 mod eval;
+mod grad_variance;
 mod inspect;
 mod plot;
 mod progress;
@@ -57,6 +58,11 @@ enum Command {
     /// objective E[r] + α H for a Gaussian and a 2-component mixture from random starts;
     /// writes OUT/stationary.csv and the figure OUT/stationary.{png,svg}.
     Stationary(stationary::Args),
+    /// The actor gradient estimators' variance and bias at fixed policy parameters: N draws
+    /// of each estimator's gradient on bandits (at initialisation and after training
+    /// updates) and on frozen checkpoints, against the exact gradient by quadrature (1-D
+    /// actions). Writes OUT/grad-variance.csv and OUT/grad-variance.{png,svg}.
+    GradVariance(grad_variance::Args),
     /// Run a grid of training runs from a spec file (experiments/*.toml) on N threads;
     /// resumable. Writes OUT/results.csv and OUT/runs/<id>/. `--shard I/N` runs one part.
     Sweep(sweep::Args),
@@ -93,6 +99,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::BenchEnvs(args) => bench::run_envs(args),
         Command::Stationary(args) => stationary::run(args),
+        Command::GradVariance(args) => grad_variance::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Slurm(args) => slurm::run(args),
         Command::Plot(args) => plot::run(args),

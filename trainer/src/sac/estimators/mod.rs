@@ -31,7 +31,8 @@ impl<F: Fn(&Tensor, &Tensor) -> Result<Tensor>> Critic for F {
 pub struct EstimatorSettings {
     /// Entropy scale α of each member.
     pub alpha: Vec<f64>,
-    /// Actions sampled for the baseline b(s) of `like` and `halfrep`.
+    /// Actions sampled for the baseline b(s) of `like` and `halfrep`; 0 means no baseline
+    /// (b = 0), the plain likelihood-ratio estimator.
     pub baseline_samples: usize,
     /// Gumbel-softmax temperature τ.
     pub gumbel_tau: f64,
@@ -116,10 +117,14 @@ impl Context<'_> {
         Ok(((self.settings.times_alpha(&log_prob)? - q)?, log_prob))
     }
 
-    /// b(s): the mean of Q over `baseline_samples` actions drawn from π(·|s), no gradient.
+    /// b(s): the mean of Q over `baseline_samples` actions drawn from π(·|s), no gradient;
+    /// 0 when `baseline_samples` is 0 (nothing is drawn).
     fn baseline<R: Rng>(&self, rngs: &mut [R]) -> Result<Tensor> {
         let n = self.settings.baseline_samples;
         let (s, b, _) = self.obs.dims3()?;
+        if n == 0 {
+            return Tensor::zeros((s, b), self.obs.dtype(), self.obs.device());
+        }
         // b(s) enters the losses under sg (DESIGN.md §4), so draw from detached heads. The n
         // copies are stacked block-wise per member (row j·B + i is state i), which lets one
         // `rsample` draw all n·B actions and the reshape to [S, n, B] below average over j.
