@@ -4,15 +4,17 @@
 On these two tasks the reward is -1 per step and an episode ends early only at the goal, so
 an episode of 1000 steps (return -1000) never found it. For every run of a classic-control
 sweep this counts:
-  solved  - its final return (mean over the last tenth of training's episodes) is above
-            -1000: it still reaches the goal at the end of training;
-  reached - some metrics.csv row shows an episode shorter than the time limit: it found
-            the goal at least once (a row shows the last episode finished before it, so
-            this undercounts runs that found it only between rows).
-Shares come with Wilson 95 % intervals. Per (environment, method, alpha) over the grid runs
-(every step size and seed), then per (environment, method) over the reruns of its best
-setting, with the difference to rep-squashed and a 95 % percentile-bootstrap interval
-(4000 resamples, seed 0).
+  solved  - its final return (the mean over the episodes of the last tenth of training) is
+            above -1000: at least one of those episodes reached the goal;
+  reached - after the random warm-up (steps > learning_starts, whose uniformly random
+            actions are the same for every method), some metrics.csv row has a mean
+            episode length below the limit: some episode of the learning policy reached
+            the goal. (A goal reached on the 1000th step itself counts for neither.)
+Shares come with Wilson 95 % score intervals. Per (environment, method, alpha) over the grid
+runs (every step size and seed), then per (environment, method) over the reruns of its best
+setting, with the difference to rep-squashed and Newcombe's hybrid score interval for a
+difference of two proportions (built from the two Wilson intervals; unlike a bootstrap it
+does not collapse to a point when both groups are all 0 or all 1).
 
 usage: classic_goals.py SWEEP_DIR   (reads SWEEP_DIR/results.csv and SWEEP_DIR/runs/*/metrics.csv)
 """
@@ -20,8 +22,8 @@ import collections
 import csv
 import math
 import os
-import random
 import sys
+import tomllib
 
 TASKS = ("acrobot", "mountaincar")
 LIMIT = 1000
@@ -37,15 +39,30 @@ def wilson(k, n, z=1.96):
     return max(0.0, mid - half), min(1.0, mid + half)
 
 
+def newcombe(k1, n1, k2, n2):
+    """95 % interval for p1 - p2 (Newcombe 1998, method 10)."""
+    p1, p2 = k1 / n1, k2 / n2
+    (l1, u1), (l2, u2) = wilson(k1, n1), wilson(k2, n2)
+    d = p1 - p2
+    return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
+            d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+
+
 def reached_goal(run_dir):
-    """True when a metrics row shows an episode shorter than the limit; None without metrics."""
+    """True when a metrics row after the warm-up has a mean episode length below the limit;
+    None without metrics."""
     path = os.path.join(run_dir, "metrics.csv")
     if not os.path.exists(path):
         return None
+    config = os.path.join(run_dir, "config.toml")
+    warm_up = 1000  # the classic-control default (DESIGN.md §5)
+    if os.path.exists(config):
+        with open(config, "rb") as f:
+            warm_up = int(tomllib.load(f).get("learning_starts", warm_up))
     with open(path) as f:
         for row in csv.DictReader(f):
             length = row.get("episode_length", "")
-            if length not in ("", "NaN") and 0 < float(length) < LIMIT:
+            if int(row["step"]) > warm_up and length not in ("", "NaN") and 0 < float(length) < LIMIT:
                 return True
     return False
 
@@ -73,9 +90,9 @@ def main(sweep):
     grid = collections.defaultdict(list)
     for r in rows:
         if r["phase"] == "grid":
-            grid[(r["env"], r["method"], float(r["alpha"]))].append(r)
+            grid[(r["env"], r["method"], r["alpha"])].append(r)
     for (env, method, alpha), runs in sorted(grid.items()):
-        print(f"| {env} | {method} | {alpha:g} | {share([r['solved'] for r in runs])} "
+        print(f"| {env} | {method} | {alpha} | {share([r['solved'] for r in runs])} "
               f"| {share([r['reached'] for r in runs])} |")
 
     reruns = collections.defaultdict(list)
@@ -84,29 +101,21 @@ def main(sweep):
             reruns[(r["env"], r["method"])].append(r)
     if not reruns:
         return
-    rng = random.Random(0)
-
-    def diff_interval(a, b):
-        draws = sorted(
-            sum(rng.choice(a) for _ in a) / len(a) - sum(rng.choice(b) for _ in b) / len(b)
-            for _ in range(4000))
-        return draws[100], draws[3899]
-
     print()
     print("Reruns of each method's best setting: solved at the end, and the difference to rep-squashed")
     print()
     print("| env | method | setting (α, actor, critic) | solved [95 % CI] | − rep-squashed [95 % CI] | mean final return |")
     print("|---|---|---|---|---|---|")
     for (env, method), runs in sorted(reruns.items()):
-        solved = [float(r["solved"]) for r in runs]
-        base = [float(r["solved"]) for r in reruns.get((env, BASE), [])]
+        solved = [r["solved"] for r in runs]
+        base = [r["solved"] for r in reruns.get((env, BASE), [])]
         if method == BASE or not base:
             gap = "—"
         else:
-            lo, hi = diff_interval(solved, base)
+            lo, hi = newcombe(sum(solved), len(solved), sum(base), len(base))
             gap = f"{sum(solved) / len(solved) - sum(base) / len(base):+.2f} [{lo:+.2f}, {hi:+.2f}]"
         r0 = runs[0]
-        setting = f"{float(r0['alpha']):g}, {r0['actor_lr']}, {r0['critic_lr']}"
+        setting = f"{r0['alpha']}, {r0['actor_lr']}, {r0['critic_lr']}"
         mean = sum(float(r["final_return"]) for r in runs) / len(runs)
         print(f"| {env} | {method} | {setting} | {share([r['solved'] for r in runs])} | {gap} | {mean:.1f} |")
 
