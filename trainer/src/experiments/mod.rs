@@ -4,7 +4,7 @@
 //! quoted by [`shell`]), their results table ([`results`], derived by [`collect`]), their
 //! figures ([`report`], drawn by [`plot`]), the bimodal-bandit stationary-point study
 //! ([`stationary`]), and the variance and bias of the actor gradient estimators at fixed
-//! parameters ([`grad_variance`]).
+//! parameters ([`grad_variance`]); the last two share a Gauss–Legendre rule (`quadrature`).
 //!
 //! May import `run`, `sac` (the actor, critic and estimators the studies measure), `config`
 //! and `envs`; nothing below imports it.
@@ -12,6 +12,7 @@
 pub mod collect;
 pub mod grad_variance;
 pub mod plot;
+pub(crate) mod quadrature;
 pub mod report;
 pub mod results;
 pub mod shard;

@@ -1,8 +1,10 @@
 //! A run's agent held fixed, for studies of the actor's gradient at fixed parameters
 //! (`experiments::grad_variance`): as a run of a config starts (its seed's initialisation),
-//! or as the run's latest checkpoint left it, with its replay buffer. Nothing is trained and
-//! nothing in the run directory is written (loading repairs only what `--resume` would: a
-//! checkpoint swap cut short between its two renames). Always on the CPU.
+//! or as the run's latest checkpoint left it, with its replay buffer. Nothing is trained, and
+//! no file of the run directory is created or changed, with one exception: loading, like
+//! `--resume`, completes a checkpoint swap cut short between its two renames (it renames the
+//! whole old checkpoint back into place; see `checkpoint::load_checkpoint`). Always on the
+//! CPU.
 
 use super::checkpoint::load_checkpoint;
 use super::run_dir::RunDir;

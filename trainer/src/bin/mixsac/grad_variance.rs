@@ -40,7 +40,8 @@ pub struct Args {
     /// Measure the --checkpoint runs only, no bandits.
     #[arg(long)]
     no_bandits: bool,
-    /// Panels of the quadrature rule for the exact gradient (checked against twice as many).
+    /// Panels of the quadrature rule for the exact gradient (checked against twice as many;
+    /// more panels cost time, not memory: they are differentiated a run at a time).
     #[arg(long, default_value_t = Quadrature::DEFAULT.panels)]
     panels: usize,
 }

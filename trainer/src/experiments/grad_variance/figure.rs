@@ -1,6 +1,7 @@
 //! The figure of `mixsac grad-variance`: per setting (numbered in table order) and
-//! estimator, the relative variance and the distance of the mean from ∇J in noise units,
-//! both on log scales. Rows without an exact gradient are in the table only.
+//! estimator, the relative variance (log scale) and the distance of the mean loss gradient
+//! from −∇J in noise units (linear scale, from 0). Rows without an exact gradient are in the
+//! table only.
 
 use super::cases::Case;
 use super::Row;
@@ -54,9 +55,9 @@ pub fn draw(rows: &[Row], stem: &Path) -> anyhow::Result<Vec<PathBuf>> {
             legend_below: false,
         },
         Panel {
-            title: "Distance of the mean from ∇J".into(),
+            title: "Distance of the mean from −∇J".into(),
             x_label: "setting (numbered as in the table)".into(),
-            y_label: "|mean − ∇J| / its noise level √(variance / draws)".into(),
+            y_label: "|mean + ∇J| / its noise level √(variance / draws)".into(),
             y_range: Some(headroom(&distance, Some(0.0))),
             series: distance,
             x_range,

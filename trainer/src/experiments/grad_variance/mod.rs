@@ -5,13 +5,15 @@
 //! case ([`cases`]), the gradient of the estimator's loss is drawn N times with independent
 //! randomness; the draws' mean and total variance ([`moments`]) are compared with the exact
 //! gradient, by quadrature where the action is one-dimensional ([`exact`]). Writes
-//! `grad-variance.csv` and the figure `grad-variance.{png,svg}` (`figure`).
+//! `grad-variance.csv` (its rows: `table`) and the figure `grad-variance.{png,svg}`
+//! (`figure`).
 
 pub mod cases;
 pub mod exact;
 mod figure;
 pub mod moments;
 pub mod subjects;
+mod table;
 
 use crate::envs::EnvId;
 use crate::nn::to_f32_vec;
@@ -21,10 +23,11 @@ use anyhow::{Context, Result};
 use candle_core::backprop::GradStore;
 use cases::Case;
 use exact::Quadrature;
-use moments::{Comparison, Moments};
+use moments::Moments;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use subjects::Subject;
+pub use table::{Row, CSV_HEADER, NO_EXACT};
 
 /// What to measure.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,74 +111,6 @@ impl Options {
     }
 }
 
-/// One row of `grad-variance.csv`: one estimator at one subject.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub setting: String,
-    pub point: String,
-    pub alpha: f64,
-    pub case: Case,
-    pub components: usize,
-    /// The policy's pre-squash standard deviation, Σ_k w_k σ_k averaged over the states.
-    pub policy_std: f64,
-    pub draws: usize,
-    pub batch: usize,
-    /// E‖g − E g‖² of one draw (a mean over the batch of states).
-    pub total_variance: f64,
-    /// Against the exact gradient; None where the action is not one-dimensional.
-    pub exact: Option<Comparison>,
-    /// ‖∇J − ∇J′‖ between the quadrature rule and its refinement (∇J′ is the one compared).
-    pub quadrature_error: Option<f64>,
-}
-
-/// Header of `grad-variance.csv`.
-pub const CSV_HEADER: [&str; 15] = [
-    "setting",
-    "point",
-    "alpha",
-    "estimator",
-    "components",
-    "policy_std",
-    "draws",
-    "batch",
-    "grad_norm",
-    "total_variance",
-    "relative_variance",
-    "bias",
-    "bias_se",
-    "cosine",
-    "quadrature_error",
-];
-
-/// What the bias columns say where there is no exact gradient to compare with.
-pub const NO_EXACT: &str = "no exact gradient";
-
-impl Row {
-    /// The row's fields under [`CSV_HEADER`].
-    pub fn record(&self) -> Vec<String> {
-        let num = |x: f64| format!("{x:.6e}");
-        let mut fields = vec![
-            self.setting.clone(),
-            self.point.clone(),
-            self.alpha.to_string(),
-            self.case.name().to_string(),
-            self.components.to_string(),
-            format!("{:.4}", self.policy_std),
-            self.draws.to_string(),
-            self.batch.to_string(),
-        ];
-        let exact = self.exact.as_ref();
-        fields.push(exact.map_or(String::new(), |c| num(c.grad_norm)));
-        fields.push(num(self.total_variance));
-        fields.push(exact.map_or(String::new(), |c| num(c.relative_variance)));
-        fields.push(exact.map_or(NO_EXACT.into(), |c| num(c.bias)));
-        fields.push(exact.map_or(NO_EXACT.into(), |c| num(c.bias_se)));
-        fields.push(exact.map_or(String::new(), |c| format!("{:.6}", c.cosine)));
-        fields.push(self.quadrature_error.map_or(String::new(), num));
-        fields
-    }
-}
-
 /// The gradient of a loss with respect to the actor's parameters, flattened in the order of
 /// [`MixturePolicy::named_vars`] (a parameter the loss does not reach counts as 0).
 pub fn flat_gradient(policy: &MixturePolicy, grads: &GradStore) -> candle_core::Result<Vec<f64>> {
@@ -249,7 +184,8 @@ pub fn exact_gradient(
 }
 
 /// A generator for the draws of one (subject, case), named by their labels: the same rows
-/// come out whichever other settings a command measures.
+/// come out whichever other settings a command measures, and differently named rows get
+/// independent draws.
 pub fn stream(seed: u64, label: &str) -> rand_pcg::Pcg64 {
     // FNV-1a: stable across Rust versions, unlike std's hasher.
     let hash = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -324,7 +260,15 @@ pub fn run_study(
         }
         for &case in &subject.cases {
             let start = Instant::now();
-            let label = format!("{} {} {}", subject.setting, subject.point, case.name());
+            // α is part of the name: the bimodal bandit's settings differ only in it, and
+            // each setting needs draws of its own.
+            let label = format!(
+                "{} {} α={} {}",
+                subject.setting,
+                subject.point,
+                subject.alpha,
+                case.name()
+            );
             let moments = measure(
                 subject,
                 case,
@@ -366,19 +310,7 @@ pub fn run_study(
             rows.push(row);
         }
     }
-    write_csv(&rows, &dir.join("grad-variance.csv"))?;
+    table::write_csv(&rows, &dir.join("grad-variance.csv"))?;
     figure::draw(&rows, &dir.join("grad-variance"))?;
     Ok(rows)
-}
-
-fn write_csv(rows: &[Row], path: &Path) -> Result<()> {
-    let mut writer =
-        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
-    writer.write_record(CSV_HEADER)?;
-    for row in rows {
-        writer.write_record(row.record())?;
-    }
-    writer
-        .flush()
-        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -48,12 +48,14 @@ impl Moments {
 
     /// √(tr Cov / N): the root-mean-square of ‖ḡ − E g‖, the distance by which the mean of
     /// N draws misses the estimator's expectation from noise alone. A bias is resolved
-    /// when ‖ḡ − ∇J‖ is several times this.
+    /// when the distance of ḡ from the gradient it estimates is several times this.
     pub fn mean_standard_error(&self) -> f64 {
         (self.total_variance() / self.draws as f64).sqrt()
     }
 
-    /// The comparison of the mean draw with `exact`, the gradient it estimates.
+    /// The comparison of the mean draw with `exact`, the gradient it estimates (for the
+    /// actor losses of `grad_variance`, −∇J: a loss's gradient estimates minus the gradient
+    /// of the objective J).
     pub fn compare(&self, exact: &[f64]) -> Comparison {
         let dot = |a: &[f64], b: &[f64]| -> f64 { a.iter().zip(b).map(|(x, y)| x * y).sum() };
         let norm = dot(exact, exact).sqrt();
@@ -68,17 +70,19 @@ impl Moments {
     }
 }
 
-/// What the table reports about an estimator against the exact gradient.
+/// What the table reports about an estimator against the exact gradient `e` it estimates
+/// (−∇J for the actor losses; see [`Moments::compare`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Comparison {
-    /// ‖∇J‖.
+    /// ‖e‖ = ‖∇J‖.
     pub grad_norm: f64,
-    /// tr Cov / ‖∇J‖²: the variance of one draw in units of the squared signal.
+    /// tr Cov / ‖e‖²: the variance of one draw in units of the squared signal.
     pub relative_variance: f64,
-    /// ‖ḡ − ∇J‖: the estimator's bias plus the noise of a mean of N draws.
+    /// ‖ḡ − e‖ (= ‖ḡ + ∇J‖ for a loss): the estimator's bias plus the noise of a mean of
+    /// N draws.
     pub bias: f64,
     /// [`Moments::mean_standard_error`]: what `bias` is from noise alone.
     pub bias_se: f64,
-    /// cos(ḡ, ∇J).
+    /// cos(ḡ, e) (= cos(ḡ, −∇J) for a loss): 1 when the mean points where it should.
     pub cosine: f64,
 }
