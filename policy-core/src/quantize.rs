@@ -193,7 +193,7 @@ fn code_scale(range: f64) -> f32 {
 struct QuantBlock {
     scales: Vec<f32>,
     bias: Vec<i32>,
-    /// Input-major, as stored.
+    /// Output-major, as stored.
     weights: Vec<i8>,
 }
 
@@ -233,7 +233,7 @@ fn quantize_block(
             let w = libm::round(folded(i, o) / scale_f64);
             let w = w.clamp(-f64::from(WEIGHT_MAX), f64::from(WEIGHT_MAX)) as i8;
             abs_sum += i64::from(w).abs();
-            if let Some(slot) = codes.get_mut(i * outputs + o) {
+            if let Some(slot) = codes.get_mut(o * inputs + i) {
                 *slot = w;
             }
         }
