@@ -50,6 +50,13 @@ pub(crate) trait Sink {
     fn put4(&mut self, start: usize, acc: [i32; 4], scale: [f32; 4]);
     /// Output `o`, one of the last `n % 4` of the layer's `n`.
     fn put1(&mut self, o: usize, acc: i32, scale: f32);
+    /// For a ReLU hidden layer: its codes buffer and `inv2 = 2 / s_l`, when `put4` and
+    /// `put1` compute the codes of `relu(f32(acc) · scale)` at that `inv2` (the kernel
+    /// may then write them itself).
+    #[cfg(all(policy_core_dsp, policy_core_vfma))]
+    fn relu_codes(&mut self) -> Option<(&mut [i16], f32)> {
+        None
+    }
 }
 
 /// A layer's inputs: codes in a buffer (as [`slot`] orders them), or computed on demand
@@ -59,9 +66,10 @@ pub(crate) enum Inputs<'x, C: Fn(usize) -> i16> {
     By(C),
 }
 
-/// Outputs whose sums one kernel call computes, into a buffer on the stack (128 bytes,
-/// zeroed per layer).
-const CHUNK: usize = 32;
+/// Outputs whose sums one kernel call computes, into a buffer on the stack (a tile: larger
+/// buffers measured slower on the Cortex-M4F, where zeroing them is a `memset` call per
+/// layer).
+const CHUNK: usize = 4;
 
 /// Every output of `block`, four at a time (then the last `outputs % 4` one by one), into
 /// `sink`. (Not inlined: in its own function the loop keeps its state in registers.)
@@ -71,9 +79,40 @@ pub(crate) fn dense<C: Fn(usize) -> i16, S: Sink>(
     x: &Inputs<'_, C>,
     sink: &mut S,
 ) {
+    // On the Cortex-M4F/M7F a ReLU layer's whole groups of outputs go through one kernel
+    // that also computes their codes; `dense_from` does the rest.
+    #[cfg(all(policy_core_dsp, policy_core_vfma))]
+    let start = match (x, sink.relu_codes()) {
+        (Inputs::Codes(codes), Some((out, inv2))) => {
+            let inputs = block.inputs();
+            let codes = codes.get(..inputs).unwrap_or(&[]);
+            let (bias, scale) = (block.bias_words(), block.scale_words());
+            dsp::relu_groups(block.weights, inputs, codes, bias, scale, inv2, out)
+        }
+        _ => 0,
+    };
+    #[cfg(not(all(policy_core_dsp, policy_core_vfma)))]
+    let start = 0;
+    dense_from(block, x, sink, start);
+}
+
+/// [`dense`] for the outputs from `start` on (a multiple of 4).
+#[inline(always)]
+fn dense_from<C: Fn(usize) -> i16, S: Sink>(
+    block: &QBlock<'_>,
+    x: &Inputs<'_, C>,
+    sink: &mut S,
+    start: usize,
+) {
     let inputs = block.inputs();
-    let (mut rows, mut bias, mut scale) = (block.weights, block.bias_words(), block.scale_words());
-    let mut start = 0;
+    let (Some(mut rows), Some(mut bias), Some(mut scale)) = (
+        block.weights.get(start * inputs..),
+        block.bias_words().get(start..),
+        block.scale_words().get(start..),
+    ) else {
+        return;
+    };
+    let mut start = start;
     let mut sums = [0i32; CHUNK];
     loop {
         let n = bias.len().min(CHUNK) & !3;
@@ -104,6 +143,7 @@ pub(crate) fn dense<C: Fn(usize) -> i16, S: Sink>(
         (bias, scale) = (bias.get(n..).unwrap_or(&[]), scale.get(n..).unwrap_or(&[]));
         start += n;
     }
+    // The last `outputs % 4`, one by one.
     let tail = rows.chunks_exact(inputs.max(1)).zip(bias).zip(scale);
     for (o, ((r, b), s)) in tail.enumerate() {
         let mut sum = [0];
@@ -118,7 +158,7 @@ pub(crate) fn dense<C: Fn(usize) -> i16, S: Sink>(
 }
 
 /// `sums[t] = Σ_i x[i] · rows[t · inputs + i]` for every `t < sums.len()` (the rows one
-/// after the other; on the DSP kernel's cores `sums.len()` is 1 or a multiple of 4).
+/// after the other; at most 3, or a multiple of 4).
 #[inline(always)]
 fn rows_sums<C: Fn(usize) -> i16>(rows: &[i8], inputs: usize, x: &Inputs<'_, C>, sums: &mut [i32]) {
     let each = rows.chunks_exact(inputs.max(1));

@@ -75,6 +75,11 @@ impl<M: Math, const RELU: bool> Sink for Hidden<'_, M, RELU> {
             *x = code;
         }
     }
+
+    #[cfg(all(policy_core_dsp, policy_core_vfma))]
+    fn relu_codes(&mut self) -> Option<(&mut [i16], f32)> {
+        RELU.then_some((&mut *self.out, self.inv2))
+    }
 }
 
 /// A head's outputs, `f32(acc) · scale`.

@@ -76,6 +76,12 @@ fn quantized_files_are_version_2_and_load() {
     }
 }
 
+/// FORMAT.md §8.4's `code`, as the page writes it: `round(clip(x · inv, ±32767))`, `round`
+/// half away from zero (`libm::roundf`). (`int8::code` computes it another way.)
+fn spec_code(x: f32, inv: f32) -> i16 {
+    libm::roundf((x * inv).clamp(-32767.0, 32767.0)) as i16
+}
+
 /// FORMAT.md §8 step by step, written from the page with the accessors of `int8::Params`
 /// (which only read bytes): the heads, then the mode as §7 step 5. Policy-core must agree
 /// to the last bit, with the libm math (the host default).
@@ -83,7 +89,7 @@ fn reference_mode(file: &[u8], obs: &[f32]) -> (usize, Vec<f32>) {
     let (h, bytes) = format::parse(file).unwrap();
     let p = Params::new(&h, bytes).unwrap();
     let mut x: Vec<i16> = (0..h.obs_dim)
-        .map(|i| code(obs[i], 1.0 / p.obs_scale(i).unwrap()))
+        .map(|i| spec_code(obs[i], 1.0 / p.obs_scale(i).unwrap()))
         .collect();
     let layers = h.hidden.len();
     let mut heads = vec![];
@@ -107,7 +113,7 @@ fn reference_mode(file: &[u8], obs: &[f32]) -> (usize, Vec<f32>) {
                         Activation::Relu => z.max(0.0),
                         Activation::Tanh => Libm::tanh(z),
                     };
-                    code(a, inv)
+                    spec_code(a, inv)
                 })
                 .collect();
         } else {
@@ -179,6 +185,41 @@ fn code_rounds_half_away_from_zero_and_saturates() {
     assert_eq!(code(1e9, 1.0), CODE_MAX as i16);
     assert_eq!(code(-1e9, 1.0), -CODE_MAX as i16);
     assert_eq!(code(f32::INFINITY, 1.0), CODE_MAX as i16);
+}
+
+/// `int8::code` (no `roundf`: a truncating conversion of `2 · x · inv`, then integer
+/// arithmetic) equals FORMAT.md's `round(clip(x · inv))` for every `f32` it can meet:
+/// every 61st bit pattern of all 2³², every float within 4 ulps of each integer and each
+/// half-integer up to ±33 000 (where rounding decides), and the special values; at
+/// `inv = 1` and at scales that make `x · inv` round.
+#[test]
+fn code_equals_the_spec_formula_for_every_kind_of_float() {
+    let check = |x: f32| {
+        for inv in [1.0f32, 3.0517578e-5, 0.1, 7.3, 32767.0] {
+            let (got, want) = (code(x, inv), spec_code(x, inv));
+            assert_eq!(got, want, "code({x:e} = {:#010x}, {inv})", x.to_bits());
+        }
+    };
+    for bits in (0..=u32::MAX).step_by(61) {
+        check(f32::from_bits(bits));
+    }
+    for k in -66_000i32..=66_000 {
+        let at = k as f32 / 2.0; // every integer and half-integer up to ±33 000
+        for ulps in -4i32..=4 {
+            check(f32::from_bits(at.to_bits().wrapping_add_signed(ulps)));
+        }
+    }
+    for x in [
+        0.0,
+        -0.0,
+        f32::MIN_POSITIVE,
+        f32::MAX,
+        f32::INFINITY,
+        f32::NAN,
+    ] {
+        check(x);
+        check(-x);
+    }
 }
 
 #[test]
