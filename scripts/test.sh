@@ -113,7 +113,7 @@ cargo build --profile ci -p trainer --bin mixsac
 .venv/bin/python scripts/gym_conformance.py target/ci/mixsac
 
 step "policy-core/FORMAT.md is complete: a reader written from it agrees with policy-core on every .mxp"
-cargo build --profile ci -p policy-core --example mxp_eval
+cargo build --profile ci -p policy-core --features int8 --example mxp_eval
 .venv/bin/python scripts/check_format_reader.py target/ci/examples/mxp_eval
 
 step "fast-math accuracy (policy-core built with micromath)"
