@@ -364,3 +364,35 @@ fn a_truncated_parameter_block_is_a_length_error() {
         }
     );
 }
+
+/// A column of weights so small that its scale would be subnormal, and an observation
+/// feature whose calibrated range is that small, get normal scales (the format refuses
+/// subnormal ones) instead of failing: the file loads and acts like its source.
+#[test]
+fn tiny_columns_and_ranges_get_normal_scales() {
+    let h = header(1, 5, true, 2.0);
+    let mut w = policy_weights(&h, 3);
+    let block = h.blocks()[0];
+    for i in 0..block.inputs {
+        // Output 3 of layer 0: weights around 1e-40 (max / 127 is subnormal).
+        w[block.weight_index(i, 3)] *= 1e-40;
+    }
+    let f32_file = format::write_policy(&h, &w).unwrap();
+    let mut calibration = calibration(500, 9);
+    for state in calibration.chunks_exact_mut(3) {
+        state[1] *= 1e-39; // feature 1's range: about 1e-38 / 32767 per code
+    }
+    let q = quantize(&f32_file, &calibration).unwrap();
+    let (hq, bytes) = format::parse(&q).unwrap();
+    let p = Params::new(&hq, bytes).unwrap();
+    assert!(p.obs_scale(1).unwrap().is_normal());
+    assert!(p.blocks[0].scale(3).unwrap().is_normal());
+    let (reference, quantized) = (
+        HostPolicy::load(&f32_file).unwrap(),
+        HostPolicy::load(&q).unwrap(),
+    );
+    let observations: Vec<Vec<f32>> = calibration.chunks_exact(3).map(<[f32]>::to_vec).collect();
+    let r = policy_core::testing::quantization_error(&reference, &quantized, &observations, 16)
+        .unwrap();
+    assert!(r.mode_agreement > 0.95 && r.mean_mode_error < 0.02, "{r:?}");
+}

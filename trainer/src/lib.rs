@@ -29,6 +29,7 @@ pub use experiments::{collect, report, results, shell, slurm, stationary, sweep}
 pub use nn::to_f32_vec;
 pub use run::checkpoint::CheckpointError;
 pub use run::evaluate::{evaluate, visited_states, Evaluation};
+pub use run::int8::{export_int8, Int8Export, Int8Settings};
 pub use run::manifest::ManifestError;
 pub use run::metrics::MetricsRow;
 pub use run::population::{MemberGrid, PopulationDir};

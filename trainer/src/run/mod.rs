@@ -1,13 +1,14 @@
 //! One training run: the training loop ([`train`]), its checkpoints ([`checkpoint`]) and
 //! their checksum manifests ([`manifest`]), its metrics.csv ([`metrics`], with the CSV
 //! conventions of [`table`]), the names of the files of a run directory ([`run_dir`]), and
-//! the evaluation of an exported policy through policy-core ([`evaluate`]), and the
-//! directory of a population of runs trained together ([`population`]).
+//! the evaluation of an exported policy through policy-core ([`evaluate`]), its int8 export
+//! ([`int8`]), and the directory of a population of runs trained together ([`population`]).
 //!
 //! May import `config`, `sac` and `envs`; never `experiments` (which drive many runs).
 
 pub mod checkpoint;
 pub mod evaluate;
+pub mod int8;
 pub mod manifest;
 pub mod metrics;
 pub mod population;
