@@ -16,8 +16,9 @@
 //! activations (FORMAT.md §8), and an `i16 × i8` product costs what an `i8 × i8` one does
 //! on a core whose multiplier is 32 bits wide.
 //!
-//! This module is the layout of the parameter bytes and their validation; `qnet.rs`
-//! evaluates them, `quantize.rs` writes them.
+//! This module is the layout of the parameter bytes, their validation and the activation
+//! codes; `qdot.rs` computes the dot products, `qnet.rs` the network, `quantize.rs` writes
+//! the parameters.
 
 use crate::capacity::MAX_HIDDEN_LAYERS;
 use crate::error::LoadError;

@@ -5,6 +5,8 @@
 //! proved it cannot overflow), `z = (acc as f32) · scale[o]`, then the activation, then the
 //! next layer's 16-bit code `round(act(z) · (1 / s_l))`. The heads stop at `z`. The only
 //! per-input work is an integer multiply-add, which is what makes a core without an FPU fast.
+//! The dot products are `qdot.rs`'s (on the Cortex-M4/M7 its DSP kernel); this module turns
+//! their sums into codes ([`Hidden`]) and head outputs ([`Head`]).
 
 use crate::error::{ActError, LoadError};
 use crate::format::{Activation, Header};
