@@ -6,8 +6,9 @@
 //! FPU) `microbit`, `thumbv8m.main-none-eabihf` (Cortex-M33) `mps2-an505`.
 //!
 //! `FIRMWARE_POLICY=/path/to/policy.mxp` swaps in another policy (relative paths are taken
-//! from this directory); the default is the committed `policies/pendulum-sgm5.mxp`. An int8
-//! (format version 2) policy needs the `int8` feature.
+//! from this directory); the default is the committed `policies/pendulum-sgm5.mxp`, or with
+//! the `int8` feature its int8 quantization `policies/pendulum-sgm5-int8.mxp` (format
+//! version 2, which only the `int8` feature reads).
 //! `FIRMWARE_WEIGHTS_MISALIGNED=1` places the weights one byte past a 4-byte boundary instead
 //! of on one, to test and measure policy-core's path for unaligned weights.
 
@@ -16,6 +17,7 @@ use std::fs;
 use std::path::PathBuf;
 
 const DEFAULT_POLICY: &str = "policies/pendulum-sgm5.mxp";
+const DEFAULT_INT8_POLICY: &str = "policies/pendulum-sgm5-int8.mxp";
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -43,9 +45,15 @@ fn main() {
     }
 
     println!("cargo:rerun-if-env-changed=FIRMWARE_POLICY");
+    let int8_feature = env::var_os("CARGO_FEATURE_INT8").is_some();
+    let default = if int8_feature {
+        DEFAULT_INT8_POLICY
+    } else {
+        DEFAULT_POLICY
+    };
     let policy = env::var_os("FIRMWARE_POLICY")
         .map(|p| root.join(p))
-        .unwrap_or_else(|| root.join(DEFAULT_POLICY));
+        .unwrap_or_else(|| root.join(default));
     let bytes = match fs::read(&policy) {
         Ok(bytes) => bytes,
         Err(e) => panic!("cannot read the policy file {}: {e}", policy.display()),
@@ -66,7 +74,7 @@ fn main() {
     let (pad, capacities) = match policy_core::format::parse(&bytes) {
         Ok((header, weights)) => {
             let int8 = header.encoding == policy_core::format::Encoding::Int8;
-            if int8 && env::var_os("CARGO_FEATURE_INT8").is_none() {
+            if int8 && !int8_feature {
                 println!(
                     "cargo:warning=the policy file {} is format version 2 (int8): build with \
                      `--features int8`, or the firmware refuses it at run time",

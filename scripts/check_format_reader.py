@@ -2,10 +2,11 @@
 """Checks that policy-core/FORMAT.md is complete: the reader written from it alone
 (scripts/mxp_reader.py) must agree with policy-core on every `.mxp` tracked in the repository.
 
-For each file (`git ls-files '*.mxp'`), plus a variant of each multi-component file whose
-logits are made exactly equal (to exercise the mode's tie rule), fixed-seed observations and
-actions go through both readers: policy-core's via its `mxp_eval` example, this repository's
-via mxp_reader.py. Actions are uniform in the box, exactly on and a hair inside each bound,
+For each file (`git ls-files '*.mxp'`; versions 1 and 2, so `mxp_eval` must be built with
+policy-core's `int8` feature), plus a variant of each multi-component file whose logits are
+made exactly equal (to exercise the mode's tie rule), fixed-seed observations and actions go
+through both readers: policy-core's via its `mxp_eval` example, this repository's via
+mxp_reader.py (which computes version 2's integer network itself, from FORMAT.md §8). Actions are uniform in the box, exactly on and a hair inside each bound,
 beyond the bounds and at the mode, so the clamp of y = (a - bias)/scale is exercised.
 
 Agreement: every log pi(a|s) and every mode action within 1e-5 * max(1, |policy-core's value|)
@@ -38,13 +39,20 @@ def tracked_files():
 
 
 def tie_variant(data, policy):
-    """The same file with the logits head's weights zeroed and its biases all 0.5: every
+    """The same file with the logits head's weights zeroed and its biases all equal: every
     component's log w is exactly equal, so the mode must pick component 0 (FORMAT.md §7)."""
     k, h = policy.components, policy.hidden[-1]
     end = len(data) - 4  # the logits block is the last of the weights, just before the CRC
-    start = end - 4 * (h + 1) * k
-    biases = np.full(k, 0.5, dtype="<f4").tobytes()
-    body = data[:start] + bytes(4 * h * k) + biases
+    if policy.int8 is None:  # version 1: its weights, then its biases, all f32 (§4)
+        start = end - 4 * (h + 1) * k
+        body = data[:start] + bytes(4 * h * k) + np.full(k, 0.5, dtype="<f4").tobytes()
+    else:  # version 2 (§8.2): its int8 weights end field 12; its i32 biases end the words
+        outputs = sum(policy.hidden) + 2 * k * policy.action_dim + k
+        words_end = policy.weights_offset + 4 * (policy.obs_dim + len(policy.hidden)) + 8 * outputs
+        body = bytearray(data[:end])
+        body[words_end - 4 * k:words_end] = bytes(4 * k)  # biases 0: every logit is 0 · m = 0
+        body[end - h * k:end] = bytes(h * k)
+        body = bytes(body)
     return body + zlib.crc32(body).to_bytes(4, "little")
 
 

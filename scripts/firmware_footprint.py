@@ -7,10 +7,12 @@ guest instruction. The firmware counts SysTick ticks spent inside `Policy::sampl
 times a calibration loop of exactly 200 000 instructions; their ratio converts ticks to
 instructions. Peak stack comes from stack painting, sizes from the ELF's section headers.
 
-usage: scripts/firmware_footprint.py [--write] [--features fast-math]
+usage: scripts/firmware_footprint.py [--write] [--features fast-math | int8]
                                      [--machine mps2-an386 | mps2-an385 | microbit | mps2-an505]
        scripts/firmware_footprint.py --sizes
   --write     replace this configuration's table in BENCHMARKS.md's firmware section
+  --features  firmware features: fast-math (micromath), int8 (the committed int8 policy,
+              policies/pendulum-sgm5-int8.mxp, unless FIRMWARE_POLICY names another)
   --machine   mps2-an386 cross-checks the count on a board whose SysTick tick is exactly
               40 instructions (same 1 MiB / 128 KiB budget, different addresses);
               mps2-an385 measures the firmware built for thumbv7m-none-eabi (Cortex-M3, no
@@ -177,9 +179,18 @@ def main():
     policy = (f"obs {f['obs']}, hidden {f['hidden']}, K = {f['components']}, "
               f"{f['bytes']}-byte file")
     math = "fast-math" if "fast-math" in args.features else "libm"
+    int8 = "int8" in args.features.split(",")
+    if int8:
+        policy += " (int8, format version 2)"
+        # The integer dot products: thumbv7em's DSP kernel, plain Rust elsewhere.
+        kernel = ("int8 dot products on the DSP extension (`smlad`)" if target == TARGET
+                  else "int8 dot products in plain Rust")
+        how = f"{math}, {kernel}"
+    else:
+        how = math + (", multiply-adds fused (`vfma.f32`)" if target in FUSED_TARGETS else "")
     rows = [
         ("policy", policy),
-        ("math", math + (", multiply-adds fused (`vfma.f32`)" if target in FUSED_TARGETS else "")),
+        ("math", how),
         ("QEMU board", args.machine),
         ("target", f"`{target}` ({core})"),
         ("flash (vector table + text + rodata + data)",
@@ -198,18 +209,20 @@ def main():
     if args.write:
         bench = REPO / "BENCHMARKS.md"
         text = bench.read_text()
-        label = f"<!-- {prefix}{math} -->"
+        label = f"<!-- {prefix}{'int8 ' if int8 else ''}{math} -->"
         block = f"{label}\n{table}"
         if BEGIN not in text:
             sys.exit(f"BENCHMARKS.md has no {BEGIN} … {END} section")
         head, rest = text.split(BEGIN, 1)
         body, tail = rest.split(END, 1)
-        parts = [p for p in re.split(r"(?=<!-- (?:m\d+ )?(?:libm|fast-math) -->)", body.strip())
+        parts = [p for p in re.split(r"(?=<!-- (?:m\d+ )?(?:int8 )?(?:libm|fast-math) -->)",
+                                     body.strip())
                  if p.strip()]
         parts = [p for p in parts if not p.startswith(label)] + [block]
-        # M4F, then M3, M0, M33 (the order of MACHINES); libm before fast-math.
+        # M4F, then M3, M0, M33 (the order of MACHINES); f32 libm, f32 fast-math, int8.
         order = [prefix for _, _, prefix in MACHINES.values()]
         parts.sort(key=lambda p: (order.index(re.match(r"<!-- (m\d+ )?", p).group(1) or ""),
+                                  "int8" in p.split("\n", 1)[0],
                                   "fast-math -->" in p.split("\n", 1)[0]))
         bench.write_text(head + BEGIN + "\n" + "\n".join(p.strip() + "\n" for p in parts) + END + tail)
         print(f"updated {bench}")

@@ -4,8 +4,10 @@
     mxp_reader.py POLICY.mxp                                  # header and weight layout
     mxp_reader.py POLICY.mxp --obs 0.5 -1 2 --action 0.3      # log pi(a|s) and the mode
 
-Section numbers (§) refer to FORMAT.md. The network and y = (a - bias)/scale run in float32
-as FORMAT.md §7 describes policy-core doing them; everything after the heads in float64.
+Section numbers (§) refer to FORMAT.md. Versions 1 (f32) and 2 (int8, §8). The network and
+y = (a - bias)/scale run in float32 as FORMAT.md §7 (version 1) and §8.4 (version 2)
+describe policy-core doing them, version 2's integer sums in exact integers; everything
+after the heads in float64.
 """
 
 import argparse
@@ -16,13 +18,17 @@ from dataclasses import dataclass
 import numpy as np
 
 MAGIC = b"MXPF"
-VERSION = 1
+VERSIONS = (1, 2)
+# Version 2 (§8): activation codes and weight codes are symmetric; scales at most this.
+CODE_MAX = 32767
+WEIGHT_MAX = 127
 MIN_FILE_LEN = 65
 # Capacities of policy-core (§5): obs, hidden width, hidden layers, action, components.
 CAPACITY = {"obs_dim": 512, "hidden": 256, "hidden_layers": 4, "action_dim": 8, "components": 8}
 HALF_LN_2PI = 0.5 * np.log(2.0 * np.pi)
 F32 = np.float32
 ATANH_LIMIT = F32(1.0) - F32(1e-6)  # an f32 sum: 1 - 17 * 2**-24 (§7 step 6)
+SCALE_MAX = F32(1e29)  # §8.3
 
 
 class FormatError(ValueError):
@@ -80,6 +86,82 @@ def dense(w, b, x):
     return acc
 
 
+def activate(x, activation):
+    """The hidden nonlinearity on float32 values."""
+    if activation == "relu":
+        return np.maximum(x, F32(0))
+    return np.tanh(x.astype(np.float64)).astype(F32)  # rounded once, as libm's tanhf (nearly always)
+
+
+def code(x, inv):
+    """§8.4: round(clip(x * inv, -32767, 32767)), x * inv one float32 multiplication,
+    rounding half away from zero; an int64 array."""
+    with np.errstate(over="ignore"):
+        y = (np.asarray(x, dtype=F32) * F32(inv)).astype(F32)
+    y = np.clip(y.astype(np.float64), -CODE_MAX, CODE_MAX)
+    return (np.sign(y) * np.floor(np.abs(y) + 0.5)).astype(np.int64)
+
+
+@dataclass
+class Int8Network:
+    """Version 2's field 12 (§8.2) and its evaluation (§8.4)."""
+    obs_scales: np.ndarray  # float32, one per observation feature
+    act_scales: np.ndarray  # float32, one per hidden layer
+    blocks: list  # [(q (outputs x inputs) int64, bias int64, scale float32)] in §4 order
+
+    def heads(self, obs, activation):
+        """§8.4 steps 1-2: the raw mean, log-std and logit outputs, float32."""
+        inv = F32(1) / self.obs_scales  # one float32 division each
+        x = np.array([code(v, i) for v, i in zip(obs, inv)], dtype=np.int64)
+        *hidden, mean, log_std, logits = self.blocks
+        for (q, bias, scale), s_l in zip(hidden, self.act_scales):
+            z = self.rescale(q, bias, scale, x)
+            x = code(activate(z, activation), F32(1) / s_l)
+        return [self.rescale(q, bias, scale, x) for q, bias, scale in (mean, log_std, logits)]
+
+    @staticmethod
+    def rescale(q, bias, scale, x):
+        """acc = B + sum_i x_i q[o][i] exactly, then float32(acc) * m_o (two roundings)."""
+        acc = bias + q @ x
+        if np.any(np.abs(acc) > 2**31 - 1):
+            raise FormatError("an accumulator left the 32-bit range")  # §8.3 proves it cannot
+        return (acc.astype(F32) * scale).astype(F32)
+
+
+def parse_int8(raw, obs_dim, hidden, shapes):
+    """§8.2-§8.3: split version 2's field 12 and check it."""
+    n_out = sum(o for _, o in shapes)
+    expected = 4 * obs_dim + 4 * len(hidden) + 8 * n_out + sum(i * o for i, o in shapes)
+    if len(raw) != expected:
+        raise FormatError(f"{len(raw)} parameter bytes, the header needs {expected}")
+    at = 0
+
+    def take(n, dtype):
+        nonlocal at
+        size = np.dtype(dtype).itemsize
+        out = np.frombuffer(raw[at:at + n * size], dtype=dtype)
+        at += n * size
+        return out
+
+    obs_scales = take(obs_dim, "<f4").astype(F32)
+    act_scales = take(len(hidden), "<f4").astype(F32)
+    words = [(take(o, "<f4").astype(F32), take(o, "<i4").astype(np.int64)) for _, o in shapes]
+    codes = [take(i * o, "i1").astype(np.int64).reshape(o, i) for i, o in shapes]  # output-major
+    scales = np.concatenate([obs_scales, act_scales] + [s for s, _ in words])
+    bad = np.flatnonzero(~((scales >= np.finfo(F32).tiny) & (scales <= SCALE_MAX)))
+    if bad.size:
+        raise FormatError(f"scale {bad[0]} is not a positive normal float32 <= 1e29")
+    flat = np.concatenate([c.ravel() for c in codes])
+    if np.any(flat == -128):
+        raise FormatError(f"weight code {np.flatnonzero(flat == -128)[0]} is -128")
+    for b, ((_, bias), q) in enumerate(zip(words, codes)):
+        room = np.abs(bias) + CODE_MAX * np.abs(q).sum(axis=1)
+        if np.any(room > 2**31 - 1):
+            raise FormatError(f"block {b}: an accumulator can overflow")
+    blocks = [(q, bias, scale) for (scale, bias), q in zip(words, codes)]
+    return Int8Network(obs_scales, act_scales, blocks)
+
+
 @dataclass
 class Policy:
     obs_dim: int
@@ -94,6 +176,7 @@ class Policy:
     high: np.ndarray
     weights_offset: int  # where the weight bytes start in the file
     layers: list  # [(W (inputs x outputs), b)] in float32: hidden..., mean, log_std, logits
+    int8: object = None  # version 2: an Int8Network (then `layers` is empty)
 
     @property
     def scale(self):  # f32, halving first (§5)
@@ -108,17 +191,18 @@ class Policy:
         x = np.asarray(obs, dtype=F32)
         if x.shape != (self.obs_dim,) or not np.all(np.isfinite(x)):
             raise ValueError(f"observation must be {self.obs_dim} finite numbers")
-        *hidden, mean, log_std, logits = self.layers
-        for w, b in hidden:
-            x = dense(w, b, x)
-            if self.activation == "relu":
-                x = np.maximum(x, F32(0))
-            else:  # tanh rounded once to f32, as libm's tanhf (nearly always) does
-                x = np.tanh(x.astype(np.float64)).astype(F32)
+        if self.int8 is not None:
+            mu, ls, z = self.int8.heads(x, self.activation)
+        else:
+            *hidden, mean, log_std, logits = self.layers
+            for w, b in hidden:
+                x = dense(w, b, x)
+                x = activate(x, self.activation)
+            mu, ls, z = dense(*mean, x), dense(*log_std, x), dense(*logits, x)
         k, a = self.components, self.action_dim
-        mu = dense(*mean, x).reshape(k, a).astype(np.float64)  # output k*A + d
-        ls = dense(*log_std, x).reshape(k, a).astype(np.float64)
-        z = dense(*logits, x).astype(np.float64)
+        mu = mu.reshape(k, a).astype(np.float64)  # output k*A + d
+        ls = ls.reshape(k, a).astype(np.float64)
+        z = z.astype(np.float64)
         ls = np.clip(ls, self.log_std_min, self.log_std_max)
         m = z.max()
         log_w = z - (m + np.log(np.exp(z - m).sum()))
@@ -169,8 +253,8 @@ def load(data):
     if r.raw(4, "magic") != MAGIC:
         raise FormatError("not an .mxp file (magic)")
     version = r.u16("version")
-    if version != VERSION:
-        raise FormatError(f"format version {version}, this reader reads {VERSION}")
+    if version not in VERSIONS:
+        raise FormatError(f"format version {version}, this reader reads {VERSIONS}")
     obs_dim = r.u16("obs_dim")
     n_layers = r.u8("hidden_layers")
     if n_layers > CAPACITY["hidden_layers"]:
@@ -212,6 +296,11 @@ def load(data):
     k_a = components * action_dim
     shapes = list(zip([obs_dim] + hidden[:-1], hidden))
     shapes += [(hidden[-1], k_a), (hidden[-1], k_a), (hidden[-1], components)]
+    if version == 2:
+        network = parse_int8(raw, obs_dim, hidden, shapes)
+        return Policy(obs_dim, hidden, action_dim, components, activation, squash,
+                      float(log_std_min), float(log_std_max), low, high, weights_offset, [],
+                      network)
     count = sum((i + 1) * o for i, o in shapes)
     if n_bytes != 4 * count:
         raise FormatError(f"{n_bytes} weight bytes, the header needs {4 * count}")
@@ -240,7 +329,8 @@ def main():
             policy = load(f.read())
         except FormatError as e:
             sys.exit(f"error: {args.policy}: {e}")
-    print(f"obs {policy.obs_dim}, hidden {policy.hidden} {policy.activation}, "
+    print(f"{'int8 (version 2)' if policy.int8 is not None else 'f32 (version 1)'}, "
+          f"obs {policy.obs_dim}, hidden {policy.hidden} {policy.activation}, "
           f"action {policy.action_dim} in [{policy.low.tolist()}, {policy.high.tolist()}], "
           f"{policy.components} components, squash {policy.squash}, "
           f"log-std [{policy.log_std_min}, {policy.log_std_max}], "

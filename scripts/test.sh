@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 
 THUMB=thumbv7em-none-eabihf
 # The other MCU classes policy-core must serve (DESIGN.md §9): Cortex-M0+ (no FPU), Cortex-M33
-# and RISC-V (ESP32-C3 class). Built, linted and link-checked for panics; not run.
-MCU_TARGETS=(thumbv6m-none-eabi thumbv8m.main-none-eabihf riscv32imac-unknown-none-elf)
+# and RISC-V (ESP32-C3 class), and the Cortex-M4 built without its FPU (thumbv7em-none-eabi:
+# the int8 DSP kernel without the fused ReLU requantization). Built, linted and link-checked
+# for panics; not run.
+MCU_TARGETS=(thumbv6m-none-eabi thumbv8m.main-none-eabihf riscv32imac-unknown-none-elf thumbv7em-none-eabi)
 # The firmware example also runs under QEMU (tests/tests/firmware.rs) on Cortex-M3 (no FPU,
 # mps2-an385), Cortex-M0 (no FPU, microbit) and Cortex-M33 (mps2-an505).
 FIRMWARE_TARGETS=(thumbv7m-none-eabi thumbv6m-none-eabi thumbv8m.main-none-eabihf)
@@ -111,7 +113,7 @@ cargo build --profile ci -p trainer --bin mixsac
 .venv/bin/python scripts/gym_conformance.py target/ci/mixsac
 
 step "policy-core/FORMAT.md is complete: a reader written from it agrees with policy-core on every .mxp"
-cargo build --profile ci -p policy-core --example mxp_eval
+cargo build --profile ci -p policy-core --features int8 --example mxp_eval
 .venv/bin/python scripts/check_format_reader.py target/ci/examples/mxp_eval
 
 step "fast-math accuracy (policy-core built with micromath)"

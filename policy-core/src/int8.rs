@@ -16,8 +16,9 @@
 //! activations (FORMAT.md §8), and an `i16 × i8` product costs what an `i8 × i8` one does
 //! on a core whose multiplier is 32 bits wide.
 //!
-//! This module is the layout of the parameter bytes and their validation; `qnet.rs`
-//! evaluates them, `quantize.rs` writes them.
+//! This module is the layout of the parameter bytes, their validation and the activation
+//! codes; `qdot.rs` computes the dot products, `qnet.rs` the network, `quantize.rs` writes
+//! the parameters.
 
 use crate::capacity::MAX_HIDDEN_LAYERS;
 use crate::error::LoadError;
@@ -33,12 +34,16 @@ pub const WEIGHT_MAX: i32 = 127;
 pub const SCALE_MAX: f32 = 1.0e29;
 
 /// One dense layer's parameters, in place: `outputs` scales and `outputs` biases (4 bytes
-/// little-endian each), and the `inputs × outputs` int8 weights, input-major. (Kept small:
-/// a loaded policy holds one per block.)
+/// little-endian each), and the `outputs × inputs` int8 weights, output-major (each output's
+/// weights contiguous: a dot product streams one row, four weights per 32-bit load, which is
+/// what the Cortex-M4's dual 16-bit multiply-accumulate wants). (Kept small: a loaded policy
+/// holds one per block.)
 #[derive(Debug, Clone, Copy)]
 pub struct QBlock<'a> {
     /// Output width.
     pub outputs: usize,
+    /// Input width (the length of each row of weights).
+    pub(crate) inputs: usize,
     /// The scales, then the biases.
     pub(crate) words: &'a [[u8; 4]],
     pub(crate) weights: &'a [i8],
@@ -47,7 +52,7 @@ pub struct QBlock<'a> {
 impl QBlock<'_> {
     /// Input width.
     pub fn inputs(&self) -> usize {
-        self.weights.len() / self.outputs.max(1)
+        self.inputs
     }
 
     /// Scale of output `o`: real output = scale · accumulator.
@@ -60,9 +65,15 @@ impl QBlock<'_> {
         self.bias_words().get(o).map(|b| i32::from_le_bytes(*b))
     }
 
-    /// Weight code `w[i][o]`.
+    /// Weight code `w[i][o]` (input `i`, output `o`), stored at `o · inputs + i`.
     pub fn weight(&self, i: usize, o: usize) -> Option<i8> {
-        self.weights.get(i * self.outputs + o).copied()
+        let inputs = self.inputs();
+        if i >= inputs {
+            return None;
+        }
+        self.weights
+            .get(o.checked_mul(inputs)?.checked_add(i)?)
+            .copied()
     }
 
     /// The per-output scales.
@@ -84,7 +95,7 @@ impl QBlock<'_> {
 /// Field 12 holds, with no padding: the `obs_dim` observation scales (`f32`), one output
 /// scale per hidden layer (`f32`), then for each block in [`Header::blocks`] order its
 /// `outputs` scales (`f32`) and `outputs` biases (`i32`), then for each block in the same
-/// order its int8 weights, input-major. Every 4-byte number comes before every weight, so
+/// order its int8 weights, output-major. Every 4-byte number comes before every weight, so
 /// they are all 4-byte aligned when the field is.
 #[derive(Debug, Clone)]
 pub struct Params<'a> {
@@ -124,6 +135,7 @@ impl<'a> Params<'a> {
             rest = r;
             let q = QBlock {
                 outputs: block.outputs,
+                inputs: block.inputs,
                 words: sb,
                 weights: bytemuck::cast_slice(w),
             };
@@ -149,10 +161,6 @@ impl<'a> Params<'a> {
         self.act_scale.get(l).map(|b| f32::from_le_bytes(*b))
     }
 
-    pub(crate) fn obs_scales(&self) -> &'a [[u8; 4]] {
-        self.obs_scale
-    }
-
     /// Checks what the layout cannot: every scale a positive normal `f32` ≤ [`SCALE_MAX`],
     /// no weight code −128, and no accumulator able to overflow (`|bias| + CODE_MAX ·
     /// Σ_i |w[i][o]| ≤ i32::MAX` for every output), which makes the integer sums exact.
@@ -174,9 +182,9 @@ impl<'a> Params<'a> {
             return Err(LoadError::BadWeightCode { index });
         }
         for (index, block) in self.blocks.iter().enumerate() {
-            for o in 0..block.outputs {
-                let column = block.weights.iter().skip(o).step_by(block.outputs.max(1));
-                let abs_sum: i64 = column.map(|&w| i64::from(w).abs()).sum();
+            let rows = block.weights.chunks_exact(block.inputs().max(1));
+            for (o, row) in rows.enumerate() {
+                let abs_sum: i64 = row.iter().map(|&w| i64::from(w).abs()).sum();
                 let bias = i64::from(block.bias(o).unwrap_or(i32::MAX)).abs();
                 if bias + i64::from(CODE_MAX) * abs_sum > i64::from(i32::MAX) {
                     return Err(LoadError::AccumulatorOverflow {
@@ -192,12 +200,35 @@ impl<'a> Params<'a> {
 
 /// The activation code of a real value `x` at a scale whose reciprocal is `inv`:
 /// `round(clip(x · inv, −CODE_MAX, CODE_MAX))`, rounding half away from zero. `inv` is
-/// `1 / scale` computed in `f32`. Computed as round, then an integer clamp (the same result
-/// for every number, as the bounds are integers; a NaN, which a valid file never produces,
-/// gives 0): without an FPU that saves the two float comparisons of a clip.
+/// `1 / scale` computed in `f32`.
+///
+/// Computed without a float rounding function: `t = trunc(2 · x · inv)` (one conversion,
+/// saturating; `2 · y` is exact or overflows to ±∞, which saturates alike), and
+/// `round(y) = t / 2 + t % 2` (for `t ≥ 0` that is `⌊(t + 1) / 2⌋ = ⌊|y| + ½⌋`, and
+/// symmetrically below 0), then an integer clamp, which gives the clipped value's code
+/// because the bounds are integers. A NaN gives 0 (`as` takes it to 0), which a valid file
+/// never produces. The same code as `libm::roundf` followed by the clamp, for every `f32`
+/// (`tests/int8.rs` compares them), at a fraction of the instructions: no `roundf`, and
+/// without an FPU no software rounding either.
 pub fn code(x: f32, inv: f32) -> i16 {
-    // `as i32` saturates (and takes NaN to 0); the clamp then bounds it to ±CODE_MAX, which
-    // an `i16` holds.
-    let wide = (libm::roundf(x * inv) as i32).clamp(-CODE_MAX, CODE_MAX);
+    code_doubled(x * inv * 2.0)
+}
+
+/// [`code`] of `y / 2` from `y = 2 · x · inv`: with `inv2 = 2 / scale` (exactly `2 · (1 /
+/// scale)` for every valid scale, and `x · inv2` exactly `2 · (x · inv)` unless that is
+/// below 2⁻¹²⁵ or overflows, where both codes are 0 or both saturate), the hot path spends
+/// one multiplication per code.
+pub(crate) fn code_doubled(y: f32) -> i16 {
+    let t = y as i32; // trunc(2 · x · inv), saturating
+    let wide = (t / 2 + t % 2).clamp(-CODE_MAX, CODE_MAX);
     wide as i16
+}
+
+/// [`code_doubled`] of `max(y, 0)`, the code of a ReLU output from its pre-activation
+/// `y`: for `t ≥ 0`, `t / 2 + t % 2 = t − ⌊t / 2⌋`; for `t < 0` (`y < 0`, whose ReLU is 0)
+/// `t − ⌊t / 2⌋ ≤ 0`, which the lower bound 0 takes to 0, the code of 0. On ARMv7 the clamp
+/// is one `usat`.
+pub(crate) fn code_doubled_relu(y: f32) -> i16 {
+    let t = y as i32;
+    (t - (t >> 1)).clamp(0, CODE_MAX) as i16
 }

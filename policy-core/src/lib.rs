@@ -57,6 +57,8 @@ mod mixture;
 mod mlp;
 mod policy;
 #[cfg(feature = "int8")]
+mod qdot;
+#[cfg(feature = "int8")]
 mod qnet;
 #[cfg(all(feature = "alloc", feature = "int8"))]
 pub mod quantize;

@@ -5,99 +5,115 @@
 //! proved it cannot overflow), `z = (acc as f32) · scale[o]`, then the activation, then the
 //! next layer's 16-bit code `round(act(z) · (1 / s_l))`. The heads stop at `z`. The only
 //! per-input work is an integer multiply-add, which is what makes a core without an FPU fast.
+//! The dot products are `qdot.rs`'s (on the Cortex-M4/M7 its DSP kernel); this module turns
+//! their sums into codes ([`Hidden`]) and head outputs ([`Head`]).
 
 use crate::error::{ActError, LoadError};
 use crate::format::{Activation, Header};
-use crate::int8::{code, Params, QBlock};
+use crate::int8::{code_doubled, code_doubled_relu, Params};
 use crate::math::Math;
 use crate::mlp::Heads;
-
-/// The inputs of a layer as 16-bit codes.
-trait Codes {
-    fn code(&self, i: usize) -> i16;
-}
-
-/// A hidden layer's output codes.
-impl Codes for [i16] {
-    fn code(&self, i: usize) -> i16 {
-        self.get(i).copied().unwrap_or(0)
-    }
-}
-
-/// The observation, quantized as it is read: feature `i` at its own scale. Converted once
-/// into the input buffer when it fits; a longer observation (the buffer holds `WIDTH`, and
-/// the observation length is not one of the policy type's capacities) is converted again
-/// by each tile of layer 0.
-struct ObsCodes<'o> {
-    obs: &'o [f32],
-    scales: &'o [[u8; 4]],
-}
-
-impl Codes for ObsCodes<'_> {
-    fn code(&self, i: usize) -> i16 {
-        match (self.obs.get(i), self.scales.get(i)) {
-            (Some(&x), Some(s)) => code(x, 1.0 / f32::from_le_bytes(*s)),
-            _ => 0,
-        }
-    }
-}
-
-/// Widest output tile: the partial sums stay in registers while the inputs stream by. The
-/// Cortex-M cores have 13 general registers (the M0 reaches 8 of them cheaply).
-const MAX_TILE: usize = if cfg!(target_arch = "arm") { 16 } else { 32 };
-
-/// `sink(o, acc[o], scale[o])` for every output `o` of `block`, `acc[o] = bias[o] + Σ_i
-/// x[i] · w[i][o]`; the output is `scale[o] · acc[o]`, which the sink computes (a ReLU can
-/// act on `acc` first: the scale is positive, so the sign is the accumulator's).
-fn dense<X: Codes + ?Sized, F: FnMut(usize, i32, f32)>(block: &QBlock<'_>, x: &X, mut sink: F) {
-    let n = block.outputs;
-    let mut start = 0;
-    while start < n {
-        start += match n - start {
-            r if r >= 32 && MAX_TILE >= 32 => tile::<32, X, F>(block, x, start, &mut sink),
-            r if r >= 16 && MAX_TILE >= 16 => tile::<16, X, F>(block, x, start, &mut sink),
-            r if r >= 8 && MAX_TILE >= 8 => tile::<8, X, F>(block, x, start, &mut sink),
-            4.. => tile::<4, X, F>(block, x, start, &mut sink),
-            2.. => tile::<2, X, F>(block, x, start, &mut sink),
-            _ => tile::<1, X, F>(block, x, start, &mut sink),
-        };
-    }
-}
-
-/// Outputs `start .. start + T`; returns `T`.
-fn tile<const T: usize, X: Codes + ?Sized, F: FnMut(usize, i32, f32)>(
-    block: &QBlock<'_>,
-    x: &X,
-    start: usize,
-    sink: &mut F,
-) -> usize {
-    let mut acc = [0i32; T];
-    for (a, b) in acc.iter_mut().zip(block.bias_words().iter().skip(start)) {
-        *a = i32::from_le_bytes(*b);
-    }
-    let rows = block.weights.chunks_exact(block.outputs.max(1));
-    for (i, row) in rows.enumerate() {
-        let Some(w) = row.get(start..start + T) else {
-            break;
-        };
-        let xi = i32::from(x.code(i));
-        for (a, &w) in acc.iter_mut().zip(w) {
-            // Wrapping only to keep overflow checks out of the loop: validation proved
-            // that no sum leaves the i32 range.
-            *a = a.wrapping_add(xi.wrapping_mul(i32::from(w)));
-        }
-    }
-    let scales = block.scale_words().iter().skip(start);
-    for (t, (&a, s)) in acc.iter().zip(scales).enumerate() {
-        sink(start + t, a, f32::from_le_bytes(*s));
-    }
-    T
-}
+use crate::qdot::{dense, slot, store_group, Codes, Inputs, Sink};
+use core::marker::PhantomData;
 
 /// The output `f32(acc) · scale`: `as f32` rounds to nearest, ties to even (exact below
 /// 2^24), then one `f32` multiplication.
+#[inline(always)]
 fn rescale(acc: i32, scale: f32) -> f32 {
     acc as f32 * scale
+}
+
+/// `2 / scale`: a code is `code_doubled(x · (2 / s))` (`int8::code_doubled`), one
+/// multiplication per code. A valid file's scales are positive normal numbers, so this is
+/// finite.
+fn doubled_inverse(scale: Option<f32>) -> f32 {
+    2.0 / scale.unwrap_or(1.0)
+}
+
+/// A hidden layer's outputs: activation, then the next layer's codes (`inv2 = 2 / s_l`),
+/// stored as `qdot::slot` orders them.
+struct Hidden<'o, M, const RELU: bool> {
+    out: &'o mut [i16],
+    inv2: f32,
+    math: PhantomData<M>,
+}
+
+impl<M: Math, const RELU: bool> Hidden<'_, M, RELU> {
+    /// The code of an output with sum `acc` and scale `s`.
+    #[inline(always)]
+    fn code(&self, acc: i32, s: f32) -> i16 {
+        // ReLU in the integer code: a negative pre-activation's code is clamped to 0.
+        if RELU {
+            code_doubled_relu(rescale(acc, s) * self.inv2)
+        } else {
+            code_doubled(M::tanh(rescale(acc, s)) * self.inv2)
+        }
+    }
+}
+
+impl<M: Math, const RELU: bool> Sink for Hidden<'_, M, RELU> {
+    #[inline(always)]
+    fn put4(&mut self, start: usize, acc: [i32; 4], scale: [f32; 4]) {
+        let ([a0, a1, a2, a3], [s0, s1, s2, s3]) = (acc, scale);
+        let codes = [
+            self.code(a0, s0),
+            self.code(a1, s1),
+            self.code(a2, s2),
+            self.code(a3, s3),
+        ];
+        let out = self
+            .out
+            .get_mut(start..)
+            .and_then(|o| o.first_chunk_mut::<4>());
+        if let Some(out) = out {
+            store_group(out, codes);
+        }
+    }
+
+    #[inline(always)]
+    fn put1(&mut self, o: usize, acc: i32, scale: f32) {
+        let code = self.code(acc, scale);
+        if let Some(x) = self.out.get_mut(o) {
+            *x = code;
+        }
+    }
+
+    #[cfg(all(policy_core_dsp, policy_core_vfma))]
+    fn relu_codes(&mut self) -> Option<(&mut [i16], f32)> {
+        RELU.then_some((&mut *self.out, self.inv2))
+    }
+}
+
+/// A head's outputs, `f32(acc) · scale`.
+struct Head<'o> {
+    out: &'o mut [f32],
+}
+
+impl Sink for Head<'_> {
+    #[inline(always)]
+    fn put4(&mut self, start: usize, acc: [i32; 4], scale: [f32; 4]) {
+        let ([a0, a1, a2, a3], [s0, s1, s2, s3]) = (acc, scale);
+        let z = [
+            rescale(a0, s0),
+            rescale(a1, s1),
+            rescale(a2, s2),
+            rescale(a3, s3),
+        ];
+        if let Some(out) = self
+            .out
+            .get_mut(start..)
+            .and_then(|o| o.first_chunk_mut::<4>())
+        {
+            *out = z;
+        }
+    }
+
+    #[inline(always)]
+    fn put1(&mut self, o: usize, acc: i32, scale: f32) {
+        if let Some(z) = self.out.get_mut(o) {
+            *z = rescale(acc, scale);
+        }
+    }
 }
 
 /// The trunk and heads of a version-2 policy.
@@ -130,53 +146,55 @@ impl<'a> QNetwork<'a> {
         obs: &[f32],
         heads: &mut Heads<A, K>,
     ) -> Result<(), ActError> {
-        let mut buf_a = [0i16; W];
-        let mut buf_b = [0i16; W];
+        let mut buf_a = Codes::<W>::new();
+        let mut buf_b = Codes::<W>::new();
         let (mut input, mut output) = (&mut buf_a, &mut buf_b);
-        let obs = ObsCodes {
-            obs,
-            scales: self.params.obs_scales(),
+        let n_obs = obs.len();
+        let obs_code = |i: usize| match (obs.get(i), self.params.obs_scale(i)) {
+            (Some(&x), s @ Some(_)) => code_doubled(x * doubled_inverse(s)),
+            _ => 0,
         };
+        // The usual case: the observation's codes once, in the input buffer (free until
+        // layer 1). A longer observation (the buffer holds `W`, and the observation length
+        // is not one of the policy type's capacities) is coded again for every output.
+        let obs_fits = n_obs <= W;
+        if obs_fits {
+            for i in 0..n_obs {
+                if let Some(x) = input.0.get_mut(slot(i, n_obs)) {
+                    *x = obs_code(i);
+                }
+            }
+        }
         let blocks = self.params.blocks.iter();
         for (l, block) in blocks.clone().take(self.hidden_layers).enumerate() {
-            // A valid file's scales are positive normal numbers, so `inv` is finite.
-            let inv = 1.0 / self.params.act_scale(l).unwrap_or(1.0);
-            let relu = self.activation == Activation::Relu;
-            let out = &mut *output;
-            let sink = |o: usize, acc: i32, scale: f32| {
-                // ReLU on the accumulator: max(f32(acc) · scale, 0) is f32(max(acc, 0)) ·
-                // scale for a positive scale, to the bit, without a float comparison.
-                let h = if relu {
-                    rescale(acc.max(0), scale)
-                } else {
-                    M::tanh(rescale(acc, scale))
-                };
-                if let Some(slot) = out.get_mut(o) {
-                    *slot = code(h, inv);
-                }
-            };
-            if l == 0 && obs.obs.len() <= W {
-                // The usual case: the observation's codes once, in the input buffer (free
-                // until layer 1), instead of once per tile (soft-float without an FPU).
-                for (i, slot) in input.iter_mut().enumerate().take(obs.obs.len()) {
-                    *slot = obs.code(i);
-                }
-                dense(block, input.get(..obs.obs.len()).unwrap_or(&[]), sink);
-            } else if l == 0 {
-                dense(block, &obs, sink);
+            let inv2 = doubled_inverse(self.params.act_scale(l));
+            let out = &mut output.0[..];
+            let x = if l > 0 || obs_fits {
+                Inputs::Codes(&input.0[..])
             } else {
-                dense(block, &input[..], sink);
+                Inputs::By(&obs_code)
+            };
+            if self.activation == Activation::Relu {
+                let mut sink = Hidden::<M, true> {
+                    out,
+                    inv2,
+                    math: PhantomData,
+                };
+                dense(block, &x, &mut sink);
+            } else {
+                let mut sink = Hidden::<M, false> {
+                    out,
+                    inv2,
+                    math: PhantomData,
+                };
+                dense(block, &x, &mut sink);
             }
             core::mem::swap(&mut input, &mut output);
         }
-        let trunk: &[i16] = &input[..];
+        let trunk = Inputs::<fn(usize) -> i16>::Codes(&input.0[..]);
         let outs = heads.outputs_mut();
         for (block, out) in blocks.skip(self.hidden_layers).zip(outs) {
-            dense(block, trunk, |o, acc, scale| {
-                if let Some(slot) = out.get_mut(o) {
-                    *slot = rescale(acc, scale);
-                }
-            });
+            dense(block, &trunk, &mut Head { out });
         }
         heads.finish::<M>(self.components, self.action_dim, self.log_std_bounds)
     }

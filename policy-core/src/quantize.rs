@@ -183,17 +183,25 @@ pub fn quantize_with(
     Ok(out)
 }
 
-/// The scale whose codes ±32767 span ±`range` (±1 for a range of 0), as an `f32`.
+/// The scale whose codes ±32767 span ±`range` (±1 for a range of 0), as an `f32`; a range
+/// so small that this scale would be subnormal (below `f32::MIN_POSITIVE`, which the format
+/// refuses) gets `f32::MIN_POSITIVE`: its values then take fewer codes, all of them exact
+/// enough for numbers below 4e-34.
 fn code_scale(range: f64) -> f32 {
     let range = if range > 0.0 { range } else { 1.0 };
-    (range / f64::from(CODE_MAX)) as f32
+    normal_scale(range / f64::from(CODE_MAX))
+}
+
+/// `scale` as an `f32`, at least `f32::MIN_POSITIVE` (a valid file's scales are normal).
+fn normal_scale(scale: f64) -> f32 {
+    scale.max(f64::from(f32::MIN_POSITIVE)) as f32
 }
 
 /// One block's quantized parameters.
 struct QuantBlock {
     scales: Vec<f32>,
     bias: Vec<i32>,
-    /// Input-major, as stored.
+    /// Output-major, as stored.
     weights: Vec<i8>,
 }
 
@@ -220,12 +228,14 @@ fn quantize_block(
             Granularity::PerOutput => column_max(o),
             Granularity::PerLayer => block_max,
         };
-        let scale = if top > 0.0 {
+        // No weights, or weights so small that their scale would be subnormal (which the
+        // format refuses): the output is (nearly) its bias; 2^-24 of it keeps the bias exact,
+        // and the weights get what codes that scale leaves them (none, for tiny ones).
+        let bias_scale = libm::fabs(layer.b(o)) / f64::from(1u32 << 24);
+        let scale = if top / f64::from(WEIGHT_MAX) >= f64::from(f32::MIN_POSITIVE) {
             (top / f64::from(WEIGHT_MAX)) as f32
         } else {
-            // No weights: the output is its bias; 2^-24 of it keeps the bias exact.
-            (libm::fabs(layer.b(o)) / f64::from(1u32 << 24)).max(f64::from(f32::MIN_POSITIVE))
-                as f32
+            normal_scale(bias_scale.max(top / f64::from(WEIGHT_MAX)))
         };
         let scale_f64 = f64::from(scale);
         let mut abs_sum = 0i64;
@@ -233,7 +243,7 @@ fn quantize_block(
             let w = libm::round(folded(i, o) / scale_f64);
             let w = w.clamp(-f64::from(WEIGHT_MAX), f64::from(WEIGHT_MAX)) as i8;
             abs_sum += i64::from(w).abs();
-            if let Some(slot) = codes.get_mut(i * outputs + o) {
+            if let Some(slot) = codes.get_mut(o * inputs + i) {
                 *slot = w;
             }
         }

@@ -76,6 +76,12 @@ fn quantized_files_are_version_2_and_load() {
     }
 }
 
+/// FORMAT.md §8.4's `code`, as the page writes it: `round(clip(x · inv, ±32767))`, `round`
+/// half away from zero (`libm::roundf`). (`int8::code` computes it another way.)
+fn spec_code(x: f32, inv: f32) -> i16 {
+    libm::roundf((x * inv).clamp(-32767.0, 32767.0)) as i16
+}
+
 /// FORMAT.md §8 step by step, written from the page with the accessors of `int8::Params`
 /// (which only read bytes): the heads, then the mode as §7 step 5. Policy-core must agree
 /// to the last bit, with the libm math (the host default).
@@ -83,7 +89,7 @@ fn reference_mode(file: &[u8], obs: &[f32]) -> (usize, Vec<f32>) {
     let (h, bytes) = format::parse(file).unwrap();
     let p = Params::new(&h, bytes).unwrap();
     let mut x: Vec<i16> = (0..h.obs_dim)
-        .map(|i| code(obs[i], 1.0 / p.obs_scale(i).unwrap()))
+        .map(|i| spec_code(obs[i], 1.0 / p.obs_scale(i).unwrap()))
         .collect();
     let layers = h.hidden.len();
     let mut heads = vec![];
@@ -107,7 +113,7 @@ fn reference_mode(file: &[u8], obs: &[f32]) -> (usize, Vec<f32>) {
                         Activation::Relu => z.max(0.0),
                         Activation::Tanh => Libm::tanh(z),
                     };
-                    code(a, inv)
+                    spec_code(a, inv)
                 })
                 .collect();
         } else {
@@ -179,6 +185,41 @@ fn code_rounds_half_away_from_zero_and_saturates() {
     assert_eq!(code(1e9, 1.0), CODE_MAX as i16);
     assert_eq!(code(-1e9, 1.0), -CODE_MAX as i16);
     assert_eq!(code(f32::INFINITY, 1.0), CODE_MAX as i16);
+}
+
+/// `int8::code` (no `roundf`: a truncating conversion of `2 · x · inv`, then integer
+/// arithmetic) equals FORMAT.md's `round(clip(x · inv))` for every `f32` it can meet:
+/// every 61st bit pattern of all 2³², every float within 4 ulps of each integer and each
+/// half-integer up to ±33 000 (where rounding decides), and the special values; at
+/// `inv = 1` and at scales that make `x · inv` round.
+#[test]
+fn code_equals_the_spec_formula_for_every_kind_of_float() {
+    let check = |x: f32| {
+        for inv in [1.0f32, 3.0517578e-5, 0.1, 7.3, 32767.0] {
+            let (got, want) = (code(x, inv), spec_code(x, inv));
+            assert_eq!(got, want, "code({x:e} = {:#010x}, {inv})", x.to_bits());
+        }
+    };
+    for bits in (0..=u32::MAX).step_by(61) {
+        check(f32::from_bits(bits));
+    }
+    for k in -66_000i32..=66_000 {
+        let at = k as f32 / 2.0; // every integer and half-integer up to ±33 000
+        for ulps in -4i32..=4 {
+            check(f32::from_bits(at.to_bits().wrapping_add_signed(ulps)));
+        }
+    }
+    for x in [
+        0.0,
+        -0.0,
+        f32::MIN_POSITIVE,
+        f32::MAX,
+        f32::INFINITY,
+        f32::NAN,
+    ] {
+        check(x);
+        check(-x);
+    }
 }
 
 #[test]
@@ -322,4 +363,36 @@ fn a_truncated_parameter_block_is_a_length_error() {
             found: n - 1
         }
     );
+}
+
+/// A column of weights so small that its scale would be subnormal, and an observation
+/// feature whose calibrated range is that small, get normal scales (the format refuses
+/// subnormal ones) instead of failing: the file loads and acts like its source.
+#[test]
+fn tiny_columns_and_ranges_get_normal_scales() {
+    let h = header(1, 5, true, 2.0);
+    let mut w = policy_weights(&h, 3);
+    let block = h.blocks()[0];
+    for i in 0..block.inputs {
+        // Output 3 of layer 0: weights around 1e-40 (max / 127 is subnormal).
+        w[block.weight_index(i, 3)] *= 1e-40;
+    }
+    let f32_file = format::write_policy(&h, &w).unwrap();
+    let mut calibration = calibration(500, 9);
+    for state in calibration.chunks_exact_mut(3) {
+        state[1] *= 1e-39; // feature 1's range: about 1e-38 / 32767 per code
+    }
+    let q = quantize(&f32_file, &calibration).unwrap();
+    let (hq, bytes) = format::parse(&q).unwrap();
+    let p = Params::new(&hq, bytes).unwrap();
+    assert!(p.obs_scale(1).unwrap().is_normal());
+    assert!(p.blocks[0].scale(3).unwrap().is_normal());
+    let (reference, quantized) = (
+        HostPolicy::load(&f32_file).unwrap(),
+        HostPolicy::load(&q).unwrap(),
+    );
+    let observations: Vec<Vec<f32>> = calibration.chunks_exact(3).map(<[f32]>::to_vec).collect();
+    let r = policy_core::testing::quantization_error(&reference, &quantized, &observations, 16)
+        .unwrap();
+    assert!(r.mode_agreement > 0.95 && r.mean_mode_error < 0.02, "{r:?}");
 }

@@ -135,3 +135,51 @@ fn samples_of_the_committed_file_pass_the_ks_helper() {
         assert!(report.passes(0.01 / 3.0), "{obs:?}: {report:?}");
     }
 }
+
+fn golden_v2_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/golden-v2.mxp")
+}
+
+/// A tanh mixture with two actions and three components, hidden widths 8 and 6 (whole groups
+/// of four and remainders), quantized by policy-core's quantizer from fixed weights and a
+/// fixed calibration set: the committed version-2 file `scripts/mxp_reader.py` reads
+/// independently (`scripts/check_format_reader.py`).
+fn golden_v2_bytes() -> Vec<u8> {
+    let h = Header::new(
+        3,
+        &[8, 6],
+        2,
+        3,
+        Activation::Tanh,
+        true,
+        (-5.0, 1.0),
+        &[-1.0, 0.0],
+        &[1.0, 3.0],
+    )
+    .unwrap();
+    let w: Vec<f32> = (0..h.weight_count())
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 80.0)
+        .collect();
+    let f32_file = write_policy(&h, &w).unwrap();
+    let calibration: Vec<f32> = (0..64)
+        .flat_map(|i| {
+            let t = i as f32 * 0.37;
+            [t.sin() * 2.0, t.cos(), (i % 9) as f32 - 4.0]
+        })
+        .collect();
+    policy_core::quantize::quantize(&f32_file, &calibration).unwrap()
+}
+
+#[test]
+fn the_quantizer_reproduces_the_committed_version_2_file_byte_for_byte() {
+    // If this fails, version 2's layout or the quantizer changed. A deliberate change is
+    // written with `MIXPOLICY_WRITE_GOLDEN=1 cargo test -p mixpolicy-tests --test policy_file`.
+    let bytes = golden_v2_bytes();
+    if std::env::var_os("MIXPOLICY_WRITE_GOLDEN").is_some() {
+        std::fs::write(golden_v2_path(), &bytes).unwrap();
+    }
+    let committed = std::fs::read(golden_v2_path()).expect("tests/data/golden-v2.mxp is committed");
+    assert_eq!(bytes, committed);
+    let (header, _) = policy_core::format::parse(&committed).unwrap();
+    assert_eq!(header.encoding, policy_core::format::Encoding::Int8);
+}

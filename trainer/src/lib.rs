@@ -30,6 +30,7 @@ pub use nn::to_f32_vec;
 pub use run::checkpoint::CheckpointError;
 pub use run::evaluate::{evaluate, visited_states, Evaluation};
 pub use run::frozen::FrozenRun;
+pub use run::int8::{export_int8, Int8Export, Int8Settings};
 pub use run::manifest::ManifestError;
 pub use run::metrics::MetricsRow;
 pub use run::population::{MemberGrid, PopulationDir};

@@ -1,5 +1,5 @@
 //! `mixsac inspect` reports policy files, good and bad, through policy-core; `quantize`
-//! writes int8 ones; bad command lines are usage errors.
+//! and `train --export-int8` write int8 ones; bad command lines are usage errors.
 
 use policy_core::format::{Activation, Header};
 use policy_core::testing::random_policy;
@@ -110,7 +110,85 @@ fn quantize_inspect_and_eval_an_int8_policy() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already quantized"));
+
+    // Keyword arguments are for gym:<ID> environments (trainer/tests/gym.rs passes some).
+    let kwargs = mixsac()
+        .args(["quantize", source, "--calibrate-env", "shaped-pendulum"])
+        .args(["--env-kwargs", r#"{"g": 9.81}"#, "--out"])
+        .arg(dir.join("kw.mxp"))
+        .output()
+        .unwrap();
+    assert!(!kwargs.status.success());
+    let err = String::from_utf8_lossy(&kwargs.stderr);
+    assert!(
+        err.contains("--env-kwargs applies to gym:<ID> environments only"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `mixsac train --export-int8` writes policy.mxp and its int8 quantization beside it,
+/// calibrated in the training environment, and prints the accuracy.
+#[test]
+fn train_export_int8_writes_both_files_and_prints_the_accuracy() {
+    use policy_core::format::{parse, Encoding};
+    let dir = temp_dir("export-int8");
+    let out = mixsac()
+        .args([
+            "train",
+            "--env",
+            "pendulum",
+            "--steps",
+            "300",
+            "--learning-starts",
+            "100",
+        ])
+        .args([
+            "--log-every",
+            "100",
+            "--hidden",
+            "16",
+            "--export-int8",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.contains("int8 policy written to"), "{text}");
+    assert!(
+        text.contains("calibrated on 4000 states of 20 episodes"),
+        "{text}"
+    );
+    assert!(text.contains("same component"), "{text}");
+    let f32_file = std::fs::read(dir.join("policy.mxp")).unwrap();
+    let int8_file = std::fs::read(dir.join("policy-int8.mxp")).unwrap();
+    let (h32, _) = parse(&f32_file).unwrap();
+    let (h8, _) = parse(&int8_file).unwrap();
+    assert_eq!((h32.encoding, h8.encoding), (Encoding::F32, Encoding::Int8));
+    assert_eq!(h32.hidden, h8.hidden);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `visited_states` cuts each episode at `max_steps` steps (the cap that keeps calibration
+/// finite in an environment without a time limit); below the environment's own limit
+/// (pendulum: 200 steps) it is what ends the episodes.
+#[test]
+fn visited_states_cuts_episodes_at_the_step_cap() {
+    let source = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../firmware-example/policies/pendulum-sgm5.mxp"
+    );
+    let bytes = std::fs::read(source).unwrap();
+    let policy = policy_core::HostPolicy::load(&bytes).unwrap();
+    let mut env = trainer::envs::make("pendulum").unwrap();
+    let capped = trainer::visited_states(&policy, &mut env, 3, 0, 50).unwrap();
+    assert_eq!(capped.len(), 3 * 50);
+    let whole = trainer::visited_states(&policy, &mut env, 3, 0, 1000).unwrap();
+    assert_eq!(whole.len(), 3 * 200);
+    // Same seed, same states up to the cut.
+    assert_eq!(capped[..50], whole[..50]);
 }
 
 #[test]

@@ -612,3 +612,42 @@ fn env_kwargs_are_saved_and_used_by_resume_and_eval() {
     assert!(returns.iter().all(|&r| r > -82.0), "{returns:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `mixsac quantize --calibrate-env gym:<ID>` takes `--env-kwargs` as `train` does: they
+/// reach gym.make (a keyword Pendulum-v1 does not take is refused, naming it), and a short
+/// time limit given that way caps the calibration episodes.
+#[test]
+fn quantize_passes_env_kwargs_to_its_calibration_environment() {
+    let dir = temp_dir("quantize-kwargs");
+    let source = repo().join("firmware-example/policies/pendulum-sgm5.mxp");
+    let quantize = |kwargs: &str| {
+        common::mixsac_command()
+            .arg("quantize")
+            .arg(&source)
+            .args(["--calibrate-env", "gym:Pendulum-v1", "--python", &python()])
+            .args([
+                "--episodes",
+                "2",
+                "--check-episodes",
+                "0",
+                "--env-kwargs",
+                kwargs,
+            ])
+            .arg("--out")
+            .arg(dir.join("q.mxp"))
+            .output()
+            .unwrap()
+    };
+    let out = quantize(r#"{"max_episode_steps": 30, "g": 9.81}"#);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("calibrated on 60 states of 2 episodes"),
+        "{text}"
+    );
+    let refused = quantize(r#"{"gravity_typo": 9.81}"#);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("gravity_typo"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -206,10 +206,10 @@ fn int8_pendulum_policy_stays_within_its_derived_bounds() {
     let f32_file = std::fs::read(POLICY).unwrap();
     let policy = HostPolicy::load(&f32_file).unwrap();
     let mut env = trainer::envs::make("shaped-pendulum").unwrap();
-    let calibration = trainer::visited_states(&policy, &mut env, 20, 0).unwrap();
+    let calibration = trainer::visited_states(&policy, &mut env, 20, 0, 1000).unwrap();
     let q_file = quantize::quantize(&f32_file, &calibration.concat()).unwrap();
     let q = HostPolicy::load(&q_file).unwrap();
-    let states = trainer::visited_states(&policy, &mut env, 20, 1).unwrap();
+    let states = trainer::visited_states(&policy, &mut env, 20, 1, 1000).unwrap();
     let (layers, obs_scale) = layers(&f32_file, &q_file);
     let h = policy.header();
     let relu = h.activation == policy_core::format::Activation::Relu;
@@ -333,7 +333,7 @@ fn int8_pendulum_policy_returns_match_f32_in_closed_loop() {
     let f32_file = std::fs::read(POLICY).unwrap();
     let policy = HostPolicy::load(&f32_file).unwrap();
     let mut env = trainer::envs::make("shaped-pendulum").unwrap();
-    let calibration = trainer::visited_states(&policy, &mut env, 20, 0).unwrap();
+    let calibration = trainer::visited_states(&policy, &mut env, 20, 0, 1000).unwrap();
     let q_file = quantize::quantize(&f32_file, &calibration.concat()).unwrap();
     let q = HostPolicy::load(&q_file).unwrap();
     let n = 100;

@@ -48,7 +48,15 @@ pub fn evaluate(
     if episodes == 0 {
         bail!("--episodes must be at least 1");
     }
-    let returns = roll_out(policy, env, episodes, seed, deterministic, |_| {})?;
+    let returns = roll_out(
+        policy,
+        env,
+        episodes,
+        seed,
+        deterministic,
+        usize::MAX,
+        |_| {},
+    )?;
     Ok(Evaluation {
         returns,
         deterministic,
@@ -56,29 +64,33 @@ pub fn evaluate(
 }
 
 /// The observations `policy` meets in `episodes` episodes of `env`, sampling its actions
-/// (start states and sampling from `seed`, as [`evaluate`] draws them), one `Vec` per step:
-/// the states a quantizer calibrates on and an accuracy check compares at (`mixsac quantize`).
+/// (start states and sampling from `seed`, as [`evaluate`] draws them), one `Vec` per step,
+/// each episode cut after `max_steps` steps (an environment without a time limit, or one
+/// the policy never finishes, would otherwise never end): the states a quantizer calibrates
+/// on and an accuracy check compares at (`mixsac quantize`).
 pub fn visited_states(
     policy: &policy_core::HostPolicy,
     env: &mut Env,
     episodes: usize,
     seed: u64,
+    max_steps: usize,
 ) -> Result<Vec<Vec<f32>>> {
     let mut states = Vec::new();
-    roll_out(policy, env, episodes, seed, false, |obs| {
+    roll_out(policy, env, episodes, seed, false, max_steps, |obs| {
         states.push(obs.to_vec())
     })?;
     Ok(states)
 }
 
-/// Plays `episodes` episodes, showing `visit` each observation the policy acts on; returns
-/// each episode's return.
+/// Plays `episodes` episodes of at most `max_steps` steps each, showing `visit` each
+/// observation the policy acts on; returns each episode's return.
 fn roll_out(
     policy: &policy_core::HostPolicy,
     env: &mut Env,
     episodes: usize,
     seed: u64,
     deterministic: bool,
+    max_steps: usize,
     mut visit: impl FnMut(&[f32]),
 ) -> Result<Vec<f64>> {
     if policy.obs_dim() != env.obs_dim() || policy.action_dim() != env.action_dim() {
@@ -98,7 +110,7 @@ fn roll_out(
     for _ in 0..episodes {
         env.reset(&mut rng, &mut obs)?;
         let mut total = 0.0;
-        loop {
+        for _ in 0..max_steps {
             visit(&obs);
             if deterministic {
                 policy.mode(&obs, &mut action)?;

@@ -31,6 +31,10 @@ impl RunDir {
     pub fn policy(&self) -> PathBuf {
         self.root.join("policy.mxp")
     }
+    /// The int8 (format version 2) export of the policy (`mixsac train --export-int8`).
+    pub fn policy_int8(&self) -> PathBuf {
+        self.root.join("policy-int8.mxp")
+    }
     /// The latest whole checkpoint.
     pub fn checkpoint(&self) -> PathBuf {
         self.root.join("checkpoint")

@@ -90,7 +90,7 @@ pub fn run(args: Args) -> Result<()> {
 
 /// The keyword arguments the policy was trained with: those of the run's config.toml beside
 /// the policy file, when that run trained on `env` (a policy copied elsewhere has none).
-fn trained_kwargs(policy: &std::path::Path, env: &EnvId) -> EnvKwargs {
+pub fn trained_kwargs(policy: &std::path::Path, env: &EnvId) -> EnvKwargs {
     let file = policy.with_file_name("config.toml");
     if !file.exists() {
         return EnvKwargs::default();

@@ -1,13 +1,12 @@
 //! `mixsac quantize`: post-training int8 quantization of an exported policy (format
 //! version 2), calibrated on the states the policy itself visits, with its accuracy measured
-//! on other episodes.
+//! on other episodes (`trainer::export_int8`).
 
 use anyhow::{Context, Result};
-use policy_core::quantize::{self, Granularity, Options};
-use policy_core::testing::quantization_error;
-use policy_core::HostPolicy;
+use policy_core::quantize::{Granularity, Options};
 use std::path::PathBuf;
-use trainer::envs::{EnvId, GymOptions};
+use trainer::envs::{EnvId, EnvKwargs, GymOptions};
+use trainer::Int8Settings;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,6 +20,11 @@ pub struct Args {
     /// quantized at calibrated scales.
     #[arg(long)]
     calibrate_env: EnvId,
+    /// Keyword arguments for gym.make, a JSON object, as `mixsac train` takes them [default:
+    /// the `env_kwargs` of the config.toml beside the policy file, if it trained on the same
+    /// environment].
+    #[arg(long)]
+    env_kwargs: Option<EnvKwargs>,
     /// Calibration episodes.
     #[arg(long, default_value_t = 20)]
     episodes: usize,
@@ -31,6 +35,9 @@ pub struct Args {
     /// Seed of the calibration episodes (the check episodes use seed + 1).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Longest episode, in steps (for environments without a time limit).
+    #[arg(long, default_value_t = 1000)]
+    max_steps: usize,
     /// One weight scale per layer instead of per output (worse or equal; kept to compare).
     #[arg(long)]
     per_layer: bool,
@@ -43,55 +50,53 @@ pub fn run(args: Args) -> Result<()> {
     if args.episodes == 0 {
         anyhow::bail!("--episodes must be at least 1");
     }
+    if args.max_steps == 0 {
+        anyhow::bail!("--max-steps must be at least 1");
+    }
     let path = &args.input;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let policy = HostPolicy::load(&bytes).with_context(|| format!("{}", path.display()))?;
-    let mut env = args
-        .calibrate_env
-        .make(&GymOptions::new(args.python.as_deref()))?;
-    let states = trainer::visited_states(&policy, &mut env, args.episodes, args.seed)
-        .with_context(|| format!("calibrating on {}", args.calibrate_env))?;
-    let flat: Vec<f32> = states.concat();
-    let options = Options {
-        granularity: if args.per_layer {
-            Granularity::PerLayer
-        } else {
-            Granularity::PerOutput
-        },
-        ..Options::default()
+    let kwargs = match args.env_kwargs.clone() {
+        Some(kwargs) => kwargs,
+        None => crate::eval::trained_kwargs(path, &args.calibrate_env),
     };
-    let quantized = quantize::quantize_with(&bytes, &flat, &options)
+    if !kwargs.is_empty() && !matches!(args.calibrate_env, EnvId::Gym(_)) {
+        anyhow::bail!("--env-kwargs applies to gym:<ID> environments only");
+    }
+    let options = GymOptions {
+        kwargs,
+        ..GymOptions::new(args.python.as_deref())
+    };
+    let mut env = args.calibrate_env.make(&options)?;
+    let settings = Int8Settings {
+        episodes: args.episodes,
+        check_episodes: args.check_episodes,
+        seed: args.seed,
+        max_steps: args.max_steps,
+        options: Options {
+            granularity: if args.per_layer {
+                Granularity::PerLayer
+            } else {
+                Granularity::PerOutput
+            },
+            ..Options::default()
+        },
+    };
+    let export = trainer::export_int8(&bytes, &mut env, &settings)
         .with_context(|| format!("quantizing {}", path.display()))?;
-    std::fs::write(&args.out, &quantized)
+    std::fs::write(&args.out, &export.bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!(
         "wrote {} ({} bytes, {:.1} % of {}; calibrated on {} states of {} episodes of {})",
         args.out.display(),
-        quantized.len(),
-        100.0 * quantized.len() as f64 / bytes.len() as f64,
+        export.bytes.len(),
+        100.0 * export.bytes.len() as f64 / bytes.len() as f64,
         path.display(),
-        states.len(),
+        export.calibration_states,
         args.episodes,
         args.calibrate_env
     );
-    if args.check_episodes > 0 {
-        let q = HostPolicy::load(&quantized)?;
-        let check = trainer::visited_states(&policy, &mut env, args.check_episodes, args.seed + 1)?;
-        let r = quantization_error(&policy, &q, &check, 256)?;
-        println!(
-            "accuracy at {} states of {} other episodes (f32 policy sampling):",
-            r.states, args.check_episodes
-        );
-        println!(
-            "  mode action   max |Δ|/range {:.2e}  mean {:.2e}  same component {:.2} %",
-            r.max_mode_error,
-            r.mean_mode_error,
-            100.0 * r.mode_agreement
-        );
-        println!(
-            "  KL(f32‖int8)  mean {:.2e}  max {:.2e} nats (256 draws per state); joint bound mean {:.2e}  max {:.2e}",
-            r.kl_mean, r.kl_max, r.kl_bound_mean, r.kl_bound_max
-        );
+    if export.accuracy.is_some() {
+        println!("{}", export.accuracy_lines(args.check_episodes));
     }
     Ok(())
 }
