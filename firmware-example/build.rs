@@ -8,7 +8,7 @@
 //! `FIRMWARE_POLICY=/path/to/policy.mxp` swaps in another policy (relative paths are taken
 //! from this directory); the default is the committed `policies/pendulum-sgm5.mxp`, or with
 //! the `int8` feature its int8 quantization `policies/pendulum-sgm5-int8.mxp` (format
-//! version 2, which only the `int8` feature reads).
+//! version 3, which only the `int8` feature reads).
 //! `FIRMWARE_WEIGHTS_MISALIGNED=1` places the weights one byte past a 4-byte boundary instead
 //! of on one, to test and measure policy-core's path for unaligned weights.
 
@@ -76,7 +76,7 @@ fn main() {
             let int8 = header.encoding == policy_core::format::Encoding::Int8;
             if int8 && !int8_feature {
                 println!(
-                    "cargo:warning=the policy file {} is format version 2 (int8): build with \
+                    "cargo:warning=the policy file {} is format version 3 (int8): build with \
                      `--features int8`, or the firmware refuses it at run time",
                     policy.display()
                 );

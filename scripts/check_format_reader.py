@@ -2,11 +2,11 @@
 """Checks that policy-core/FORMAT.md is complete: the reader written from it alone
 (scripts/mxp_reader.py) must agree with policy-core on every `.mxp` tracked in the repository.
 
-For each file (`git ls-files '*.mxp'`; versions 1 and 2, so `mxp_eval` must be built with
+For each file (`git ls-files '*.mxp'`; versions 1 and 3, so `mxp_eval` must be built with
 policy-core's `int8` feature), plus a variant of each multi-component file whose logits are
 made exactly equal (to exercise the mode's tie rule), fixed-seed observations and actions go
 through both readers: policy-core's via its `mxp_eval` example, this repository's via
-mxp_reader.py (which computes version 2's integer network itself, from FORMAT.md §8). Actions are uniform in the box, exactly on and a hair inside each bound,
+mxp_reader.py (which computes version 3's integer network itself, from FORMAT.md §8). Actions are uniform in the box, exactly on and a hair inside each bound,
 beyond the bounds and at the mode, so the clamp of y = (a - bias)/scale is exercised.
 
 Agreement: every log pi(a|s) and every mode action within 1e-5 * max(1, |policy-core's value|)
@@ -46,7 +46,7 @@ def tie_variant(data, policy):
     if policy.int8 is None:  # version 1: its weights, then its biases, all f32 (§4)
         start = end - 4 * (h + 1) * k
         body = data[:start] + bytes(4 * h * k) + np.full(k, 0.5, dtype="<f4").tobytes()
-    else:  # version 2 (§8.2): its int8 weights end field 12; its i32 biases end the words
+    else:  # version 3 (§8.2): its int8 weights end field 12; its i32 biases end the words
         outputs = sum(policy.hidden) + 2 * k * policy.action_dim + k
         words_end = policy.weights_offset + 4 * (policy.obs_dim + len(policy.hidden)) + 8 * outputs
         body = bytearray(data[:end])

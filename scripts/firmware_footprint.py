@@ -181,7 +181,7 @@ def main():
     math = "fast-math" if "fast-math" in args.features else "libm"
     int8 = "int8" in args.features.split(",")
     if int8:
-        policy += " (int8, format version 2)"
+        policy += " (int8, format version 3)"
         # The integer dot products: thumbv7em's DSP kernel, plain Rust elsewhere.
         kernel = ("int8 dot products on the DSP extension (`smlad`)" if target == TARGET
                   else "int8 dot products in plain Rust")

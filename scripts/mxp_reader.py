@@ -5,8 +5,8 @@
     mxp_reader.py POLICY.mxp --obs 0.5 -1 2 --action 0.3      # log pi(a|s) and the mode
 
 Section numbers (§) refer to FORMAT.md. Versions 1 (f32) and 2 (int8, §8). The network and
-y = (a - bias)/scale run in float32 as FORMAT.md §7 (version 1) and §8.4 (version 2)
-describe policy-core doing them, version 2's integer sums in exact integers; everything
+y = (a - bias)/scale run in float32 as FORMAT.md §7 (version 1) and §8.4 (version 3)
+describe policy-core doing them, version 3's integer sums in exact integers; everything
 after the heads in float64.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 MAGIC = b"MXPF"
-VERSIONS = (1, 2)
-# Version 2 (§8): activation codes and weight codes are symmetric; scales at most this.
+VERSIONS = (1, 3)
+# Version 3 (§8): activation codes and weight codes are symmetric; scales at most this.
 CODE_MAX = 32767
 WEIGHT_MAX = 127
 MIN_FILE_LEN = 65
@@ -104,7 +104,7 @@ def code(x, inv):
 
 @dataclass
 class Int8Network:
-    """Version 2's field 12 (§8.2) and its evaluation (§8.4)."""
+    """Version 3's field 12 (§8.2) and its evaluation (§8.4)."""
     obs_scales: np.ndarray  # float32, one per observation feature
     act_scales: np.ndarray  # float32, one per hidden layer
     blocks: list  # [(q (outputs x inputs) int64, bias int64, scale float32)] in §4 order
@@ -129,7 +129,7 @@ class Int8Network:
 
 
 def parse_int8(raw, obs_dim, hidden, shapes):
-    """§8.2-§8.3: split version 2's field 12 and check it."""
+    """§8.2-§8.3: split version 3's field 12 and check it."""
     n_out = sum(o for _, o in shapes)
     expected = 4 * obs_dim + 4 * len(hidden) + 8 * n_out + sum(i * o for i, o in shapes)
     if len(raw) != expected:
@@ -176,7 +176,7 @@ class Policy:
     high: np.ndarray
     weights_offset: int  # where the weight bytes start in the file
     layers: list  # [(W (inputs x outputs), b)] in float32: hidden..., mean, log_std, logits
-    int8: object = None  # version 2: an Int8Network (then `layers` is empty)
+    int8: object = None  # version 3: an Int8Network (then `layers` is empty)
 
     @property
     def scale(self):  # f32, halving first (§5)
@@ -253,6 +253,9 @@ def load(data):
     if r.raw(4, "magic") != MAGIC:
         raise FormatError("not an .mxp file (magic)")
     version = r.u16("version")
+    if version == 2:
+        raise FormatError("format version 3, the retired input-major int8 layout (FORMAT.md §8): "
+                          "quantize the f32 policy again")
     if version not in VERSIONS:
         raise FormatError(f"format version {version}, this reader reads {VERSIONS}")
     obs_dim = r.u16("obs_dim")
@@ -296,7 +299,7 @@ def load(data):
     k_a = components * action_dim
     shapes = list(zip([obs_dim] + hidden[:-1], hidden))
     shapes += [(hidden[-1], k_a), (hidden[-1], k_a), (hidden[-1], components)]
-    if version == 2:
+    if version == 3:
         network = parse_int8(raw, obs_dim, hidden, shapes)
         return Policy(obs_dim, hidden, action_dim, components, activation, squash,
                       float(log_std_min), float(log_std_max), low, high, weights_offset, [],
@@ -329,7 +332,7 @@ def main():
             policy = load(f.read())
         except FormatError as e:
             sys.exit(f"error: {args.policy}: {e}")
-    print(f"{'int8 (version 2)' if policy.int8 is not None else 'f32 (version 1)'}, "
+    print(f"{'int8 (version 3)' if policy.int8 is not None else 'f32 (version 1)'}, "
           f"obs {policy.obs_dim}, hidden {policy.hidden} {policy.activation}, "
           f"action {policy.action_dim} in [{policy.low.tolist()}, {policy.high.tolist()}], "
           f"{policy.components} components, squash {policy.squash}, "

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Which int8 scheme for `.mxp` version 2? Measures candidate schemes on a trained policy.
+"""Which int8 scheme for `.mxp` version 3? Measures candidate schemes on a trained policy.
 
     .venv/bin/python scripts/quant_study.py POLICY.mxp [--episodes 20] [--calib 10]
 
@@ -23,7 +23,7 @@ Schemes (weights always symmetric int8, zero-point 0, round to nearest, clamp ±
   as unsigned 8-bit codes 0..255 (tanh ones as -127..127) with one scale per layer; integer
   dot products, rescaled once per output. Ranges: the largest calibrated magnitude.
 - `w8a16-layer`, `w8a16-channel`: as w8a8 with 16-bit codes (-32767..32767) and ranges twice
-  the largest calibrated magnitude: the scheme policy-core's version 2 implements.
+  the largest calibrated magnitude: the scheme policy-core's version 3 implements.
 """
 
 import argparse

@@ -105,7 +105,7 @@ trap 'rm -f "$log"' EXIT
 step "tests (workspace, ci profile: optimised, with overflow checks; includes the firmware under QEMU)"
 cargo test --workspace --profile ci 2>&1 | tee -a "$log"
 
-step "policy-core without int8 (its default, the firmware's build: f32 only, version 2 refused)"
+step "policy-core without int8 (its default, the firmware's build: f32 only, version 3 refused)"
 cargo test -p policy-core --profile ci --features std 2>&1 | tee -a "$log"
 
 step "environments step-for-step against Gymnasium (the shipped mixsac binary)"

@@ -71,7 +71,14 @@ pub enum LoadError {
         /// Newest version policy-core knows ([`crate::format::NEWEST_VERSION`]).
         supported: u16,
     },
-    /// The file is format version 2 (int8 weights) and this build of policy-core was
+    /// Format version 2: int8 weights in the input-major layout `mixsac quantize` wrote
+    /// before version 3, which no build reads (its bytes would parse as version 3 and act
+    /// wrongly). Quantize the policy's f32 file again.
+    RetiredVersion {
+        /// Version in the file.
+        found: u16,
+    },
+    /// The file is format version 3 (int8 weights) and this build of policy-core was
     /// compiled without its `int8` feature, which reads and evaluates that version. (Only a
     /// build without the feature returns it; the variant exists in every build.)
     Int8FeatureDisabled,
@@ -94,18 +101,18 @@ pub enum LoadError {
         /// Index of the weight in the documented order.
         index: usize,
     },
-    /// Version 2: a scale is not a positive normal `f32` of at most `int8::SCALE_MAX`
+    /// Version 3: a scale is not a positive normal `f32` of at most `int8::SCALE_MAX`
     /// (1e29).
     BadScale {
         /// Index of the scale among all of the file's scales, in file order.
         index: usize,
     },
-    /// Version 2: a weight code is −128 (codes are symmetric, −127 ..= 127).
+    /// Version 3: a weight code is −128 (codes are symmetric, −127 ..= 127).
     BadWeightCode {
         /// Index of the weight among the int8 weights, in file order.
         index: usize,
     },
-    /// Version 2: an output's bias and weights could overflow its 32-bit accumulator for
+    /// Version 3: an output's bias and weights could overflow its 32-bit accumulator for
     /// some input codes (`|bias| + 32767 · Σ_i |w[i][o]| > 2^31 − 1`).
     AccumulatorOverflow {
         /// Block index in file order (hidden layers, then mean, log-std, logits).
@@ -171,7 +178,7 @@ pub enum WriteError {
         /// Index of the weight in the documented order.
         index: usize,
     },
-    /// [`crate::format::write_policy`] writes `f32` (version-1) files only; version 2 comes
+    /// [`crate::format::write_policy`] writes `f32` (version-1) files only; version 3 comes
     /// from `quantize` (features `alloc` and `int8`).
     Encoding,
 }
@@ -245,7 +252,11 @@ impl fmt::Display for LoadError {
             ),
             LoadError::Int8FeatureDisabled => write!(
                 f,
-                "policy file is format version 2 (int8 weights), which this build does not read: enable policy-core's `int8` feature"
+                "policy file is format version 3 (int8 weights), which this build does not read: enable policy-core's `int8` feature"
+            ),
+            LoadError::RetiredVersion { found } => write!(
+                f,
+                "policy file is format version {found}, the int8 layout written before version 3, which no build reads any more: quantize the f32 policy again (`mixsac quantize IN.mxp --out OUT.mxp`)"
             ),
             LoadError::Header(e) => write!(f, "invalid policy header: {e}"),
             LoadError::Malformed { field } => {
@@ -314,7 +325,7 @@ impl fmt::Display for WriteError {
             WriteError::NonFiniteWeight { index } => write!(f, "weight {index} is not finite"),
             WriteError::Encoding => write!(
                 f,
-                "write_policy writes f32 (version 1) files; quantize writes version 2"
+                "write_policy writes f32 (version 1) files; quantize writes version 3"
             ),
         }
     }

@@ -43,13 +43,18 @@ pub const MAGIC: [u8; 4] = *b"MXPF";
 /// Version 1: every parameter an `f32`. `write_policy` (feature `alloc`) writes it; every
 /// build reads it.
 pub const FORMAT_VERSION: u16 = 1;
-/// Version 2: int8 weights with per-output `f32` scales, quantized activations
-/// (module `int8`, feature `int8`). Same header as version 1; only the weight bytes differ.
-/// A build without feature `int8` refuses it with [`LoadError::Int8FeatureDisabled`].
-pub const FORMAT_VERSION_INT8: u16 = 2;
+/// Version 3: int8 weights (output-major) with per-output `f32` scales, quantized
+/// activations (module `int8`, feature `int8`). Same header as version 1; only the weight
+/// bytes differ. A build without feature `int8` refuses it with
+/// [`LoadError::Int8FeatureDisabled`].
+pub const FORMAT_VERSION_INT8: u16 = 3;
+/// Version 2: the same int8 scheme with the weights stored input-major, as `mixsac quantize`
+/// wrote them until the layout changed for the Cortex-M4 kernel. Its bytes would parse as
+/// version 3 and act wrongly, so every build refuses it with [`LoadError::RetiredVersion`].
+pub const RETIRED_INT8_VERSION: u16 = 2;
 /// The newest version policy-core knows; a later one is refused with
-/// [`LoadError::UnsupportedVersion`]. A build reads every version from 1 to this one,
-/// version 2 only with feature `int8`.
+/// [`LoadError::UnsupportedVersion`]. A build reads versions 1 and 3, version 3 only with
+/// feature `int8`.
 pub const NEWEST_VERSION: u16 = FORMAT_VERSION_INT8;
 /// Size of the smallest possible policy file (all dimensions 1, one hidden layer).
 pub const MIN_FILE_LEN: usize = 65;
@@ -66,12 +71,12 @@ pub(crate) fn box_affine(lo: f32, hi: f32) -> (f32, f32) {
     (hi / 2.0 - lo / 2.0, hi / 2.0 + lo / 2.0)
 }
 
-/// How the parameters are stored: the format version (1 or 2) says which.
+/// How the parameters are stored: the format version (1 or 3) says which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
     /// Version 1: every parameter a little-endian `f32` (§4 of FORMAT.md).
     F32,
-    /// Version 2: int8 weights, `i32` biases, `f32` scales (module `int8`, §8 of FORMAT.md;
+    /// Version 3: int8 weights, `i32` biases, `f32` scales (module `int8`, §8 of FORMAT.md;
     /// read only with feature `int8`).
     Int8,
 }
@@ -517,6 +522,9 @@ pub fn parse(bytes: &[u8]) -> Result<(Header<'_>, &[u8]), LoadError> {
         return Err(LoadError::BadMagic { found: magic });
     }
     let version: u16 = r.take("version")?;
+    if version == RETIRED_INT8_VERSION {
+        return Err(LoadError::RetiredVersion { found: version });
+    }
     let encoding = Encoding::of_version(version).ok_or(LoadError::UnsupportedVersion {
         found: version,
         supported: NEWEST_VERSION,
@@ -610,7 +618,7 @@ pub(crate) fn le_f32s(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
 }
 
 /// Encodes a version-1 (`f32`) policy file. The trainer's export goes through here, so
-/// there is one writer; `quantize` (features `alloc` and `int8`) writes version 2 through
+/// there is one writer; `quantize` (features `alloc` and `int8`) writes version 3 through
 /// the same encoder.
 #[cfg(feature = "alloc")]
 pub fn write_policy(

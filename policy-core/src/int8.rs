@@ -1,4 +1,4 @@
-//! Format version 2: int8 weights, 16-bit activation codes, 32-bit integer accumulation.
+//! Format version 3: int8 weights, 16-bit activation codes, 32-bit integer accumulation.
 //!
 //! The scheme (chosen by measurement, `policy-core/FORMAT.md` §8):
 //! - every weight matrix is stored as symmetric int8 codes (−127 ..= 127, zero-point 0),
@@ -90,7 +90,7 @@ impl QBlock<'_> {
     }
 }
 
-/// The parameters of a version-2 file, split in place (nothing is copied).
+/// The parameters of a version-3 file, split in place (nothing is copied).
 ///
 /// Field 12 holds, with no padding: the `obs_dim` observation scales (`f32`), one output
 /// scale per hidden layer (`f32`), then for each block in [`Header::blocks`] order its
@@ -112,7 +112,7 @@ fn words(bytes: &[u8], n: usize) -> Option<(&[[u8; 4]], &[u8])> {
 }
 
 impl<'a> Params<'a> {
-    /// Splits the parameter bytes of a version-2 file with this header.
+    /// Splits the parameter bytes of a version-3 file with this header.
     pub fn new(header: &Header, bytes: &'a [u8]) -> Result<Params<'a>, LoadError> {
         let short = LoadError::WeightsLength {
             expected: header.weight_bytes_len().unwrap_or(usize::MAX),

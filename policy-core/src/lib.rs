@@ -24,8 +24,8 @@
 //! Features: `alloc` adds the `.mxp` writer (`format::write_policy`); `std` adds
 //! `testing`, helpers for host-side tests of a shipped policy; `fast-math` swaps libm for
 //! micromath approximations (accuracy measured in this crate's README); `int8` reads and
-//! evaluates format version 2 (int8 weights, the `int8` module) and, with `alloc`, adds the
-//! quantizer (`quantize`). Without `int8` a version-2 file is refused with
+//! evaluates format version 3 (int8 weights, the `int8` module) and, with `alloc`, adds the
+//! quantizer (`quantize`). Without `int8` a version-3 file is refused with
 //! [`LoadError::Int8FeatureDisabled`], and its validation and evaluation are not compiled.
 #![no_std]
 #![cfg_attr(

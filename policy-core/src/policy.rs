@@ -50,7 +50,7 @@ pub struct Policy<
 enum Net<'a> {
     /// Version 1: `f32` weights.
     F32(Network<'a>),
-    /// Version 2: int8 weights, integer dot products (`qnet.rs`).
+    /// Version 3: int8 weights, integer dot products (`qnet.rs`).
     #[cfg(feature = "int8")]
     Int8(QNetwork<'a>),
 }

@@ -1,4 +1,4 @@
-//! The integer dot products of a version-2 layer: for each output `o`, `acc = bias[o] +
+//! The integer dot products of a version-3 layer: for each output `o`, `acc = bias[o] +
 //! Σ_i x[i] · w[o][i]` in `i32`, exact (`int8::Params::validate` proved that no sum can
 //! overflow), so every order of the additions gives the same bits. On a core with the DSP
 //! extension (Cortex-M4/M7, `cfg(policy_core_dsp)`) the rows run through a dual 16-bit

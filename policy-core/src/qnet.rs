@@ -1,4 +1,4 @@
-//! The network of a version-2 file ([`crate::int8`]): integer dot products with 32-bit
+//! The network of a version-3 file ([`crate::int8`]): integer dot products with 32-bit
 //! accumulation, rescaled to `f32` once per output.
 //!
 //! Per hidden output: `acc = bias + Σ_i x[i] · w[i][o]` in `i32` (exact: `Params::validate`
@@ -116,7 +116,7 @@ impl Sink for Head<'_> {
     }
 }
 
-/// The trunk and heads of a version-2 policy.
+/// The trunk and heads of a version-3 policy.
 #[derive(Debug, Clone)]
 pub(crate) struct QNetwork<'a> {
     params: Params<'a>,

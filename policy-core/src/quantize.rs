@@ -1,5 +1,5 @@
 //! Post-training quantization: a version-1 (`f32`) file and calibration observations in, a
-//! version-2 (int8) file out (feature `alloc`). The one quantizer: `mixsac quantize` calls it.
+//! version-3 (int8) file out (feature `alloc`). The one quantizer: `mixsac quantize` calls it.
 //!
 //! The scheme is [`crate::int8`]'s. What this module chooses:
 //! - **activation scales** from the calibration observations (states the policy visits):
@@ -90,7 +90,7 @@ impl fmt::Display for QuantizeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             QuantizeError::Load(e) => write!(f, "{e}"),
-            QuantizeError::NotF32 => write!(f, "the policy is already quantized (format version 2)"),
+            QuantizeError::NotF32 => write!(f, "the policy is already quantized (format version 3)"),
             QuantizeError::Calibration { len, obs_dim } => write!(
                 f,
                 "{len} calibration numbers: need at least one observation of {obs_dim}, whole observations only"

@@ -6,7 +6,7 @@
 //! - [`chi_square_components`]: are the sampled components distributed as the mixing weights?
 //! - [`compare_policies`]: do two policy files act identically?
 //! - [`random_policy`]: a random, valid policy file to exercise code paths.
-//! - [`quantization_error`]: how far a quantized (version-2) file acts from its `f32` source.
+//! - [`quantization_error`]: how far a quantized (version-3) file acts from its `f32` source.
 //!
 //! The goodness-of-fit checks return a [`FitReport`] with a p-value; a test chooses its
 //! significance level and asserts [`FitReport::passes`]. Use a fixed RNG seed so the

@@ -4,7 +4,8 @@ mod common;
 
 use common::*;
 use policy_core::format::{
-    self, write_policy, Activation, Header, FORMAT_VERSION, MAGIC, MIN_FILE_LEN, NEWEST_VERSION,
+    self, write_policy, Activation, Header, FORMAT_VERSION, FORMAT_VERSION_INT8, MAGIC,
+    MIN_FILE_LEN, NEWEST_VERSION, RETIRED_INT8_VERSION,
 };
 use policy_core::{ActError, HeaderError, LoadError, Policy, WriteError};
 
@@ -23,7 +24,7 @@ struct RawFile {
     low: Vec<f32>,
     high: Vec<f32>,
     weights: Vec<f32>,
-    /// Field 12 as given, in place of `weights` (a version-2 block).
+    /// Field 12 as given, in place of `weights` (a version-3 block).
     weight_bytes: Option<Vec<u8>>,
     trailing: Vec<u8>,
 }
@@ -203,12 +204,16 @@ fn a_future_version_is_unsupported() {
         supported: NEWEST_VERSION,
     };
     assert_eq!(raw.load_error(), expected);
-    assert_eq!(NEWEST_VERSION, 2, "versions 1 (f32) and 2 (int8) are known");
+    assert_eq!(NEWEST_VERSION, 3, "versions 1 (f32) and 3 (int8) are known");
 }
 
-/// A valid version-2 (int8) file written from FORMAT.md §8.2 alone, with `RawFile::valid`'s
+/// A valid version-3 (int8) file written from FORMAT.md §8.2 alone, with `RawFile::valid`'s
 /// header: every scale 1, every bias 0, weight codes cycling −1, 0, 1.
 fn int8_file() -> Vec<u8> {
+    int8_file_of_version(FORMAT_VERSION_INT8)
+}
+
+fn int8_file_of_version(version: u16) -> Vec<u8> {
     let h = header(1, 2, true, 2.0);
     let mut field = Vec::new();
     for _ in 0..h.obs_dim + h.hidden.len() {
@@ -223,18 +228,18 @@ fn int8_file() -> Vec<u8> {
         field.extend((0..b.inputs * b.outputs).map(|i| ((i % 3) as i8 - 1) as u8));
     }
     RawFile {
-        version: 2,
+        version,
         weight_bytes: Some(field),
         ..RawFile::valid()
     }
     .encode()
 }
 
-/// Without feature `int8` (the firmware's build) a version-2 file gets its own typed error,
+/// Without feature `int8` (the firmware's build) a version-3 file gets its own typed error,
 /// from the file check and from every loader, before any of its weights are read.
 #[cfg(not(feature = "int8"))]
 #[test]
-fn without_the_int8_feature_a_version_2_file_is_refused() {
+fn without_the_int8_feature_a_version_3_file_is_refused() {
     let bytes = int8_file();
     let expected = LoadError::Int8FeatureDisabled;
     assert_eq!(format::parse(&bytes).unwrap_err(), expected);
@@ -242,18 +247,31 @@ fn without_the_int8_feature_a_version_2_file_is_refused() {
     assert_eq!(policy_core::HostPolicy::load(&bytes).unwrap_err(), expected);
     assert_eq!(
         expected.to_string(),
-        "policy file is format version 2 (int8 weights), which this build does not read: \
+        "policy file is format version 3 (int8 weights), which this build does not read: \
          enable policy-core's `int8` feature"
     );
     // Version 1 is unaffected.
     Policy::from_bytes(&RawFile::valid().encode()).unwrap();
 }
 
-/// The file the test above refuses is a genuine version-2 file: the `int8` build loads and
+/// Version 2 (the int8 layout before version 3: the same bytes, input-major) would parse
+/// as version 3 and act wrongly: every build refuses it, naming the fix.
+#[test]
+fn a_version_2_file_is_retired_in_every_build() {
+    let bytes = int8_file_of_version(RETIRED_INT8_VERSION);
+    let expected = LoadError::RetiredVersion { found: 2 };
+    assert_eq!(format::parse(&bytes).unwrap_err(), expected);
+    assert_eq!(Policy::from_bytes(&bytes).unwrap_err(), expected);
+    assert!(expected
+        .to_string()
+        .contains("quantize the f32 policy again"));
+}
+
+/// The file the test above refuses is a genuine version-3 file: the `int8` build loads and
 /// evaluates it.
 #[cfg(feature = "int8")]
 #[test]
-fn with_the_int8_feature_the_version_2_file_loads() {
+fn with_the_int8_feature_the_version_3_file_loads() {
     let bytes = int8_file();
     let policy = Policy::from_bytes(&bytes).unwrap();
     assert_eq!(policy.header().encoding, format::Encoding::Int8);

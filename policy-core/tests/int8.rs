@@ -1,4 +1,4 @@
-//! Format version 2 (int8): the quantizer's files load, act as FORMAT.md §8 specifies to
+//! Format version 3 (int8): the quantizer's files load, act as FORMAT.md §8 specifies to
 //! the last bit, and every malformed parameter gets its typed error.
 
 mod common;

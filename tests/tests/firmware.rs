@@ -5,7 +5,7 @@
 //! (Cortex-M0, QEMU microbit), and for thumbv8m.main-none-eabihf (Cortex-M33, QEMU
 //! mps2-an505). A corrupted policy makes it print the typed error and exit non-zero.
 //!
-//! The same holds for the int8 (format version 2) quantization of the policy, embedded with
+//! The same holds for the int8 (format version 3) quantization of the policy, embedded with
 //! the firmware's `int8` feature, on the M4F (where policy-core's DSP kernel computes the
 //! integer dot products, `smlad`), the M3 and the M0 (plain Rust): integer sums are exact and
 //! the rest is the same `f32` arithmetic, so every core agrees with the host to the bit.
@@ -295,7 +295,7 @@ fn int8_firmware_on_a_cortex_m0_without_an_fpu_matches_the_host_episode_for_epis
     assert_int8_matches_the_host(&M0_NO_FPU);
 }
 
-/// The committed int8 file is the f32 file quantized: same header, version 2, a quarter of
+/// The committed int8 file is the f32 file quantized: same header, version 3, a quarter of
 /// the weight bytes or less, and the int8 firmware embeds it by default.
 #[test]
 fn the_committed_int8_policy_is_the_committed_policy_quantized() {

@@ -136,15 +136,15 @@ fn samples_of_the_committed_file_pass_the_ks_helper() {
     }
 }
 
-fn golden_v2_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/golden-v2.mxp")
+fn golden_v3_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/golden-v3.mxp")
 }
 
 /// A tanh mixture with two actions and three components, hidden widths 8 and 6 (whole groups
 /// of four and remainders), quantized by policy-core's quantizer from fixed weights and a
-/// fixed calibration set: the committed version-2 file `scripts/mxp_reader.py` reads
+/// fixed calibration set: the committed version-3 file `scripts/mxp_reader.py` reads
 /// independently (`scripts/check_format_reader.py`).
-fn golden_v2_bytes() -> Vec<u8> {
+fn golden_v3_bytes() -> Vec<u8> {
     let h = Header::new(
         3,
         &[8, 6],
@@ -171,14 +171,14 @@ fn golden_v2_bytes() -> Vec<u8> {
 }
 
 #[test]
-fn the_quantizer_reproduces_the_committed_version_2_file_byte_for_byte() {
-    // If this fails, version 2's layout or the quantizer changed. A deliberate change is
+fn the_quantizer_reproduces_the_committed_version_3_file_byte_for_byte() {
+    // If this fails, version 3's layout or the quantizer changed. A deliberate change is
     // written with `MIXPOLICY_WRITE_GOLDEN=1 cargo test -p mixpolicy-tests --test policy_file`.
-    let bytes = golden_v2_bytes();
+    let bytes = golden_v3_bytes();
     if std::env::var_os("MIXPOLICY_WRITE_GOLDEN").is_some() {
-        std::fs::write(golden_v2_path(), &bytes).unwrap();
+        std::fs::write(golden_v3_path(), &bytes).unwrap();
     }
-    let committed = std::fs::read(golden_v2_path()).expect("tests/data/golden-v2.mxp is committed");
+    let committed = std::fs::read(golden_v3_path()).expect("tests/data/golden-v3.mxp is committed");
     assert_eq!(bytes, committed);
     let (header, _) = policy_core::format::parse(&committed).unwrap();
     assert_eq!(header.encoding, policy_core::format::Encoding::Int8);

@@ -53,7 +53,7 @@ fn inspect_prints_the_header() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `mixsac quantize` writes a version-2 file that `inspect` describes and `eval` runs;
+/// `mixsac quantize` writes a version-3 file that `inspect` describes and `eval` runs;
 /// quantizing it again is refused.
 #[test]
 fn quantize_inspect_and_eval_an_int8_policy() {
@@ -81,7 +81,7 @@ fn quantize_inspect_and_eval_an_int8_policy() {
     let out = mixsac().arg("inspect").arg(&out_path).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
-    assert!(text.contains("format version 2"), "{text}");
+    assert!(text.contains("format version 3"), "{text}");
     assert!(text.contains("parameters:    5391 (int8)"), "{text}");
     assert!(text.contains("16-bit activation codes"), "{text}");
     assert!(text.contains("hidden 0 3x64"), "{text}");

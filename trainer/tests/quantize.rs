@@ -1,4 +1,4 @@
-//! Accuracy of the int8 (format version 2) firmware policy against its f32 source, at the
+//! Accuracy of the int8 (format version 3) firmware policy against its f32 source, at the
 //! states the f32 policy visits, with bounds derived from the files themselves.
 //!
 //! The policy is the firmware's pendulum SGM K = 5 (`firmware-example/policies/`). It is

@@ -3,7 +3,7 @@
 //! optimisation, linking fails with `undefined symbol: policy_core_has_a_panic_path`.
 //!
 //! `scripts/test.sh` builds it (features "", "fast-math" and "int8", the last linking the
-//! version-2 path) for thumbv7em-none-eabihf, thumbv6m-none-eabi, thumbv8m.main-none-eabihf
+//! version-3 path) for thumbv7em-none-eabihf, thumbv6m-none-eabi, thumbv8m.main-none-eabihf
 //! (cortex-m-rt) and riscv32imac-unknown-none-elf (riscv-rt); never run.
 #![no_std]
 #![no_main]

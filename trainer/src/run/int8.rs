@@ -1,4 +1,4 @@
-//! Post-training int8 export (format version 2): calibrate policy-core's quantizer on the
+//! Post-training int8 export (format version 3): calibrate policy-core's quantizer on the
 //! states the f32 policy visits in an environment, and measure the int8 file on other
 //! episodes. `mixsac quantize` and `mixsac train --export-int8` both run this.
 
@@ -39,7 +39,7 @@ impl Default for Int8Settings {
 /// A quantized policy and what was measured about it.
 #[derive(Debug, Clone)]
 pub struct Int8Export {
-    /// The version-2 file.
+    /// The version-3 file.
     pub bytes: Vec<u8>,
     /// States calibrated on.
     pub calibration_states: usize,

@@ -31,7 +31,7 @@ impl RunDir {
     pub fn policy(&self) -> PathBuf {
         self.root.join("policy.mxp")
     }
-    /// The int8 (format version 2) export of the policy (`mixsac train --export-int8`).
+    /// The int8 (format version 3) export of the policy (`mixsac train --export-int8`).
     pub fn policy_int8(&self) -> PathBuf {
         self.root.join("policy-int8.mxp")
     }

@@ -32,7 +32,7 @@ pub fn run(Args { file: path }: Args) -> Result<()> {
     Ok(())
 }
 
-/// The quantization of a version-2 file: its scales, layer by layer.
+/// The quantization of a version-3 file: its scales, layer by layer.
 fn describe_int8(h: &Header, p: &Params) -> String {
     let mut out = String::from(
         "quantization:  int8 weights (symmetric, per-output f32 scales), i32 biases, \

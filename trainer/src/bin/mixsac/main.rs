@@ -41,7 +41,7 @@ enum Command {
     Eval(eval::Args),
     /// Print the header of an .mxp policy file (checks its CRC and dimensions).
     Inspect(inspect::Args),
-    /// Quantize an exported policy to int8 (format version 2), calibrated on states the
+    /// Quantize an exported policy to int8 (format version 3), calibrated on states the
     /// policy visits in an environment; prints its accuracy against the f32 file.
     Quantize(quantize::Args),
     /// List every environment with its observation size, action bounds and cut-off.

@@ -1,5 +1,5 @@
 //! `mixsac quantize`: post-training int8 quantization of an exported policy (format
-//! version 2), calibrated on the states the policy itself visits, with its accuracy measured
+//! version 3), calibrated on the states the policy itself visits, with its accuracy measured
 //! on other episodes (`trainer::export_int8`).
 
 use anyhow::{Context, Result};
@@ -12,7 +12,7 @@ use trainer::Int8Settings;
 pub struct Args {
     /// The f32 (format version 1) policy file.
     input: PathBuf,
-    /// Where to write the int8 (format version 2) file.
+    /// Where to write the int8 (format version 3) file.
     #[arg(long)]
     out: PathBuf,
     /// Environment whose states (visited by the f32 policy, sampling) set the activation

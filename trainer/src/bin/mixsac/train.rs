@@ -26,7 +26,7 @@ pub struct Args {
     /// Population members' critic learning rates.
     #[arg(long, value_delimiter = ',', value_name = "LR,...")]
     critic_lrs: Vec<f64>,
-    /// Also write the trained policy quantized to int8 (format version 2), policy-int8.mxp
+    /// Also write the trained policy quantized to int8 (format version 3), policy-int8.mxp
     /// beside policy.mxp: calibrated on the states it visits in 20 episodes of the training
     /// environment, as `mixsac quantize` does, with its accuracy on 10 others printed.
     #[arg(long)]
