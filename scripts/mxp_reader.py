@@ -4,7 +4,8 @@
     mxp_reader.py POLICY.mxp                                  # header and weight layout
     mxp_reader.py POLICY.mxp --obs 0.5 -1 2 --action 0.3      # log pi(a|s) and the mode
 
-Section numbers (§) refer to FORMAT.md. Versions 1 (f32) and 2 (int8, §8). The network and
+Section numbers (§) refer to FORMAT.md. Versions 1 (f32) and 3 (int8, §8); version 2,
+the retired int8 layout, is refused. The network and
 y = (a - bias)/scale run in float32 as FORMAT.md §7 (version 1) and §8.4 (version 3)
 describe policy-core doing them, version 3's integer sums in exact integers; everything
 after the heads in float64.
@@ -254,7 +255,7 @@ def load(data):
         raise FormatError("not an .mxp file (magic)")
     version = r.u16("version")
     if version == 2:
-        raise FormatError("format version 3, the retired input-major int8 layout (FORMAT.md §8): "
+        raise FormatError("format version 2, the retired input-major int8 layout (FORMAT.md §8): "
                           "quantize the f32 policy again")
     if version not in VERSIONS:
         raise FormatError(f"format version {version}, this reader reads {VERSIONS}")

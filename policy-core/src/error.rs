@@ -256,7 +256,7 @@ impl fmt::Display for LoadError {
             ),
             LoadError::RetiredVersion { found } => write!(
                 f,
-                "policy file is format version {found}, the int8 layout written before version 3, which no build reads any more: quantize the f32 policy again (`mixsac quantize IN.mxp --out OUT.mxp`)"
+                "policy file is format version {found}, the int8 layout written before version 3, which no build reads any more: quantize the f32 policy again with `mixsac quantize`"
             ),
             LoadError::Header(e) => write!(f, "invalid policy header: {e}"),
             LoadError::Malformed { field } => {

@@ -63,7 +63,13 @@ pub fn export_int8(f32_file: &[u8], env: &mut Env, settings: &Int8Settings) -> R
     let bytes = quantize::quantize_with(f32_file, &flat, &settings.options)?;
     let accuracy = if settings.check_episodes > 0 {
         let q = HostPolicy::load(&bytes)?;
-        let check = visited_states(&policy, env, settings.check_episodes, seed + 1, max_steps)?;
+        let check = visited_states(
+            &policy,
+            env,
+            settings.check_episodes,
+            seed.wrapping_add(1),
+            max_steps,
+        )?;
         Some(quantization_error(&policy, &q, &check, KL_DRAWS)?)
     } else {
         None

@@ -109,7 +109,8 @@ pub fn run(args: Args) -> Result<()> {
 fn export_int8(config: &Config, run: &Path) -> Result<()> {
     let dir = trainer::RunDir::new(run);
     let (policy, out) = (dir.policy(), dir.policy_int8());
-    let bytes = std::fs::read(&policy)?;
+    let bytes =
+        std::fs::read(&policy).with_context(|| format!("cannot read {}", policy.display()))?;
     let mut env = config.env.make(&config.gym_options())?;
     let settings = trainer::Int8Settings {
         seed: config.seed,
@@ -175,7 +176,7 @@ fn run_population(
     if let Some(bar) = bar {
         bar.finish();
     }
-    let mut failed = 0;
+    let (mut failed, mut exports_failed) = (0, 0);
     for ((dir, outcome), config) in dirs.iter().zip(&outcomes).zip(&configs) {
         match outcome {
             Ok(summary) => {
@@ -187,8 +188,12 @@ fn run_population(
                     summary.last_return,
                     summary.policy_file.display()
                 );
+                // One member's failed export does not hide the others' results.
                 if int8 {
-                    export_int8(config, dir)?;
+                    if let Err(e) = export_int8(config, dir) {
+                        exports_failed += 1;
+                        println!("{}: int8 export failed: {e:#}", dir.display());
+                    }
                 }
             }
             Err(reason) => {
@@ -200,6 +205,12 @@ fn run_population(
     if failed > 0 {
         bail!(
             "{failed} of {} population members stopped early (see above)",
+            outcomes.len()
+        );
+    }
+    if exports_failed > 0 {
+        bail!(
+            "{exports_failed} of {} members' int8 exports failed (see above); their f32 policies are written",
             outcomes.len()
         );
     }
