@@ -6,7 +6,7 @@ reward over the bandits, as `mixsac plot` chooses it); the gap to rep-squashed i
 bandit by bandit and given with a 95 % percentile-bootstrap interval over bandits (4000
 resamples, seed 0). "found max" counts bandits whose final reward is at least 0.99.
 
-usage: bandit_gaps.py SWEEP_DIR/results.csv
+usage: bandit_gaps.py SWEEP_DIR/results.csv [BASE_METHOD]   (default rep-squashed-k1)
 """
 import collections
 import csv
@@ -15,6 +15,7 @@ import statistics as st
 import sys
 
 rows = list(csv.DictReader(open(sys.argv[1])))
+BASE = sys.argv[2] if len(sys.argv) > 2 else "rep-squashed-k1"
 finals = collections.defaultdict(dict)
 for r in rows:
     if r["status"] == "ok" and r["phase"] == "grid":
@@ -37,14 +38,14 @@ def interval(d):
     return means[100], means[3899]
 
 
-print("| α | method | best actor step | mean final reward | gap to rep-squashed [95 % CI] | found max |")
+print(f"| α | method | best actor step | mean final reward | gap to {BASE} [95 % CI] | found max |")
 print("|---|---|---|---|---|---|")
 for a in alphas:
-    base = finals[("rep-squashed-k1", a, best_rate("rep-squashed-k1", a))]
+    base = finals[(BASE, a, best_rate(BASE, a))]
     for m in methods:
         v = finals[(m, a, best_rate(m, a))]
         d = [v[e] - base[e] for e in envs]
-        lo, hi = interval(d) if m != "rep-squashed-k1" else (0.0, 0.0)
-        gap = "—" if m == "rep-squashed-k1" else f"{st.mean(d):+.3f} [{lo:+.3f}, {hi:+.3f}]"
+        lo, hi = interval(d) if m != BASE else (0.0, 0.0)
+        gap = "—" if m == BASE else f"{st.mean(d):+.3f} [{lo:+.3f}, {hi:+.3f}]"
         found = sum(x >= 0.99 for x in v.values())
         print(f"| {a} | {m} | {best_rate(m, a)} | {st.mean(v.values()):.3f} | {gap} | {found}/{len(v)} |")
