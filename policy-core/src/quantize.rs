@@ -18,7 +18,7 @@
 
 use crate::error::LoadError;
 use crate::format::{self, BlockKind, Encoding, Header};
-use crate::int8::{CODE_MAX, WEIGHT_MAX};
+use crate::int8::{CODE_MAX, SCALE_MAX, WEIGHT_MAX};
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -197,6 +197,39 @@ fn normal_scale(scale: f64) -> f32 {
     scale.max(f64::from(f32::MIN_POSITIVE)) as f32
 }
 
+/// The scale of one output whose largest folded weight magnitude is `top`, bias `bias`, with
+/// `inputs` inputs: `top / 127` (the weights' codes span ±127), rounded to the nearest `f32`,
+/// unless that is below `|bias| / room` or below `f32::MIN_POSITIVE` (the format refuses
+/// subnormal scales); then the least `f32` at or above both (rounded up: the bias code must
+/// fit), at most `SCALE_MAX`. `room = i32::MAX − 32767 · 127 · inputs` is what the load-time
+/// accumulator proof (`|bias code| + 32767 · Σ_i |w[i]| ≤ i32::MAX`, `int8.rs`) leaves the
+/// bias code when every weight code is ±127, so the bias code `round(bias / scale)` fits
+/// whatever the weights are: a bias that dwarfs its weights makes the scale grow with it
+/// rather than making quantizing fail. Only a bias above `SCALE_MAX · room` (near
+/// `f32::MAX`) still overflows, and with more than 516 inputs, where the worst case leaves
+/// no room, the bias is not considered here; the caller checks the actual codes either way.
+fn output_scale(top: f64, bias: f64, inputs: usize) -> f32 {
+    let room = f64::from(i32::MAX) - f64::from(CODE_MAX) * f64::from(WEIGHT_MAX) * inputs as f64;
+    let bias_scale = if room >= 1.0 {
+        libm::fabs(bias) / room
+    } else {
+        0.0
+    };
+    let floor = bias_scale.max(f64::from(f32::MIN_POSITIVE));
+    let nearest = (top / f64::from(WEIGHT_MAX)) as f32;
+    if f64::from(nearest) >= floor {
+        return nearest;
+    }
+    let floor = floor.min(f64::from(SCALE_MAX));
+    let scale = floor as f32;
+    if f64::from(scale) < floor {
+        // Below `floor` by rounding, so below SCALE_MAX: the next float up is ≤ SCALE_MAX.
+        f32::from_bits(scale.to_bits() + 1)
+    } else {
+        scale
+    }
+}
+
 /// One block's quantized parameters.
 struct QuantBlock {
     scales: Vec<f32>,
@@ -228,15 +261,7 @@ fn quantize_block(
             Granularity::PerOutput => column_max(o),
             Granularity::PerLayer => block_max,
         };
-        // No weights, or weights so small that their scale would be subnormal (which the
-        // format refuses): the output is (nearly) its bias; 2^-24 of it keeps the bias exact,
-        // and the weights get what codes that scale leaves them (none, for tiny ones).
-        let bias_scale = libm::fabs(layer.b(o)) / f64::from(1u32 << 24);
-        let scale = if top / f64::from(WEIGHT_MAX) >= f64::from(f32::MIN_POSITIVE) {
-            (top / f64::from(WEIGHT_MAX)) as f32
-        } else {
-            normal_scale(bias_scale.max(top / f64::from(WEIGHT_MAX)))
-        };
+        let scale = output_scale(top, layer.b(o), inputs);
         let scale_f64 = f64::from(scale);
         let mut abs_sum = 0i64;
         for i in 0..inputs {

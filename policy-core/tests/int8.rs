@@ -200,6 +200,12 @@ fn code_equals_the_spec_formula_for_every_kind_of_float() {
             assert_eq!(got, want, "code({x:e} = {:#010x}, {inv})", x.to_bits());
         }
     };
+    every_kind_of_float(check);
+}
+
+/// Every 61st bit pattern of all 2³², every float within 4 ulps of each integer and each
+/// half-integer up to ±33 000 (where rounding decides), and the special values, both signs.
+fn every_kind_of_float(check: impl Fn(f32)) {
     for bits in (0..=u32::MAX).step_by(61) {
         check(f32::from_bits(bits));
     }
@@ -220,6 +226,40 @@ fn code_equals_the_spec_formula_for_every_kind_of_float() {
         check(x);
         check(-x);
     }
+}
+
+/// The hot path codes `x` as `code_doubled(x · inv2)` with `inv2 = 2 / s` (`qnet.rs`), not
+/// as `code(x, 1 / s) = code_doubled((x · (1 / s)) · 2)`; `code_doubled(y)` depends on `y`
+/// only through `trunc(y)` (`y as i32`). Over the sweep above and scales of every size
+/// (`1 / s` of the `inv`s there, and the extremes a file allows), the two products truncate
+/// alike, so the hot path's code is `code`'s, which is FORMAT.md's; and they are the same
+/// float except where `int8.rs` says they may differ (a product below 2⁻¹²⁵ in magnitude,
+/// or an overflow to ±∞).
+#[test]
+fn the_hot_paths_doubled_inverse_codes_as_code_does() {
+    let scales = [
+        1.0f32,
+        32768.0,
+        10.0,
+        1.0 / 7.3,
+        1.0 / 32767.0,
+        f32::MIN_POSITIVE,
+        policy_core::int8::SCALE_MAX,
+    ];
+    every_kind_of_float(|x| {
+        for s in scales {
+            let (hot, via_inv) = (x * (2.0 / s), x * (1.0 / s) * 2.0);
+            assert_eq!(hot as i32, via_inv as i32, "x = {x:e}, s = {s:e}");
+            let differs_allowed = hot.is_nan()
+                || hot.abs() < 2f32.powi(-124)
+                || hot.is_infinite()
+                || via_inv.is_infinite();
+            assert!(
+                hot.to_bits() == via_inv.to_bits() || differs_allowed,
+                "x = {x:e}, s = {s:e}: {hot:e} vs {via_inv:e}"
+            );
+        }
+    });
 }
 
 #[test]
@@ -395,4 +435,79 @@ fn tiny_columns_and_ranges_get_normal_scales() {
     let r = policy_core::testing::quantization_error(&reference, &quantized, &observations, 16)
         .unwrap();
     assert!(r.mode_agreement > 0.95 && r.mean_mode_error < 0.02, "{r:?}");
+}
+
+/// Weights far smaller than their bias (here about 1e-9 against a bias near 0.1): the
+/// output's scale is chosen so that the bias code fits the load-time accumulator proof
+/// whatever the weight codes are (`|bias code| ≤ room = i32::MAX − 32767 · 127 · inputs`),
+/// instead of quantizing failing with `Overflow`. Just below the bias where that starts to
+/// matter (`room · top / 127`), the scale is the weights' own (`top / 127`); just above, it
+/// is the bias's (`|bias| / room`, rounded up), the two nearly equal (no jump), and both
+/// files load and keep the output's bias to within one code.
+#[test]
+fn a_bias_that_dwarfs_its_weights_widens_the_scale_instead_of_overflowing() {
+    let h = header(1, 5, true, 2.0);
+    let block = h.blocks()[0];
+    let (inputs, o) = (block.inputs, 3);
+    let mut w = policy_weights(&h, 3);
+    for i in 0..inputs {
+        w[block.weight_index(i, o)] *= 1e-9;
+    }
+    let calibration = calibration(500, 9);
+    let quantized = |w: &[f32]| {
+        let f32_file = format::write_policy(&h, w).unwrap();
+        let q = quantize(&f32_file, &calibration).unwrap();
+        HostPolicy::load(&q).unwrap();
+        q
+    };
+    // The reviewer's case: it used to fail with Overflow.
+    w[block.bias_index(o)] = 0.1;
+    let q = quantized(&w);
+    let room = f64::from(i32::MAX) - 32767.0 * 127.0 * inputs as f64;
+    let (hq, bytes) = format::parse(&q).unwrap();
+    let p = Params::new(&hq, bytes).unwrap();
+    let (s, b) = (p.blocks[0].scale(o).unwrap(), p.blocks[0].bias(o).unwrap());
+    assert!(f64::from(b).abs() <= room, "{b}");
+    assert!(
+        (f64::from(b) * f64::from(s) - 0.1f32 as f64).abs() <= 0.5 * f64::from(s) * (1.0 + 1e-9)
+    );
+    // The threshold: the weights' scale, from the observation scales the calibration gives.
+    let top = (0..inputs)
+        .map(|i| {
+            (f64::from(w[block.weight_index(i, o)]) * f64::from(p.obs_scale(i).unwrap())).abs()
+        })
+        .fold(0.0, f64::max);
+    let threshold = room * top / 127.0;
+    for (factor, bias_bound) in [(1.0 - 1e-4, false), (1.0 + 1e-4, true)] {
+        let bias = (threshold * factor) as f32;
+        w[block.bias_index(o)] = bias;
+        let q = quantized(&w);
+        let (hq, bytes) = format::parse(&q).unwrap();
+        let p = Params::new(&hq, bytes).unwrap();
+        let (s, b) = (p.blocks[0].scale(o).unwrap(), p.blocks[0].bias(o).unwrap());
+        let (s, b) = (f64::from(s), f64::from(b));
+        assert!(
+            b.abs() <= room,
+            "factor {factor}: bias code {b}, room {room}"
+        );
+        assert!(
+            (b * s - f64::from(bias)).abs() <= 0.5 * s * (1.0 + 1e-9),
+            "factor {factor}"
+        );
+        if bias_bound {
+            assert!(s >= f64::from(bias) / room, "factor {factor}");
+            // Rounded up by at most one ulp of the scale (2^-23 relative) from |bias| / room.
+            assert!(
+                s <= f64::from(bias) / room * (1.0 + 2.0f64.powi(-23)),
+                "factor {factor}"
+            );
+        } else {
+            assert_eq!(s, f64::from((top / 127.0) as f32), "factor {factor}");
+        }
+        // Continuity: either way the scale is within 1e-4 (+ f32 rounding) of top / 127.
+        assert!(
+            (s / (top / 127.0) - 1.0).abs() <= 1e-4 + 2.0f64.powi(-23),
+            "factor {factor}"
+        );
+    }
 }

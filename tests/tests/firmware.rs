@@ -7,8 +7,11 @@
 //!
 //! The same holds for the int8 (format version 3) quantization of the policy, embedded with
 //! the firmware's `int8` feature, on the M4F (where policy-core's DSP kernel computes the
-//! integer dot products, `smlad`), the M3 and the M0 (plain Rust): integer sums are exact and
-//! the rest is the same `f32` arithmetic, so every core agrees with the host to the bit.
+//! integer dot products, `smlad`; also for odd layer shapes, ReLU and tanh), the M4 built
+//! without its FPU (thumbv7em-none-eabi: the DSP kernel with float math in software, on the
+//! same board), the M3 and the M0 (plain Rust): integer sums are exact and the rest is the
+//! same `f32` arithmetic, so every core agrees with the host to the bit. The committed int8
+//! file is checked to be the committed f32 file quantized again, byte for byte.
 //!
 //! On the M4F and the M33 policy-core's default math fuses each multiply-add of the network
 //! (`vfma.f32`, rounded once; `policy_core::math::Fused`), so the host reproduces them bit for
@@ -16,7 +19,7 @@
 //! (unfused) math. Against the host's default math the fused results differ by a few ulps:
 //! the tolerance for that is stated and checked below.
 //!
-//! Needs `qemu-system-arm` and those four targets; `scripts/test.sh` installs them when it
+//! Needs `qemu-system-arm` and those five targets; `scripts/test.sh` installs them when it
 //! can. Without them these tests fail and say what to install.
 
 use mixpolicy_firmware::{run_episode, Episode, NoMeter, Pendulum, EPISODES, EPISODE_STEPS, SEED};
@@ -50,6 +53,16 @@ const M4F: Mcu = Mcu {
 const M3_NO_FPU: Mcu = Mcu {
     target: "thumbv7m-none-eabi",
     machine: "mps2-an385",
+    target_dir: "firmware-mcu",
+    fused: false,
+};
+/// Cortex-M4 built without its FPU (thumbv7em-none-eabi: the DSP extension's `smlad`,
+/// float math in software), on the same STM32F405 board as [`M4F`] (its map, build.rs's
+/// default): that board's core is a Cortex-M4, and code for it without FPU instructions runs
+/// there as on an FPU-less M4.
+const M4_NO_FPU: Mcu = Mcu {
+    target: "thumbv7em-none-eabi",
+    machine: "netduinoplus2",
     target_dir: "firmware-mcu",
     fused: false,
 };
@@ -248,14 +261,39 @@ fn assert_int8_matches_the_host(mcu: &Mcu) {
 /// checked.
 #[test]
 fn int8_firmware_with_odd_layer_shapes_matches_the_host_episode_for_episode() {
-    use policy_core::format::{Activation, Header};
+    assert_odd_shapes_match_the_host(policy_core::format::Activation::Relu, "firmware-int8-odd");
+}
+
+/// As the odd-shape test with tanh hidden layers: on the M4F their outputs take the DSP
+/// kernel's other store path (`tiles`, then `put4` / `store_group` of the tanh codes, where
+/// ReLU layers fuse the activation into the kernel).
+#[test]
+fn int8_firmware_with_odd_layer_shapes_and_tanh_matches_the_host_episode_for_episode() {
+    assert_odd_shapes_match_the_host(
+        policy_core::format::Activation::Tanh,
+        "firmware-int8-odd-tanh",
+    );
+}
+
+/// The committed int8 policy (ReLU) on the Cortex-M4 without an FPU: the DSP kernel with
+/// software float math (`tiles` + `put4`, no `vfma`), which no other core runs.
+#[test]
+fn int8_firmware_on_a_cortex_m4_without_an_fpu_matches_the_host_episode_for_episode() {
+    assert_int8_matches_the_host(&M4_NO_FPU);
+}
+
+/// Quantizes a random policy of hidden widths 37 and 22 with `activation`, embeds it in the
+/// int8 M4F firmware (built in `target/<target_dir>`) and checks its episodes against the
+/// host's.
+fn assert_odd_shapes_match_the_host(activation: policy_core::format::Activation, target_dir: &str) {
+    use policy_core::format::Header;
     use policy_core::quantize::quantize;
     let header = Header::new(
         3,
         &[37, 22],
         1,
         5,
-        Activation::Relu,
+        activation,
         true,
         (-20.0, 2.0),
         &[-2.0],
@@ -271,11 +309,11 @@ fn int8_firmware_with_odd_layer_shapes_matches_the_host_episode_for_episode() {
         })
         .collect();
     let bytes = quantize(&f32_file, &calibration).unwrap();
-    let dir = std::env::temp_dir().join(format!("mixpolicy-odd-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("mixpolicy-{target_dir}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let policy = dir.join("odd-int8.mxp");
     std::fs::write(&policy, &bytes).unwrap();
-    let elf = build_firmware_with(&M4F, &policy, "firmware-int8-odd", &[], &["int8"]);
+    let elf = build_firmware_with(&M4F, &policy, target_dir, &[], &["int8"]);
     assert_runs_as_the_host(&M4F, &elf, &policy, false, false);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -295,28 +333,36 @@ fn int8_firmware_on_a_cortex_m0_without_an_fpu_matches_the_host_episode_for_epis
     assert_int8_matches_the_host(&M0_NO_FPU);
 }
 
-/// The committed int8 file is the f32 file quantized: same header, version 3, a quarter of
-/// the weight bytes or less, and the int8 firmware embeds it by default.
+/// The committed int8 file is the committed f32 file quantized as
+/// firmware-example/policies/README.md says (`mixsac quantize … --calibrate-env
+/// shaped-pendulum --episodes 20`, default seed 0, step cap 1000 and per-output scales),
+/// byte for byte: the same calibration and quantizer, run here in-process through the
+/// function `mixsac quantize` calls (its check episodes only print accuracy).
 #[test]
 fn the_committed_int8_policy_is_the_committed_policy_quantized() {
-    use policy_core::format::{parse, Encoding, Header};
+    use policy_core::format::{parse, Encoding};
+    use policy_core::quantize::Options;
     let f32_bytes = std::fs::read(committed_policy()).unwrap();
     let int8_bytes = std::fs::read(committed_int8_policy()).unwrap();
-    let (h32, w32) = parse(&f32_bytes).unwrap();
-    let (h8, w8) = parse(&int8_bytes).unwrap();
-    assert_eq!((h32.encoding, h8.encoding), (Encoding::F32, Encoding::Int8));
-    assert_eq!(
-        Header {
-            encoding: Encoding::F32,
-            ..h8.clone()
-        },
-        h32
-    );
+    let (h8, _) = parse(&int8_bytes).unwrap();
+    assert_eq!(h8.encoding, Encoding::Int8);
+    let mut env = trainer::envs::make("shaped-pendulum").unwrap();
+    let settings = trainer::Int8Settings {
+        episodes: 20,
+        check_episodes: 0,
+        seed: 0,
+        max_steps: 1000,
+        options: Options::default(),
+    };
+    let again = trainer::export_int8(&f32_bytes, &mut env, &settings).unwrap();
     assert!(
-        w8.len() * 10 <= w32.len() * 3,
-        "{} vs {} weight bytes",
-        w8.len(),
-        w32.len()
+        again.bytes == int8_bytes,
+        "re-quantizing {} gives other bytes than {} ({} vs {} bytes): quantize it again as \
+         firmware-example/policies/README.md says",
+        committed_policy().display(),
+        committed_int8_policy().display(),
+        again.bytes.len(),
+        int8_bytes.len()
     );
 }
 

@@ -236,6 +236,33 @@ fn bad_command_lines_are_usage_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/policy.mxp"));
 }
 
+/// `quantize --max-steps 0` (episodes cut before their first step: nothing to calibrate on)
+/// is refused before anything runs, naming the flag, and writes nothing.
+#[test]
+fn quantize_refuses_max_steps_0() {
+    let dir = temp_dir("quantize-max-steps");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_file = dir.join("q.mxp");
+    let out = mixsac()
+        .args([
+            "quantize",
+            "../firmware-example/policies/pendulum-sgm5.mxp",
+            "--calibrate-env",
+            "shaped-pendulum",
+            "--max-steps",
+            "0",
+            "--out",
+        ])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--max-steps must be at least 1"), "{err}");
+    assert!(!out_file.exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn envs_lists_every_environment() {
     let out = mixsac().arg("envs").output().unwrap();

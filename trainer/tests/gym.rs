@@ -651,3 +651,46 @@ fn quantize_passes_env_kwargs_to_its_calibration_environment() {
     assert!(err.contains("gravity_typo"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Without `--env-kwargs`, `mixsac quantize` takes the `env_kwargs` of the config.toml beside
+/// the policy file when that run trained on the calibration environment, and says so: a
+/// 30-step time limit there caps the calibration episodes at 30 states each.
+#[test]
+fn quantize_takes_env_kwargs_from_the_runs_config_by_default() {
+    let dir = temp_dir("quantize-config-kwargs");
+    let policies = repo().join("firmware-example/policies");
+    let source = dir.join("policy.mxp");
+    std::fs::copy(policies.join("pendulum-sgm5.mxp"), &source).unwrap();
+    let config = std::fs::read_to_string(policies.join("pendulum-sgm5.config.toml")).unwrap();
+    let mut config = config.replacen(
+        "env = \"shaped-pendulum\"",
+        "env = \"gym:Pendulum-v1\"\nenv_kwargs = { max_episode_steps = 30 }",
+        1,
+    );
+    // That file predates `checkpoint_every`, which a saved run's config.toml names.
+    if !config.contains("checkpoint_every") {
+        config.insert_str(0, "checkpoint_every = 0\n");
+    }
+    assert!(config.contains("max_episode_steps"), "{config}");
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let out = common::mixsac_command()
+        .arg("quantize")
+        .arg(&source)
+        .args(["--calibrate-env", "gym:Pendulum-v1", "--python", &python()])
+        .args(["--episodes", "2", "--check-episodes", "0"])
+        .arg("--out")
+        .arg(dir.join("q.mxp"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(err.contains("env_kwargs of its training run"), "{err}");
+    assert!(
+        text.contains("calibrated on 60 states of 2 episodes"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
