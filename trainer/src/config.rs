@@ -477,8 +477,9 @@ impl Config {
 
     /// Reads a saved `config.toml` (as [`Config::save`] wrote it). Every hyperparameter must
     /// be there: a run continues with exactly its own settings, never with defaults of a
-    /// later version (only `env_timeout` and `threads`, which older files lack, may be
-    /// missing: older versions had no other choice than their defaults).
+    /// later version (only `env_timeout`, `threads` and `checkpoint_every`, which older
+    /// files lack, may be missing: older versions had no other choice than their defaults —
+    /// one thread, and a checkpoint at every metrics row).
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -487,7 +488,7 @@ impl Config {
         let missing: Vec<&str> = args
             .unset()
             .into_iter()
-            .filter(|name| !matches!(*name, "env_timeout" | "threads"))
+            .filter(|name| !matches!(*name, "env_timeout" | "threads" | "checkpoint_every"))
             .collect();
         if !missing.is_empty() {
             bail!(
@@ -567,10 +568,14 @@ mod tests {
     fn older_config_files_load_and_incomplete_ones_are_refused() {
         let config = resolved("pendulum", 11);
         let (path, text) = saved(&config);
-        // Older files: α as a string, no env_timeout, no threads.
+        // Older files: α as a string, no env_timeout, no threads, no checkpoint_every.
         let older: String = text
             .lines()
-            .filter(|l| !l.starts_with("env_timeout") && !l.starts_with("threads"))
+            .filter(|l| {
+                !["env_timeout", "threads", "checkpoint_every"]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
             .map(|l| match l.starts_with("alpha =") {
                 true => "alpha = \"0.01\"\n".to_string(),
                 false => format!("{l}\n"),
