@@ -29,7 +29,7 @@ use policy_core::format::{Activation, Header};
 use rand::SeedableRng;
 use trainer::envs::EnvId;
 use trainer::grad_variance::cases::Case;
-use trainer::grad_variance::exact::{objective, objective_within, Quadrature};
+use trainer::grad_variance::exact::{objective, objective_within, Exact, Quadrature};
 use trainer::grad_variance::moments::Comparison;
 use trainer::grad_variance::subjects::{self, Subject};
 use trainer::grad_variance::{exact_gradient, measure, stream, Row, CSV_HEADER, NO_EXACT};
@@ -50,7 +50,8 @@ fn bandit(env: EnvId, alpha: f64, updates: usize, batch: usize) -> (Subject, Sub
     (two.pop().unwrap(), sgm)
 }
 
-fn exact_value(subject: &Subject, panels: usize) -> f64 {
+/// J and ∇J of `subject` by the quadrature rule of `panels` panels.
+fn exact(subject: &Subject, panels: usize) -> Exact {
     objective(
         &subject.run.agent.actor,
         subject.run.agent.critic(),
@@ -60,20 +61,14 @@ fn exact_value(subject: &Subject, panels: usize) -> f64 {
     )
     .unwrap()
     .unwrap()
-    .value
+}
+
+fn exact_value(subject: &Subject, panels: usize) -> f64 {
+    exact(subject, panels).value
 }
 
 fn exact_grad(subject: &Subject, panels: usize) -> Vec<f64> {
-    objective(
-        &subject.run.agent.actor,
-        subject.run.agent.critic(),
-        &subject.exact_obs,
-        subject.alpha,
-        Quadrature { panels },
-    )
-    .unwrap()
-    .unwrap()
-    .gradient
+    exact(subject, panels).gradient
 }
 
 fn norm(v: &[f64]) -> f64 {
