@@ -62,6 +62,9 @@ stop() {
     stop_pid_file "$STATE/slurmd.pid" slurmd
     stop_pid_file "$STATE/slurmctld.pid" slurmctld
     stop_pid_file "$STATE/munge/munged.pid" munged
+    # A munged whose pid file is gone (one seen after a test run) would outlive the cluster:
+    # stop whatever still serves this state folder's socket.
+    pkill -KILL -f -- "^munged --socket=$STATE/munge/munge.socket" 2>/dev/null || true
 }
 
 start() {
