@@ -41,18 +41,12 @@ pub fn run(args: Args) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let policy =
         policy_core::HostPolicy::load(&bytes).with_context(|| format!("{}", path.display()))?;
-    let kwargs = match args.env_kwargs.clone() {
-        Some(kwargs) => kwargs,
-        None => trained_kwargs(path, &args.env),
-    };
-    if !kwargs.is_empty() && !matches!(args.env, EnvId::Gym(_)) {
-        anyhow::bail!("--env-kwargs applies to gym:<ID> environments only");
-    }
-    let options = GymOptions {
-        kwargs,
-        ..GymOptions::new(args.python.as_deref())
-    };
-    let mut env = args.env.make(&options)?;
+    let mut env = env_for_policy(
+        path,
+        &args.env,
+        args.env_kwargs.clone(),
+        args.python.as_deref(),
+    )?;
     let result = trainer::evaluate(
         &policy,
         &mut env,
@@ -90,6 +84,26 @@ pub fn run(args: Args) -> Result<()> {
 
 /// The keyword arguments the policy was trained with: those of the run's config.toml beside
 /// the policy file, when that run trained on `env` (a policy copied elsewhere has none).
+/// `env` made to run the policy file at `policy`: with `kwargs` when given, else with those
+/// of its training run ([`trained_kwargs`]); kwargs for one of our own environments are an
+/// error. Shared by `eval` and `quantize --calibrate-env`.
+pub fn env_for_policy(
+    policy: &std::path::Path,
+    env: &EnvId,
+    kwargs: Option<EnvKwargs>,
+    python: Option<&str>,
+) -> Result<trainer::envs::Env> {
+    let kwargs = kwargs.unwrap_or_else(|| trained_kwargs(policy, env));
+    if !kwargs.is_empty() && !matches!(env, EnvId::Gym(_)) {
+        anyhow::bail!("--env-kwargs applies to gym:<ID> environments only");
+    }
+    let options = GymOptions {
+        kwargs,
+        ..GymOptions::new(python)
+    };
+    Ok(env.make(&options)?)
+}
+
 pub fn trained_kwargs(policy: &std::path::Path, env: &EnvId) -> EnvKwargs {
     let file = policy.with_file_name("config.toml");
     if !file.exists() {

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use policy_core::quantize::{Granularity, Options};
 use std::path::PathBuf;
-use trainer::envs::{EnvId, EnvKwargs, GymOptions};
+use trainer::envs::{EnvId, EnvKwargs};
 use trainer::Int8Settings;
 
 #[derive(clap::Args)]
@@ -55,18 +55,12 @@ pub fn run(args: Args) -> Result<()> {
     }
     let path = &args.input;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let kwargs = match args.env_kwargs.clone() {
-        Some(kwargs) => kwargs,
-        None => crate::eval::trained_kwargs(path, &args.calibrate_env),
-    };
-    if !kwargs.is_empty() && !matches!(args.calibrate_env, EnvId::Gym(_)) {
-        anyhow::bail!("--env-kwargs applies to gym:<ID> environments only");
-    }
-    let options = GymOptions {
-        kwargs,
-        ..GymOptions::new(args.python.as_deref())
-    };
-    let mut env = args.calibrate_env.make(&options)?;
+    let mut env = crate::eval::env_for_policy(
+        path,
+        &args.calibrate_env,
+        args.env_kwargs.clone(),
+        args.python.as_deref(),
+    )?;
     let settings = Int8Settings {
         episodes: args.episodes,
         check_episodes: args.check_episodes,
