@@ -163,11 +163,17 @@ impl DoubleQ {
         Ok(self.target.forward(obs, action, true)?.min(1)?.detach())
     }
 
-    /// θ̄ ← (1 − τ) θ̄ + τ θ for both targets.
+    /// θ̄ ← (1 − τ) θ̄ + τ θ for both targets: in place on the CPU, as tensor operations
+    /// elsewhere (the same roundings either way).
     pub fn polyak_update(&self, tau: f64) -> Result<()> {
         for (o, t) in self.online.layers.iter().zip(&self.target.layers) {
             for (ov, tv) in [(&o.weight, &t.weight), (&o.bias, &t.bias)] {
-                tv.set(&((tv.as_tensor() * (1.0 - tau))? + (ov.as_tensor() * tau)?)?)?;
+                if tv.device().is_cpu() {
+                    tv.as_tensor()
+                        .inplace_op2(ov.as_tensor(), &Polyak { tau })?;
+                } else {
+                    tv.set(&((tv.as_tensor() * (1.0 - tau))? + (ov.as_tensor() * tau)?)?)?;
+                }
             }
         }
         Ok(())
@@ -183,5 +189,76 @@ impl DoubleQ {
     /// The parameters the critic optimiser updates.
     pub fn online_vars(&self) -> Vec<(String, Var)> {
         self.online.named_vars("critic.q")
+    }
+}
+
+/// θ̄ ← (1 − τ) θ̄ + τ θ on the target's storage (the online parameters the second operand),
+/// rounded as the tensor expression `θ̄ · (1 − τ) + θ · τ` rounds: each product is candle's
+/// affine map v · m + 0 in f32.
+struct Polyak {
+    tau: f64,
+}
+
+impl candle_core::InplaceOp2 for Polyak {
+    fn name(&self) -> &'static str {
+        "polyak"
+    }
+
+    fn cpu_fwd(
+        &self,
+        target: &mut candle_core::CpuStorage,
+        target_layout: &candle_core::Layout,
+        online: &candle_core::CpuStorage,
+        online_layout: &candle_core::Layout,
+    ) -> Result<()> {
+        use candle_core::CpuStorage;
+        let (CpuStorage::F32(target), CpuStorage::F32(online)) = (target, online) else {
+            candle_core::bail!("the Polyak update takes f32 parameters")
+        };
+        let (Some((t0, t1)), Some((o0, o1))) = (
+            target_layout.contiguous_offsets(),
+            online_layout.contiguous_offsets(),
+        ) else {
+            candle_core::bail!("the Polyak update needs contiguous parameters")
+        };
+        let (keep, take) = ((1.0 - self.tau) as f32, self.tau as f32);
+        for (t, &o) in target[t0..t1].iter_mut().zip(&online[o0..o1]) {
+            *t = (*t * keep + 0.0) + (o * take + 0.0);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// The in-place update rounds exactly as the tensor expression does (the GPU path), signed
+    /// zeros included.
+    #[test]
+    fn in_place_polyak_matches_the_tensor_expression_bit_for_bit() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+        let mut values = |n: usize| -> Vec<f32> {
+            let mut v: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0..2.0)).collect();
+            v[0] = -0.0;
+            v
+        };
+        let (online, target) = (values(257), values(257));
+        let cpu = Device::Cpu;
+        let tau = 0.005;
+        let online = Tensor::from_slice(&online, 257, &cpu).unwrap();
+        let target = Var::from_tensor(&Tensor::from_slice(&target, 257, &cpu).unwrap()).unwrap();
+        let expected = ((target.as_tensor() * (1.0 - tau)).unwrap() + (&online * tau).unwrap())
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        target
+            .as_tensor()
+            .inplace_op2(&online, &Polyak { tau })
+            .unwrap();
+        let got = target.as_tensor().to_vec1::<f32>().unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&expected));
     }
 }

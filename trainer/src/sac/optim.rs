@@ -263,7 +263,8 @@ impl Slot {
     }
 }
 
-/// The host path: one fused loop over each member's values, then one copy back.
+/// The host path: one fused loop over each member's values, rewriting the parameter's
+/// storage in place (a copy out and back cost more than the arithmetic at these sizes).
 fn host_step(
     var: &Var,
     g: &Tensor,
@@ -273,28 +274,72 @@ fn host_step(
     active: &[bool],
     c: &StepConstants,
 ) -> Result<()> {
-    let g = g.flatten_all()?.to_vec1::<f32>()?;
-    let theta = var.as_tensor();
-    let mut values = theta.flatten_all()?.to_vec1::<f32>()?;
-    let per_member = values.len() / lrs.len();
-    let chunks = values
-        .chunks_mut(per_member)
-        .zip(g.chunks(per_member))
-        .zip(first.chunks_mut(per_member))
-        .zip(second.chunks_mut(per_member));
-    for (member, (((values, g), first), second)) in chunks.enumerate() {
-        if !active.get(member).copied().unwrap_or(true) {
-            continue;
-        }
-        let lr = lrs[member] as f32;
-        for (((x, &g), m), v) in values.iter_mut().zip(g).zip(first).zip(second) {
-            let g = flush_tiny(g, TINY_GRADIENT);
-            *m = flush_tiny(c.beta1 * *m + (1.0 - c.beta1) * g, TINY_MOMENT);
-            *v = flush_tiny(c.beta2 * *v + (1.0 - c.beta2) * g * g, TINY_MOMENT);
-            *x -= lr * (*m * c.scale_m) / ((*v * c.scale_v).sqrt() + c.eps);
-        }
+    let g = g.contiguous()?;
+    let update = HostUpdate {
+        moments: std::cell::RefCell::new((first, second)),
+        lrs,
+        active,
+        constants: c,
+    };
+    var.as_tensor().inplace_op2(&g, &update)
+}
+
+/// [`host_step`]'s loop as an in-place operation on the parameter's storage, the gradient
+/// the second operand.
+struct HostUpdate<'a> {
+    /// The first and second moments (the operation runs through `&self`).
+    moments: std::cell::RefCell<(&'a mut [f32], &'a mut [f32])>,
+    lrs: &'a [f64],
+    active: &'a [bool],
+    constants: &'a StepConstants,
+}
+
+impl candle_core::InplaceOp2 for HostUpdate<'_> {
+    fn name(&self) -> &'static str {
+        "adam-host-step"
     }
-    var.set(&Tensor::from_vec(values, theta.shape(), theta.device())?)
+
+    fn cpu_fwd(
+        &self,
+        theta: &mut candle_core::CpuStorage,
+        theta_layout: &candle_core::Layout,
+        g: &candle_core::CpuStorage,
+        g_layout: &candle_core::Layout,
+    ) -> Result<()> {
+        use candle_core::CpuStorage;
+        let (CpuStorage::F32(theta), CpuStorage::F32(g)) = (theta, g) else {
+            candle_core::bail!("Adam's host path takes f32 parameters")
+        };
+        let (Some((t0, t1)), Some((g0, g1))) = (
+            theta_layout.contiguous_offsets(),
+            g_layout.contiguous_offsets(),
+        ) else {
+            candle_core::bail!("Adam's host path needs contiguous tensors")
+        };
+        let (values, g) = (&mut theta[t0..t1], &g[g0..g1]);
+        let mut moments = self.moments.borrow_mut();
+        let (first, second) = &mut *moments;
+        let c = self.constants;
+        let per_member = values.len() / self.lrs.len();
+        let chunks = values
+            .chunks_mut(per_member)
+            .zip(g.chunks(per_member))
+            .zip(first.chunks_mut(per_member))
+            .zip(second.chunks_mut(per_member));
+        for (member, (((values, g), first), second)) in chunks.enumerate() {
+            if !self.active.get(member).copied().unwrap_or(true) {
+                continue;
+            }
+            let lr = self.lrs[member] as f32;
+            for (((x, &g), m), v) in values.iter_mut().zip(g).zip(first).zip(second) {
+                let g = flush_tiny(g, TINY_GRADIENT);
+                *m = flush_tiny(c.beta1 * *m + (1.0 - c.beta1) * g, TINY_MOMENT);
+                *v = flush_tiny(c.beta2 * *v + (1.0 - c.beta2) * g * g, TINY_MOMENT);
+                *x -= lr * (*m * c.scale_m) / ((*v * c.scale_v).sqrt() + c.eps);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The learning rates [S] and, when some member is frozen, a mask [S] (1 = training) on
