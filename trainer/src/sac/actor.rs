@@ -6,6 +6,7 @@
 //! [`MixturePolicy::export`] writes the `.mxp` file with policy-core's writer.
 
 use crate::nn::{to_f32_vec, Dense};
+use crate::sac::squashed_draw;
 use anyhow::Context;
 use candle_core::{Device, Result, Tensor, Var, D};
 use policy_core::format::{write_policy, BlockKind, Header};
@@ -115,7 +116,12 @@ impl MixturePolicy {
         let mean = self.mean.forward(&x, None)?.reshape((s, b, k, a))?;
         let log_std = self.log_std.forward(&x, None)?.reshape((s, b, k, a))?;
         let log_std = log_std.clamp(self.spec.log_std_min, self.spec.log_std_max)?;
-        let log_w = candle_nn::ops::log_softmax(&self.logits.forward(&x, None)?, D::Minus1)?;
+        let log_w = if k == 1 {
+            // log softmax of one logit is exactly 0, and so is every gradient through it.
+            Tensor::zeros((s, b, 1), x.dtype(), x.device())?
+        } else {
+            candle_nn::ops::log_softmax(&self.logits.forward(&x, None)?, D::Minus1)?
+        };
         Ok(Heads {
             mean,
             log_std,
@@ -181,6 +187,42 @@ impl MixturePolicy {
         let eps = standard_normal(&[b, self.spec.action_dim], rngs, heads.log_w.device())?;
         let u = self.sample_from_components(heads, &onehot, &eps)?;
         Ok(Draw { onehot, u })
+    }
+
+    /// One reparameterised draw per row, drawn as [`Self::rsample`] draws it, as its action
+    /// and log π: ([S, B, A], [S, B]). A single squashed Gaussian (K = 1) on the CPU is one
+    /// fused operation ([`squashed_draw`]); other policies compose [`Self::rsample`],
+    /// [`Self::squash`] and [`Self::log_prob_u`].
+    pub fn draw_action<R: Rng>(&self, heads: &Heads, rngs: &mut [R]) -> Result<(Tensor, Tensor)> {
+        let (s, b, _, a) = heads.mean.dims4()?;
+        if self.fuses_draws(heads) {
+            // The component draws of a single component: one uniform per row, unused.
+            for rng in rngs.iter_mut() {
+                for _ in 0..b {
+                    let _: f32 = rng.random();
+                }
+            }
+            let eps = standard_normal(&[b, a], rngs, heads.mean.device())?;
+            let squash = squashed_draw::Squash {
+                scale: self.scale.to_vec1()?,
+                offset: self.offset.to_vec1()?,
+                log_scale_sum: self.log_scale_sum,
+            };
+            let drawn = squashed_draw::squashed_draw(
+                &heads.mean.reshape((s, b, a))?,
+                &heads.log_std.reshape((s, b, a))?,
+                &eps,
+                &squash,
+            )?;
+            return Ok((drawn.narrow(2, 0, a)?, drawn.narrow(2, a, 1)?.squeeze(2)?));
+        }
+        let u = self.rsample(heads, rngs)?.u;
+        Ok((self.squash(&u)?, self.log_prob_u(heads, &u)?))
+    }
+
+    /// Whether [`Self::draw_action`] runs as one fused operation for `heads`.
+    pub fn fuses_draws(&self, heads: &Heads) -> bool {
+        self.spec.components == 1 && self.spec.squash && squashed_draw::fused(&heads.mean)
     }
 
     /// Reparameterised draw from one component per row: u = Σ_k onehot_k (μ_k + σ_k ε), with

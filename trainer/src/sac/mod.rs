@@ -13,6 +13,7 @@ pub mod critic;
 pub mod estimators;
 pub mod optim;
 pub mod replay;
+pub mod squashed_draw;
 
 use crate::config::{Alpha, Config, Estimator};
 use crate::nn::to_f32_vec;
@@ -229,8 +230,13 @@ impl Agent {
         let s = self.members();
         let obs = Tensor::from_slice(obs, (s, 1, obs.len() / s), &self.device)?;
         let heads = self.actor.heads(&obs)?;
-        let u = self.actor.rsample(&heads, rngs)?.u;
-        Ok(to_f32_vec(&self.actor.squash(&u)?)?)
+        let action = if self.actor.fuses_draws(&heads) {
+            self.actor.draw_action(&heads, rngs)?.0
+        } else {
+            // Acting needs no log π.
+            self.actor.squash(&self.actor.rsample(&heads, rngs)?.u)?
+        };
+        Ok(to_f32_vec(&action)?)
     }
 
     /// One SAC update of every member from its minibatch (DESIGN.md §5): critic, actor, α,
@@ -278,10 +284,9 @@ impl Agent {
         // a′ is drawn fresh from the current policy: the soft value of s′ is an expectation
         // under π, not under the policy that filled the buffer.
         let next_heads = self.actor.heads(&batch.next_obs)?;
-        let next_u = self.actor.rsample(&next_heads, rngs)?.u;
-        let next_log_prob = self.actor.log_prob_u(&next_heads, &next_u)?;
+        let (next_action, next_log_prob) = self.actor.draw_action(&next_heads, rngs)?;
         // The targets' min over two networks counters Q's overestimation (TD3, SAC).
-        let next_q = critic.min_target_q(&batch.next_obs, &self.actor.squash(&next_u)?)?;
+        let next_q = critic.min_target_q(&batch.next_obs, &next_action)?;
         // The target is a constant of the regression: detached, so no gradient reaches the
         // actor through a′ or the targets.
         let soft_value = (next_q - self.settings.times_alpha(&next_log_prob)?)?;

@@ -5,8 +5,10 @@ use candle_core::Result;
 use rand::Rng;
 
 pub(super) fn loss<R: Rng>(ctx: &Context, rngs: &mut [R]) -> Result<ActorLoss> {
-    let u = ctx.policy.rsample(ctx.heads, rngs)?.u; // K = 1: the only component
-    let (terms, log_prob) = ctx.reparameterised_terms(&u)?;
+    // K = 1: the only component.
+    let (action, log_prob) = ctx.policy.draw_action(ctx.heads, rngs)?;
+    let q = ctx.critic.q(ctx.obs, &action)?;
+    let terms = (ctx.settings.times_alpha(&log_prob)? - q)?;
     let loss = terms.mean(1)?;
     Ok(ActorLoss {
         loss,
