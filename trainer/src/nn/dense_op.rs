@@ -447,6 +447,65 @@ mod tests {
             .fold(0.0, f32::max)
     }
 
+    /// A layer large enough for its products to be split across threads (256 × 256 × 256
+    /// multiply-adds each, gemm's own split) gives the same forward values and gradients, bit
+    /// for bit, on every repeat with 2 threads, and agrees with one thread to rounding, for
+    /// both weight layouts: results depend on the number of threads only, not on scheduling.
+    #[test]
+    fn split_products_do_not_depend_on_scheduling() {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
+        let x = Var::from_tensor(&random(&[256, 256], &mut rng)).unwrap();
+        let c = random(&[256, 256], &mut rng);
+        for layout in [WeightLayout::OutIn, WeightLayout::InOut] {
+            let w = Var::from_tensor(&random(&[256, 256], &mut rng)).unwrap();
+            let b = Var::from_tensor(&random(&[256], &mut rng)).unwrap();
+            let run = |threads: usize| -> Vec<Vec<u32>> {
+                set_threads(threads);
+                let y = dense(
+                    x.as_tensor(),
+                    w.as_tensor(),
+                    b.as_tensor(),
+                    layout,
+                    Some(Activation::Relu),
+                )
+                .unwrap();
+                let grads = (&y * &c).unwrap().sum_all().unwrap().backward().unwrap();
+                set_threads(1);
+                let bits = |t: &Tensor| -> Vec<u32> {
+                    t.flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect()
+                };
+                let mut out = vec![bits(&y)];
+                for var in [&x, &w, &b] {
+                    out.push(bits(grads.get(var.as_tensor()).unwrap()));
+                }
+                out
+            };
+            let first = run(2);
+            for _ in 0..5 {
+                assert_eq!(
+                    run(2),
+                    first,
+                    "{layout:?}: 2 threads, another schedule, other bits"
+                );
+            }
+            let one = run(1);
+            for (part, (a, b)) in first.iter().zip(&one).enumerate() {
+                for (a, b) in a.iter().zip(b) {
+                    let (a, b) = (f32::from_bits(*a), f32::from_bits(*b));
+                    // 256-term sums of products of values in ±1 (and of their gradients):
+                    // another blocking of the same sum moves it by a few ulps of 256.
+                    assert!((a - b).abs() <= 1e-3, "{layout:?} part {part}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
     /// Forward values and every gradient of a loss through the layer agree between the fused
     /// op and candle's own ops, for both layouts, every activation, and a broadcast
     /// (member-stride-0) input as the critic ensemble uses.
