@@ -394,62 +394,12 @@ fn update_members(
             continue;
         }
         let lr = lrs[member] as f32;
-        adam_values(values, g, first, second, lr, c);
-    }
-}
-
-/// One member's values stepped from `g` with learning rate `lr`. Four lanes at a time, so
-/// that the compiler's SLP vectoriser packs them (the same element-wise operations as one
-/// at a time: the results do not change).
-fn adam_values(
-    values: &mut [f32],
-    g: &[f32],
-    first: &mut [f32],
-    second: &mut [f32],
-    lr: f32,
-    c: &StepConstants,
-) {
-    let one = |x: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
-        let g = flush_tiny(g, TINY_GRADIENT);
-        *m = flush_tiny(c.beta1 * *m + (1.0 - c.beta1) * g, TINY_MOMENT);
-        *v = flush_tiny(c.beta2 * *v + (1.0 - c.beta2) * g * g, TINY_MOMENT);
-        *x -= lr * (*m * c.scale_m) / ((*v * c.scale_v).sqrt() + c.eps);
-    };
-    let n = values.len();
-    let (g, first, second) = (&g[..n], &mut first[..n], &mut second[..n]);
-    let lanes = n / 4 * 4;
-    let (x4, x_rest) = values.split_at_mut(lanes);
-    let (g4, g_rest) = g.split_at(lanes);
-    let (m4, m_rest) = first.split_at_mut(lanes);
-    let (v4, v_rest) = second.split_at_mut(lanes);
-    let chunks = x4
-        .chunks_exact_mut(4)
-        .zip(g4.chunks_exact(4))
-        .zip(m4.chunks_exact_mut(4))
-        .zip(v4.chunks_exact_mut(4));
-    for (((x, g), m), v) in chunks {
-        let (x, g): (&mut [f32; 4], &[f32; 4]) = (x.try_into().unwrap(), g.try_into().unwrap());
-        let (m, v): (&mut [f32; 4], &mut [f32; 4]) =
-            (m.try_into().unwrap(), v.try_into().unwrap());
-        let g = g.map(|g| flush_tiny(g, TINY_GRADIENT));
-        let mut m2 = [0.0f32; 4];
-        let mut v2 = [0.0f32; 4];
-        for l in 0..4 {
-            m2[l] = flush_tiny(c.beta1 * m[l] + (1.0 - c.beta1) * g[l], TINY_MOMENT);
-            v2[l] = flush_tiny(c.beta2 * v[l] + (1.0 - c.beta2) * g[l] * g[l], TINY_MOMENT);
+        for (((x, &g), m), v) in values.iter_mut().zip(g).zip(first).zip(second) {
+            let g = flush_tiny(g, TINY_GRADIENT);
+            *m = flush_tiny(c.beta1 * *m + (1.0 - c.beta1) * g, TINY_MOMENT);
+            *v = flush_tiny(c.beta2 * *v + (1.0 - c.beta2) * g * g, TINY_MOMENT);
+            *x -= lr * (*m * c.scale_m) / ((*v * c.scale_v).sqrt() + c.eps);
         }
-        let mut d = [0.0f32; 4];
-        for l in 0..4 {
-            d[l] = (v2[l] * c.scale_v).sqrt() + c.eps;
-        }
-        for l in 0..4 {
-            x[l] -= lr * (m2[l] * c.scale_m) / d[l];
-        }
-        *m = m2;
-        *v = v2;
-    }
-    for (((x, &g), m), v) in x_rest.iter_mut().zip(g_rest).zip(m_rest).zip(v_rest) {
-        one(x, g, m, v);
     }
 }
 
