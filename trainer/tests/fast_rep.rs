@@ -56,9 +56,9 @@ fn copy_state(from: &Agent, to: &mut Agent) {
     }
 }
 
-/// The largest relative difference between two agents' parameters and moments.
-fn state_diff(one: &Agent, other: &Agent) -> f64 {
-    let mut worst: f64 = 0.0;
+/// The largest relative difference between two agents' parameters and moments, and where.
+fn state_diff(one: &Agent, other: &Agent) -> (f64, String) {
+    let mut worst: (f64, String) = (0.0, String::new());
     for m in 0..one.members() {
         let theirs: HashMap<String, Tensor> = other.state(m).unwrap().into_iter().collect();
         for (name, t) in one.state(m).unwrap() {
@@ -71,7 +71,10 @@ fn state_diff(one: &Agent, other: &Agent) -> f64 {
                 .unwrap();
             let scale = b.iter().fold(1e-6f32, |s, x| s.max(x.abs()));
             for (x, y) in a.iter().zip(&b) {
-                worst = worst.max(f64::from((x - y).abs() / scale));
+                let d = f64::from((x - y).abs() / scale);
+                if d > worst.0 {
+                    worst = (d, format!("member {m} {name}: {x} vs {y}"));
+                }
             }
         }
     }
@@ -103,11 +106,11 @@ fn each_update_from_the_same_state_agrees_with_candles() {
                     "{members}/{alpha} member {m} update {update}: {x:?} vs candle {y:?}"
                 );
             }
-            let d = state_diff(&fast, &slow);
+            let (d, at) = state_diff(&fast, &slow);
             max_params = max_params.max(d);
             assert!(
                 d <= 1e-6,
-                "{members}/{alpha} update {update}: parameters {d}"
+                "{members}/{alpha} update {update}: parameters {d} at {at}"
             );
         }
         println!("{members} member(s), {alpha} α: stats ≤ {max_stats:.2e}, parameters ≤ {max_params:.2e}");

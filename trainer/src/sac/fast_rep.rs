@@ -86,8 +86,8 @@ fn in_out(inputs: usize, outputs: usize) -> Strided {
     }
 }
 
-/// y ← act(x · W_n + b_n) for x [rows, inputs] (row-major), as the fused dense layer computes
-/// it: y pre-filled with the bias, then one product.
+/// y ← act(x · W_n + b_n) for x [rows, inputs] (row-major), with the fused dense layer's
+/// product (the same bits).
 fn forward(
     y: &mut [f32],
     x: &[f32],
@@ -97,9 +97,6 @@ fn forward(
     relu: bool,
 ) -> Result<()> {
     let y = &mut y[..rows * outputs];
-    for row in y.chunks_exact_mut(outputs) {
-        row.copy_from_slice(&bias[n * outputs..(n + 1) * outputs]);
-    }
     product(
         y,
         (outputs as isize, 1),
@@ -107,10 +104,19 @@ fn forward(
         n,
         (x, rows_of(inputs)),
         (w, w_view),
-        (true, gemm::Parallelism::None),
+        (false, gemm::Parallelism::None),
     )?;
-    if relu {
-        y.iter_mut().for_each(|v| *v = v.max(0.0));
+    // The bias added after the product in one pass with the activation: the same sum
+    // bias + x·W, rounded once, as the fused layer's product into a bias-filled buffer.
+    let bias = &bias[n * outputs..(n + 1) * outputs];
+    for row in y.chunks_exact_mut(outputs) {
+        if relu {
+            row.iter_mut()
+                .zip(bias)
+                .for_each(|(v, &b)| *v = (*v + b).max(0.0));
+        } else {
+            row.iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
+        }
     }
     Ok(())
 }
@@ -168,11 +174,9 @@ fn critic_input(x: &mut [f32], obs: &[f32], action: &[f32], (o, a): (usize, usiz
 
 /// ReLU′ from the layer's output: g ← g where y > 0, else 0 (as the fused layer takes it).
 fn relu_grad(g: &mut [f32], y: &[f32]) {
-    g.iter_mut().zip(y).for_each(|(g, &y)| {
-        if y <= 0.0 || y.is_nan() {
-            *g = 0.0
-        }
-    });
+    g.iter_mut()
+        .zip(y)
+        .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
 }
 
 /// candle's `clamp(lo, hi)` = `maximum(lo)` then `minimum(hi)` backward: the gradient passes
