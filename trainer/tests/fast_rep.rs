@@ -82,9 +82,13 @@ fn state_diff(one: &Agent, other: &Agent) -> (f64, String) {
 }
 
 /// Step by step from identical parameters, moments and generators (the candle agent's state
-/// copied into the fast one before each update): the statistics agree within 1e-5 for 200
-/// updates, and the parameters after one update within 1e-6 (relative to each tensor's
-/// largest value). Measured on x86-64: ≤ 3e-7 and ≤ 1e-7 (one or two ulps).
+/// copied into the fast one before each update), for 200 updates: the statistics agree within
+/// 5e-5 and the parameters and moments after each update within 1e-6 (relative to each
+/// tensor's largest value). Measured on x86-64 (AVX2 gemm kernels): statistics ≤ 7.5e-6 (the
+/// losses are sums of 32 or 64 terms that partly cancel, added in another order than
+/// candle's reductions), parameters and moments bit for bit equal at a fixed α, ≤ 3.4e-7 at
+/// automatic α, where `load_state` recomputes α = exp(log α) in f64 while the running agent
+/// took it from an f32 tensor (an artefact of the copying, not of the update).
 #[test]
 fn each_update_from_the_same_state_agrees_with_candles() {
     for (members, alpha) in CASES {
@@ -102,7 +106,7 @@ fn each_update_from_the_same_state_agrees_with_candles() {
                 let d = worst(x, y);
                 max_stats = max_stats.max(d);
                 assert!(
-                    d <= 1e-5,
+                    d <= 5e-5,
                     "{members}/{alpha} member {m} update {update}: {x:?} vs candle {y:?}"
                 );
             }
@@ -118,7 +122,8 @@ fn each_update_from_the_same_state_agrees_with_candles() {
 }
 
 /// Free-running: 200 updates of each path from the same start, the statistics compared
-/// update by update. Rounding differences compound slowly; measured on x86-64: ≤ 2e-5.
+/// update by update within 1e-4. Measured on x86-64: ≤ 3.6e-6 (the parameters stay equal at a
+/// fixed α; the statistics differ by the order of their sums).
 #[test]
 fn two_hundred_free_updates_agree_with_candles() {
     for (members, alpha) in CASES {

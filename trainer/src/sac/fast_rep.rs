@@ -13,6 +13,11 @@
 //! ([`Adam::step_host`]), so checkpoints and moments are exactly as the candle path keeps
 //! them.
 //!
+//! Measured with callgrind (`mixsac bench --steps 2000 --repeats 1 --only rep-squashed`:
+//! 1000 random steps, then 1000 updates at obs 3, action 1, hidden 64, batch 32): 2.236 G →
+//! 1.403 G instructions, an update 2.18 M → 1.35 M, of which the matrix products (gemm) are
+//! 0.97 M and Adam 0.15 M.
+//!
 //! Used by [`Agent::update`](super::Agent::update) only when every condition holds: CPU,
 //! f32, a squashed policy with one component, the `rep` estimator and a learned double Q.
 //! Member i's random draws are taken from `rngs[i]` in the candle path's order: per draw,
