@@ -75,11 +75,11 @@ struct FusedDense {
 /// A stack of M matrices in strided storage: element (m, r, c) is at
 /// `offset + m·member + r·row + c·col`.
 #[derive(Debug, Clone, Copy)]
-struct Strided {
-    offset: usize,
-    member: isize,
-    row: isize,
-    col: isize,
+pub(crate) struct Strided {
+    pub(crate) offset: usize,
+    pub(crate) member: isize,
+    pub(crate) row: isize,
+    pub(crate) col: isize,
 }
 
 impl Strided {
@@ -95,7 +95,7 @@ impl Strided {
     }
 
     /// The same storage read as the transposed matrices.
-    fn t(self) -> Strided {
+    pub(crate) fn t(self) -> Strided {
         Strided {
             row: self.col,
             col: self.row,
@@ -104,7 +104,7 @@ impl Strided {
     }
 
     /// M contiguous row-major `rows × cols` matrices, one after another.
-    fn contiguous(rows: usize, cols: usize) -> Strided {
+    pub(crate) fn contiguous(rows: usize, cols: usize) -> Strided {
         Strided {
             offset: 0,
             member: (rows * cols) as isize,
@@ -214,7 +214,7 @@ fn accumulate_products(
             m,
             (lhs, lhs_view),
             (rhs, rhs_view),
-            parallelism,
+            (true, parallelism),
         )
     };
     if threads > 1 && members > 1 {
@@ -234,16 +234,23 @@ fn accumulate_products(
     }
 }
 
-/// dst_m ← dst_m + lhs_m · rhs_m for member m (see [`accumulate_products`]).
-fn product(
+/// dst_m ← dst_m + lhs_m · rhs_m for member m (see [`accumulate_products`]); with
+/// `accumulate` false, dst_m ← lhs_m · rhs_m (dst_m's old values are not read).
+pub(crate) fn product(
     dst_m: &mut [f32],
     dst_strides: (isize, isize),
     (rows, inner, cols): (usize, usize, usize),
     m: usize,
     (lhs, lhs_view): (&[f32], Strided),
     (rhs, rhs_view): (&[f32], Strided),
-    parallelism: gemm::Parallelism,
+    (accumulate, parallelism): (bool, gemm::Parallelism),
 ) -> Result<()> {
+    if dst_m.len() < rows * cols {
+        bail!(
+            "dense: {} values cannot hold a {rows}×{cols} product",
+            dst_m.len()
+        );
+    }
     {
         let lhs_m = lhs_view.at(lhs, m, rows, inner)?;
         let rhs_m = rhs_view.at(rhs, m, inner, cols)?;
@@ -258,7 +265,7 @@ fn product(
                 dst_m.as_mut_ptr(),
                 dst_strides.1,
                 dst_strides.0,
-                true,
+                accumulate,
                 lhs_m,
                 lhs_view.col,
                 lhs_view.row,

@@ -88,6 +88,21 @@ impl MixturePolicy {
         &self.spec
     }
 
+    /// The trunk, the mean and log-std heads and the logits head, for the hand-written
+    /// update ([`crate::sac::fast_rep`]).
+    pub(crate) fn layers(&self) -> (&[Dense], &Dense, &Dense, &Dense) {
+        (&self.trunk, &self.mean, &self.log_std, &self.logits)
+    }
+
+    /// The squashing's constants, as [`Self::draw_action`] hands them to the fused draw.
+    pub(crate) fn squash_constants(&self) -> Result<squashed_draw::Squash> {
+        Ok(squashed_draw::Squash {
+            scale: self.scale.to_vec1()?,
+            offset: self.offset.to_vec1()?,
+            log_scale_sum: self.log_scale_sum,
+        })
+    }
+
     /// Members S of the population.
     pub fn members(&self) -> usize {
         self.logits.bias.as_tensor().dim(0).unwrap_or(1)

@@ -107,6 +107,11 @@ impl QEnsemble {
         x.reshape((s, PAIR, b))
     }
 
+    /// Every layer's (weight [2S, in, out], bias [2S, 1, out]), input layer first.
+    pub(crate) fn layer_vars(&self) -> impl Iterator<Item = (&Var, &Var)> + '_ {
+        self.layers.iter().map(|l| (&l.weight, &l.bias))
+    }
+
     fn named_vars(&self, prefix: &str) -> Vec<(String, Var)> {
         self.layers
             .iter()

@@ -11,6 +11,7 @@
 pub mod actor;
 pub mod critic;
 pub mod estimators;
+pub(crate) mod fast_rep;
 pub mod optim;
 pub mod replay;
 pub mod squashed_draw;
@@ -99,6 +100,12 @@ pub struct Agent {
     device: Device,
     /// Members still training; a diverged member is frozen where it stopped.
     active: Vec<bool>,
+    /// The hand-written update's workspace, where it applies ([`fast_rep`]: CPU, f32,
+    /// squashed K = 1, `rep`, a learned double Q); None elsewhere.
+    fast: Option<fast_rep::FastRep>,
+    /// Whether [`Agent::update`] takes the hand-written path where it applies
+    /// ([`Agent::set_fast_path`]).
+    fast_enabled: bool,
 }
 
 impl Agent {
@@ -171,7 +178,22 @@ impl Agent {
             )?),
             Alpha::Fixed(_) => None,
         };
+        let fast = match &judge {
+            Judge::Learned { critic, optimizer }
+                if device.is_cpu()
+                    && config.estimator == Estimator::Rep
+                    && config.components == 1
+                    && config.policy.squashed()
+                    && optimizer.on_host()
+                    && actor_optimizer.on_host() =>
+            {
+                Some(fast_rep::FastRep::new(&actor, critic)?)
+            }
+            _ => None,
+        };
         Ok(Agent {
+            fast,
+            fast_enabled: true,
             actor,
             actor_optimizer,
             judge,
@@ -190,6 +212,13 @@ impl Agent {
             device: device.clone(),
             active: vec![true; configs.len()],
         })
+    }
+
+    /// Chooses between the hand-written update ([`fast_rep`], the default where it applies:
+    /// CPU, f32, squashed K = 1, `rep`, learned double Q) and candle's autograd path, which
+    /// every other configuration takes. For the tests that hold the two paths together.
+    pub fn set_fast_path(&mut self, enabled: bool) {
+        self.fast_enabled = enabled;
     }
 
     /// Members S.
@@ -250,8 +279,35 @@ impl Agent {
     ) -> Result<Vec<UpdateStats>> {
         // Reported: the α this update's losses used (alpha_step changes it for the next one).
         let alphas = self.settings.alpha.clone();
-        let critic_losses = self.critic_step(minibatch, rngs)?;
-        let (actor_losses, log_prob) = self.actor_step(&minibatch.obs, rngs)?;
+        let (critic_losses, (actor_losses, log_prob)) = match (&mut self.fast, &mut self.judge) {
+            (Some(fast), Judge::Learned { critic, optimizer }) if self.fast_enabled => {
+                let gamma = (alphas.as_slice(), self.gamma);
+                let active = &self.active;
+                let losses = fast.critic_step(
+                    &self.actor,
+                    critic,
+                    optimizer,
+                    minibatch,
+                    gamma,
+                    rngs,
+                    active,
+                )?;
+                let actor = fast.actor_step(
+                    &self.actor,
+                    critic,
+                    &mut self.actor_optimizer,
+                    &minibatch.obs,
+                    &alphas,
+                    rngs,
+                    active,
+                )?;
+                (Some(losses), actor)
+            }
+            _ => (
+                self.critic_step(minibatch, rngs)?,
+                self.actor_step(&minibatch.obs, rngs)?,
+            ),
+        };
         self.alpha_step(&log_prob)?;
         self.polyak()?;
         let log_prob_means = log_prob.mean(1)?.to_vec1::<f32>()?;

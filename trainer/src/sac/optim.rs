@@ -111,17 +111,60 @@ impl Adam {
         })
     }
 
-    /// One step of every member for which `active` holds (all of them when it is empty).
-    pub fn step(&mut self, grads: &GradStore, active: &[bool]) -> Result<()> {
+    /// Counts one more step and returns its constants.
+    fn next_step(&mut self) -> StepConstants {
         self.step += 1;
         let t = self.step as i32;
-        let constants = StepConstants {
+        StepConstants {
             beta1: self.beta1 as f32,
             beta2: self.beta2 as f32,
             scale_m: (1.0 / (1.0 - self.beta1.powi(t))) as f32,
             scale_v: (1.0 / (1.0 - self.beta2.powi(t))) as f32,
             eps: self.eps as f32,
-        };
+        }
+    }
+
+    /// [`Adam::step`] from gradients the caller computed on the host: `grads[i]` is the
+    /// gradient of the i-th parameter given to [`Adam::new`] (every member's values, laid out
+    /// as the parameter), None for a parameter without one (skipped, as `step` skips a
+    /// parameter the gradient store lacks). The same per-element update as `step`'s host path;
+    /// host moments only (CPU parameters).
+    pub fn step_host(&mut self, grads: &[Option<&[f32]>], active: &[bool]) -> Result<()> {
+        if grads.len() != self.slots.len() {
+            candle_core::bail!(
+                "Adam: {} gradients for {} parameters",
+                grads.len(),
+                self.slots.len()
+            )
+        }
+        let constants = self.next_step();
+        for (slot, g) in self.slots.iter_mut().zip(grads) {
+            let Some(g) = g else { continue };
+            let Moments::Host { first, second } = &mut slot.moments else {
+                candle_core::bail!("Adam::step_host needs host moments")
+            };
+            let update = HostSliceUpdate {
+                g,
+                moments: std::cell::RefCell::new((first, second)),
+                lrs: &self.lrs,
+                active,
+                constants: &constants,
+            };
+            slot.var.as_tensor().inplace_op1(&update)?;
+        }
+        Ok(())
+    }
+
+    /// Whether every moment lives on the host ([`Adam::step_host`] can run).
+    pub fn on_host(&self) -> bool {
+        self.slots
+            .iter()
+            .all(|s| matches!(s.moments, Moments::Host { .. }))
+    }
+
+    /// One step of every member for which `active` holds (all of them when it is empty).
+    pub fn step(&mut self, grads: &GradStore, active: &[bool]) -> Result<()> {
+        let constants = self.next_step();
         // Per-member learning rates and the frozen members, as the tensor path needs them
         // (built once per step, on the first tensor slot's device).
         let mut member_tensors: Option<(Tensor, Option<Tensor>)> = None;
@@ -316,28 +359,94 @@ impl candle_core::InplaceOp2 for HostUpdate<'_> {
         ) else {
             candle_core::bail!("Adam's host path needs contiguous tensors")
         };
-        let (values, g) = (&mut theta[t0..t1], &g[g0..g1]);
         let mut moments = self.moments.borrow_mut();
         let (first, second) = &mut *moments;
-        let c = self.constants;
-        let per_member = values.len() / self.lrs.len();
-        let chunks = values
-            .chunks_mut(per_member)
-            .zip(g.chunks(per_member))
-            .zip(first.chunks_mut(per_member))
-            .zip(second.chunks_mut(per_member));
-        for (member, (((values, g), first), second)) in chunks.enumerate() {
-            if !self.active.get(member).copied().unwrap_or(true) {
-                continue;
-            }
-            let lr = self.lrs[member] as f32;
-            for (((x, &g), m), v) in values.iter_mut().zip(g).zip(first).zip(second) {
-                let g = flush_tiny(g, TINY_GRADIENT);
-                *m = flush_tiny(c.beta1 * *m + (1.0 - c.beta1) * g, TINY_MOMENT);
-                *v = flush_tiny(c.beta2 * *v + (1.0 - c.beta2) * g * g, TINY_MOMENT);
-                *x -= lr * (*m * c.scale_m) / ((*v * c.scale_v).sqrt() + c.eps);
-            }
+        update_members(
+            &mut theta[t0..t1],
+            &g[g0..g1],
+            (first, second),
+            self.lrs,
+            self.active,
+            self.constants,
+        );
+        Ok(())
+    }
+}
+
+/// Adam's update of a parameter's values (every member's, one after another) from its
+/// gradient `g`, skipping the members that `active` marks frozen.
+fn update_members(
+    values: &mut [f32],
+    g: &[f32],
+    (first, second): (&mut [f32], &mut [f32]),
+    lrs: &[f64],
+    active: &[bool],
+    c: &StepConstants,
+) {
+    let per_member = values.len() / lrs.len();
+    let chunks = values
+        .chunks_mut(per_member)
+        .zip(g.chunks(per_member))
+        .zip(first.chunks_mut(per_member))
+        .zip(second.chunks_mut(per_member));
+    for (member, (((values, g), first), second)) in chunks.enumerate() {
+        if !active.get(member).copied().unwrap_or(true) {
+            continue;
         }
+        let lr = lrs[member] as f32;
+        for (((x, &g), m), v) in values.iter_mut().zip(g).zip(first).zip(second) {
+            let g = flush_tiny(g, TINY_GRADIENT);
+            *m = flush_tiny(c.beta1 * *m + (1.0 - c.beta1) * g, TINY_MOMENT);
+            *v = flush_tiny(c.beta2 * *v + (1.0 - c.beta2) * g * g, TINY_MOMENT);
+            *x -= lr * (*m * c.scale_m) / ((*v * c.scale_v).sqrt() + c.eps);
+        }
+    }
+}
+
+/// [`Adam::step_host`]'s update as an in-place operation on the parameter's storage, the
+/// gradient a host slice.
+struct HostSliceUpdate<'a> {
+    g: &'a [f32],
+    moments: std::cell::RefCell<(&'a mut [f32], &'a mut [f32])>,
+    lrs: &'a [f64],
+    active: &'a [bool],
+    constants: &'a StepConstants,
+}
+
+impl candle_core::InplaceOp1 for HostSliceUpdate<'_> {
+    fn name(&self) -> &'static str {
+        "adam-host-slice-step"
+    }
+
+    fn cpu_fwd(
+        &self,
+        theta: &mut candle_core::CpuStorage,
+        theta_layout: &candle_core::Layout,
+    ) -> Result<()> {
+        use candle_core::CpuStorage;
+        let CpuStorage::F32(theta) = theta else {
+            candle_core::bail!("Adam's host path takes f32 parameters")
+        };
+        let Some((t0, t1)) = theta_layout.contiguous_offsets() else {
+            candle_core::bail!("Adam's host path needs contiguous tensors")
+        };
+        if t1 - t0 != self.g.len() {
+            candle_core::bail!(
+                "Adam: a gradient of {} values for a parameter of {}",
+                self.g.len(),
+                t1 - t0
+            )
+        }
+        let mut moments = self.moments.borrow_mut();
+        let (first, second) = &mut *moments;
+        update_members(
+            &mut theta[t0..t1],
+            self.g,
+            (first, second),
+            self.lrs,
+            self.active,
+            self.constants,
+        );
         Ok(())
     }
 }

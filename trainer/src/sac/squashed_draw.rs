@@ -75,6 +75,45 @@ impl Dim {
     }
 }
 
+/// One row's draw (A action dimensions): writes the squashed actions into `action` and
+/// returns log π, the same f32 operations in the same order as the composition.
+pub(crate) fn draw_row(
+    mean: &[f32],
+    log_std: &[f32],
+    eps: &[f32],
+    squash: &Squash,
+    action: &mut [f32],
+) -> f32 {
+    let log_scale_sum = squash.log_scale_sum as f32;
+    let (mut log_density, mut log_det) = (0.0f32, 0.0f32);
+    for (d, ((&m, &l), &e)) in mean.iter().zip(log_std).zip(eps).enumerate() {
+        let dim = Dim::new(m, l, e);
+        // Each `* c` of the composition is candle's affine map v · c + 0.
+        log_density += ((dim.z * dim.z * -0.5 + 0.0) - l) * 1.0 + -HALF_LN_TAU;
+        let x = dim.u * -2.0 + 0.0;
+        let softplus = x.max(0.0) + ((-x.abs()).exp() + 1.0).ln();
+        log_det += (((-dim.u - softplus) * 1.0 + std::f32::consts::LN_2) * 2.0) + 0.0;
+        action[d] = dim.u.tanh() * squash.scale[d] + squash.offset[d];
+    }
+    log_density - (log_det * 1.0 + log_scale_sum)
+}
+
+/// (∂/∂μ, ∂/∂log σ) of one action dimension with mean `m`, clamped log σ `l`, noise `e` and
+/// scale `scale`, from the action's gradient and log π's (see the backward pass below).
+pub(crate) fn grad_dim(
+    m: f32,
+    l: f32,
+    e: f32,
+    scale: f32,
+    g_action: f32,
+    g_log_prob: f32,
+) -> (f32, f32) {
+    let (sigma, u) = Dim::draw(m, l, e);
+    let t = u.tanh();
+    let g_u = g_action * scale * (1.0 - t * t) + 2.0 * g_log_prob * t;
+    (g_u, g_u * sigma * e - g_log_prob)
+}
+
 fn host<'a>(storage: &'a CpuStorage, layout: &Layout, n: usize) -> Result<&'a [f32]> {
     let CpuStorage::F32(v) = storage else {
         bail!("squashed_draw takes f32 tensors only")
@@ -129,26 +168,17 @@ impl CustomOp3 for SquashedDraw {
             host(ls, ll, rows * a)?,
             host(es, el, rows * a)?,
         );
-        let log_scale_sum = self.0.log_scale_sum as f32;
-        let mut out = Vec::with_capacity(rows * (a + 1));
-        for r in 0..rows {
+        let mut out = vec![0.0f32; rows * (a + 1)];
+        for (r, out) in out.chunks_exact_mut(a + 1).enumerate() {
             let row = r * a..(r + 1) * a;
-            let (mut log_density, mut log_det) = (0.0f32, 0.0f32);
-            for (d, ((&m, &l), &e)) in mean[row.clone()]
-                .iter()
-                .zip(&log_std[row.clone()])
-                .zip(&eps[row])
-                .enumerate()
-            {
-                let dim = Dim::new(m, l, e);
-                // Each `* c` of the composition is candle's affine map v · c + 0.
-                log_density += ((dim.z * dim.z * -0.5 + 0.0) - l) * 1.0 + -HALF_LN_TAU;
-                let x = dim.u * -2.0 + 0.0;
-                let softplus = x.max(0.0) + ((-x.abs()).exp() + 1.0).ln();
-                log_det += (((-dim.u - softplus) * 1.0 + std::f32::consts::LN_2) * 2.0) + 0.0;
-                out.push(dim.u.tanh() * self.0.scale[d] + self.0.offset[d]);
-            }
-            out.push(log_density - (log_det * 1.0 + log_scale_sum));
+            let (action, log_prob) = out.split_at_mut(a);
+            log_prob[0] = draw_row(
+                &mean[row.clone()],
+                &log_std[row.clone()],
+                &eps[row],
+                &self.0,
+                action,
+            );
         }
         let dims = ml.dims();
         Ok((CpuStorage::F32(out), Shape::from((dims[0], dims[1], a + 1))))
@@ -189,12 +219,10 @@ impl CustomOp3 for SquashedDraw {
             let g_log_prob = g_out[r * (a + 1) + a];
             for d in 0..a {
                 let i = r * a + d;
-                let (sigma, u) = Dim::draw(m[i], l[i], e[i]);
-                let t = u.tanh();
                 let g_action = g_out[r * (a + 1) + d];
-                let g_u = g_action * self.0.scale[d] * (1.0 - t * t) + 2.0 * g_log_prob * t;
-                g_mean.push(g_u);
-                g_log_std.push(g_u * sigma * e[i] - g_log_prob);
+                let (gm, gl) = grad_dim(m[i], l[i], e[i], self.0.scale[d], g_action, g_log_prob);
+                g_mean.push(gm);
+                g_log_std.push(gl);
             }
         }
         let shape = mean.shape();

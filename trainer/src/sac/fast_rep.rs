@@ -1,0 +1,684 @@
+//! The `rep` SAC update of a single squashed Gaussian (K = 1) by hand on the CPU: the
+//! critic's step, the actor's step and their backward passes written out, as RLtools does,
+//! instead of candle's autograd.
+//!
+//! At SAC's sizes (batch 32, width 64) an update through candle is about two hundred tensor
+//! operations and as many allocations and zero-filled gradient buffers; the arithmetic is
+//! the smaller part (BENCHMARKS.md). Here every matrix product is the same `gemm` call the
+//! fused dense layer ([`crate::nn::dense_op`]) makes, so the forward values are the same
+//! bits as candle's path; the backward passes are the chain rule written out, equal to
+//! candle's up to the order of a few roundings (`tests/fast_rep.rs` holds the two paths
+//! together). Parameters are read in place from the `Var`s' storage, activations and
+//! gradients live in one reusable [`FastRep`] workspace, and Adam steps from those buffers
+//! ([`Adam::step_host`]), so checkpoints and moments are exactly as the candle path keeps
+//! them.
+//!
+//! Measured with callgrind (`mixsac bench --steps 2000 --repeats 1 --only rep-squashed`:
+//! 1000 random steps, then 1000 updates at obs 3, action 1, hidden 64, batch 32): 2.236 G →
+//! 1.403 G instructions, an update 2.18 M → 1.35 M, of which the matrix products (gemm) are
+//! 0.97 M and Adam 0.15 M.
+//!
+//! Used by [`Agent::update`](super::Agent::update) only when every condition holds: CPU,
+//! f32, a squashed policy with one component, the `rep` estimator and a learned double Q.
+//! Member i's random draws are taken from `rngs[i]` in the candle path's order: per draw,
+//! B uniforms (the component draws of one component, unused) then B × A normals.
+
+use crate::nn::dense_op::{product, Strided};
+use crate::sac::actor::MixturePolicy;
+use crate::sac::critic::DoubleQ;
+use crate::sac::optim::Adam;
+use crate::sac::squashed_draw::{draw_row, grad_dim, Squash};
+use crate::sac::Minibatch;
+use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor, Var};
+use rand::Rng;
+use rand_distr::StandardNormal;
+use std::ops::Deref;
+
+/// Read locks on tensors' storage, held while their values are read in place (dropped
+/// before Adam rewrites a parameter).
+fn lock<'a>(
+    tensors: impl IntoIterator<Item = &'a Tensor>,
+) -> Vec<(impl Deref<Target = Storage> + 'a, &'a Layout)> {
+    tensors
+        .into_iter()
+        .map(|t| t.storage_and_layout())
+        .collect()
+}
+
+/// The locked tensors' values (contiguous, f32, on the CPU).
+fn values<'g, G: Deref<Target = Storage>>(guards: &'g [(G, &Layout)]) -> Result<Vec<&'g [f32]>> {
+    guards
+        .iter()
+        .map(|(storage, layout)| {
+            let Storage::Cpu(CpuStorage::F32(v)) = &**storage else {
+                bail!("fast_rep: f32 CPU tensors only")
+            };
+            let Some((start, end)) = layout.contiguous_offsets() else {
+                bail!("fast_rep: contiguous tensors only")
+            };
+            Ok(&v[start..end])
+        })
+        .collect()
+}
+
+/// Rows of `cols` values one after another, one matrix shared by every member index.
+fn rows_of(cols: usize) -> Strided {
+    Strided {
+        offset: 0,
+        member: 0,
+        row: cols as isize,
+        col: 1,
+    }
+}
+
+/// The actor's weights [S, out, in] read as [in, out] matrices.
+fn out_in(inputs: usize, outputs: usize) -> Strided {
+    Strided {
+        offset: 0,
+        member: (inputs * outputs) as isize,
+        row: 1,
+        col: inputs as isize,
+    }
+}
+
+/// The critics' weights [2S, in, out].
+fn in_out(inputs: usize, outputs: usize) -> Strided {
+    Strided {
+        offset: 0,
+        member: (inputs * outputs) as isize,
+        row: outputs as isize,
+        col: 1,
+    }
+}
+
+/// y ← act(x · W_n + b_n) for x [rows, inputs] (row-major), with the fused dense layer's
+/// product (the same bits).
+fn forward(
+    y: &mut [f32],
+    x: &[f32],
+    (w, w_view, n): (&[f32], Strided, usize),
+    bias: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+    relu: bool,
+) -> Result<()> {
+    let y = &mut y[..rows * outputs];
+    product(
+        y,
+        (outputs as isize, 1),
+        (rows, inputs, outputs),
+        n,
+        (x, rows_of(inputs)),
+        (w, w_view),
+        (false, gemm::Parallelism::None),
+    )?;
+    // The bias added after the product in one pass with the activation: the same sum
+    // bias + x·W, rounded once, as the fused layer's product into a bias-filled buffer.
+    let bias = &bias[n * outputs..(n + 1) * outputs];
+    for row in y.chunks_exact_mut(outputs) {
+        if relu {
+            row.iter_mut()
+                .zip(bias)
+                .for_each(|(v, &b)| *v = (*v + b).max(0.0));
+        } else {
+            row.iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
+        }
+    }
+    Ok(())
+}
+
+/// ∂x ← ∂pre · W_nᵀ, [rows, inputs], for ∂pre [rows, outputs].
+fn grad_input(
+    gx: &mut [f32],
+    g: &[f32],
+    (w, w_view, n): (&[f32], Strided, usize),
+    (rows, inputs, outputs): (usize, usize, usize),
+) -> Result<()> {
+    product(
+        &mut gx[..rows * inputs],
+        (inputs as isize, 1),
+        (rows, outputs, inputs),
+        n,
+        (g, rows_of(outputs)),
+        (w, w_view.t()),
+        (false, gemm::Parallelism::None),
+    )
+}
+
+/// ∂W ← xᵀ · ∂pre written into `gw` (one matrix) with the weight's (row, column) strides of
+/// its [in, out] view, and ∂b ← Σ_rows ∂pre into `gb`.
+fn grad_params(
+    (gw, gw_strides): (&mut [f32], (isize, isize)),
+    gb: &mut [f32],
+    x: &[f32],
+    g: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+) -> Result<()> {
+    product(
+        gw,
+        gw_strides,
+        (inputs, rows, outputs),
+        0,
+        (x, rows_of(inputs).t()),
+        (g, rows_of(outputs)),
+        (false, gemm::Parallelism::None),
+    )?;
+    gb.fill(0.0);
+    for row in g[..rows * outputs].chunks_exact(outputs) {
+        gb.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+    }
+    Ok(())
+}
+
+/// `x` ← [obs, action] row by row, for rows of `o` observations and `a` actions.
+fn critic_input(x: &mut [f32], obs: &[f32], action: &[f32], (o, a): (usize, usize)) {
+    for (r, row) in x.chunks_exact_mut(o + a).enumerate() {
+        row[..o].copy_from_slice(&obs[r * o..(r + 1) * o]);
+        row[o..].copy_from_slice(&action[r * a..(r + 1) * a]);
+    }
+}
+
+/// ReLU′ from the layer's output: g ← g where y > 0, else 0 (as the fused layer takes it).
+fn relu_grad(g: &mut [f32], y: &[f32]) {
+    g.iter_mut()
+        .zip(y)
+        .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
+}
+
+/// candle's `clamp(lo, hi)` = `maximum(lo)` then `minimum(hi)` backward: the gradient passes
+/// where strictly inside, half of it at a tie with a bound, none outside.
+fn clamp_grad(g: f32, raw: f32, (lo, hi): (f32, f32)) -> f32 {
+    let above = raw.max(lo);
+    let out = above.min(hi);
+    let mask = |a: f32, b: f32| if a == b { 1.0f32 } else { 0.0 };
+    let g = (mask(out, above) * g) / (mask(out, hi) + 1.0);
+    (mask(above, raw) * g) / (mask(above, lo) + 1.0)
+}
+
+/// The reusable buffers of the hand-written update (no allocation once sized).
+pub(crate) struct FastRep {
+    obs_dim: usize,
+    action_dim: usize,
+    /// Actor widths: [obs, hidden…]; the heads have `action_dim` outputs each.
+    trunk: Vec<usize>,
+    /// Critic widths: [obs + action, hidden…, 1].
+    critic: Vec<usize>,
+    squash: Squash,
+    log_std_range: (f32, f32),
+    batch: usize,
+    members: usize,
+    /// Per member: the trunk's outputs, one buffer per layer [B, width].
+    h: Vec<Vec<f32>>,
+    mean: Vec<f32>,
+    raw_log_std: Vec<f32>,
+    log_std: Vec<f32>,
+    eps: Vec<f32>,
+    action: Vec<f32>,
+    /// Every member's log π of this step's draws, [S, B].
+    log_prob: Vec<f32>,
+    /// The critics' input [B, obs + action] and each layer's outputs of both networks
+    /// [2, B, width].
+    x: Vec<f32>,
+    /// The critic's regression targets [B].
+    y: Vec<f32>,
+    q_acts: Vec<Vec<f32>>,
+    /// Backward scratch: ∂pre of a critic layer, [B, width] (two, swapped layer by layer).
+    g_a: Vec<f32>,
+    g_b: Vec<f32>,
+    /// ∂ of the actions, of log π, of the heads.
+    g_action: Vec<f32>,
+    g_action_k: Vec<f32>,
+    g_log_prob: Vec<f32>,
+    g_mean: Vec<f32>,
+    g_raw_log_std: Vec<f32>,
+    /// Parameter gradients, laid out as the parameters (every member's), in Adam's order.
+    actor_grads: Vec<Vec<f32>>,
+    critic_grads: Vec<Vec<f32>>,
+}
+
+impl FastRep {
+    pub(crate) fn new(actor: &MixturePolicy, critic: &DoubleQ) -> Result<FastRep> {
+        let spec = actor.spec();
+        let (obs_dim, action_dim) = (spec.obs_dim, spec.action_dim);
+        let mut trunk = vec![obs_dim];
+        trunk.extend(spec.hidden.iter().copied());
+        let mut widths = vec![obs_dim + action_dim];
+        for (w, _) in critic.online.layer_vars() {
+            widths.push(w.as_tensor().dim(2)?);
+        }
+        let width_max = trunk.iter().chain(&widths).copied().max().unwrap_or(1);
+        let (trunk_layers, mean, log_std, logits) = actor.layers();
+        let mut actor_grads = Vec::new();
+        for layer in trunk_layers.iter().chain([mean, log_std]) {
+            actor_grads.push(vec![0.0; layer.weight.as_tensor().elem_count()]);
+            actor_grads.push(vec![0.0; layer.bias.as_tensor().elem_count()]);
+        }
+        // The logits head gets no gradient for K = 1 (log w = 0): no buffer.
+        let _ = logits;
+        let critic_grads = critic
+            .online
+            .layer_vars()
+            .flat_map(|(w, b)| [w.as_tensor().elem_count(), b.as_tensor().elem_count()])
+            .map(|n| vec![0.0; n])
+            .collect();
+        Ok(FastRep {
+            obs_dim,
+            action_dim,
+            squash: actor.squash_constants()?,
+            log_std_range: (spec.log_std_min, spec.log_std_max),
+            h: vec![Vec::new(); trunk.len() - 1],
+            q_acts: vec![Vec::new(); widths.len() - 1],
+            trunk,
+            critic: widths,
+            batch: 0,
+            members: actor.members(),
+            mean: Vec::new(),
+            raw_log_std: Vec::new(),
+            log_std: Vec::new(),
+            eps: Vec::new(),
+            action: Vec::new(),
+            log_prob: Vec::new(),
+            x: Vec::new(),
+            y: Vec::new(),
+            g_a: vec![0.0; width_max],
+            g_b: vec![0.0; width_max],
+            g_action: Vec::new(),
+            g_action_k: Vec::new(),
+            g_log_prob: Vec::new(),
+            g_mean: Vec::new(),
+            g_raw_log_std: Vec::new(),
+            actor_grads,
+            critic_grads,
+        })
+    }
+
+    /// Sizes the per-batch buffers for batches of `b` rows (a no-op once sized).
+    fn size_for(&mut self, b: usize) {
+        if self.batch == b {
+            return;
+        }
+        self.batch = b;
+        let (a, s) = (self.action_dim, self.members);
+        for (h, &w) in self.h.iter_mut().zip(&self.trunk[1..]) {
+            h.resize(b * w, 0.0);
+        }
+        for (q, &w) in self.q_acts.iter_mut().zip(&self.critic[1..]) {
+            q.resize(2 * b * w, 0.0);
+        }
+        let width_max = self.trunk.iter().chain(&self.critic).copied().max();
+        let width_max = width_max.unwrap_or(1);
+        for v in [&mut self.g_a, &mut self.g_b] {
+            v.resize(b * width_max, 0.0);
+        }
+        for v in [
+            &mut self.mean,
+            &mut self.raw_log_std,
+            &mut self.log_std,
+            &mut self.eps,
+            &mut self.action,
+            &mut self.g_action,
+            &mut self.g_action_k,
+            &mut self.g_mean,
+            &mut self.g_raw_log_std,
+        ] {
+            v.resize(b * a, 0.0);
+        }
+        self.g_log_prob.resize(b, 0.0);
+        self.y.resize(b, 0.0);
+        self.log_prob.resize(s * b, 0.0);
+        self.x.resize(b * (self.obs_dim + a), 0.0);
+    }
+
+    /// Member m's actor forward on `obs` [B, obs]: the trunk's outputs, μ, the raw and the
+    /// clamped log σ.
+    fn actor_forward(&mut self, p: &[&[f32]], m: usize, obs: &[f32]) -> Result<()> {
+        let (b, a) = (self.batch, self.action_dim);
+        let layers = self.trunk.len() - 1;
+        for l in 0..layers {
+            let (inputs, outputs) = (self.trunk[l], self.trunk[l + 1]);
+            let (before, rest) = self.h.split_at_mut(l);
+            let x = if l == 0 { obs } else { &before[l - 1][..] };
+            let w = (p[2 * l], out_in(inputs, outputs), m);
+            forward(&mut rest[0], x, w, p[2 * l + 1], (b, inputs, outputs), true)?;
+        }
+        let (last, h) = (self.trunk[layers], &self.h[layers - 1]);
+        let (i_mean, i_log_std) = (2 * layers, 2 * layers + 2);
+        let w = (p[i_mean], out_in(last, a), m);
+        forward(&mut self.mean, h, w, p[i_mean + 1], (b, last, a), false)?;
+        let w = (p[i_log_std], out_in(last, a), m);
+        let bias = p[i_log_std + 1];
+        forward(&mut self.raw_log_std, h, w, bias, (b, last, a), false)?;
+        let (lo, hi) = self.log_std_range;
+        for (c, &r) in self.log_std.iter_mut().zip(&self.raw_log_std) {
+            *c = r.max(lo).min(hi);
+        }
+        Ok(())
+    }
+
+    /// One draw per row from member m's heads, taking its random numbers as
+    /// [`MixturePolicy::draw_action`] does: the actions and log π (into member m's row of
+    /// `log_prob`).
+    fn draw<R: Rng>(&mut self, m: usize, rng: &mut R) -> Result<()> {
+        let (b, a) = (self.batch, self.action_dim);
+        for _ in 0..b {
+            let _: f32 = rng.random();
+        }
+        for e in self.eps.iter_mut() {
+            *e = rng.sample::<f32, _>(StandardNormal);
+        }
+        for r in 0..b {
+            let row = r * a..(r + 1) * a;
+            self.log_prob[m * b + r] = draw_row(
+                &self.mean[row.clone()],
+                &self.log_std[row.clone()],
+                &self.eps[row.clone()],
+                &self.squash,
+                &mut self.action[row],
+            );
+        }
+        Ok(())
+    }
+
+    /// Both networks of member m (indices 2m, 2m + 1) on `self.x`, every layer's outputs
+    /// kept; the last layer's [2, B] are Q1 and Q2.
+    fn critic_forward(&mut self, p: &[&[f32]], m: usize) -> Result<()> {
+        let b = self.batch;
+        for l in 0..self.critic.len() - 1 {
+            let (inputs, outputs) = (self.critic[l], self.critic[l + 1]);
+            let relu = l + 2 < self.critic.len();
+            let (before, rest) = self.q_acts.split_at_mut(l);
+            for k in 0..2 {
+                let n = 2 * m + k;
+                let x = if l == 0 {
+                    &self.x[..]
+                } else {
+                    &before[l - 1][k * b * inputs..(k + 1) * b * inputs]
+                };
+                let y = &mut rest[0][k * b * outputs..(k + 1) * b * outputs];
+                let w = (p[2 * l], in_out(inputs, outputs), n);
+                forward(y, x, w, p[2 * l + 1], (b, inputs, outputs), relu)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Backward through network k of member m from the output's gradient in `self.g_a`
+    /// [B]: parameter gradients into `critic_grads` when `params`, else only the actions'
+    /// gradient into `g_action_k` [B, A].
+    fn critic_backward(&mut self, p: &[&[f32]], m: usize, k: usize, params: bool) -> Result<()> {
+        let b = self.batch;
+        let n = 2 * m + k;
+        let (o, a) = (self.obs_dim, self.action_dim);
+        for l in (0..self.critic.len() - 1).rev() {
+            let (inputs, outputs) = (self.critic[l], self.critic[l + 1]);
+            let w = p[2 * l];
+            if params {
+                let x = if l == 0 {
+                    &self.x[..]
+                } else {
+                    &self.q_acts[l - 1][k * b * inputs..(k + 1) * b * inputs]
+                };
+                let (gw, gb) = self.critic_grads.split_at_mut(2 * l + 1);
+                let gw = &mut gw[2 * l][n * inputs * outputs..(n + 1) * inputs * outputs];
+                let gb = &mut gb[0][n * outputs..(n + 1) * outputs];
+                grad_params(
+                    (gw, (outputs as isize, 1)),
+                    gb,
+                    x,
+                    &self.g_a,
+                    (b, inputs, outputs),
+                )?;
+            }
+            if l > 0 {
+                let view = (w, in_out(inputs, outputs), n);
+                grad_input(&mut self.g_b, &self.g_a, view, (b, inputs, outputs))?;
+                let y = &self.q_acts[l - 1][k * b * inputs..(k + 1) * b * inputs];
+                relu_grad(&mut self.g_b[..b * inputs], y);
+                std::mem::swap(&mut self.g_a, &mut self.g_b);
+            } else if !params {
+                // The actions' columns of the input only: rows o.. of W_0 [in, out].
+                let mut view = in_out(inputs, outputs);
+                view.offset = o * outputs;
+                grad_input(
+                    &mut self.g_action_k,
+                    &self.g_a,
+                    (w, view, n),
+                    (b, a, outputs),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The critic's step (see [`super::Agent`]'s `critic_step`): every member's loss, the
+    /// critics stepped by `optimizer`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn critic_step<R: Rng>(
+        &mut self,
+        actor: &MixturePolicy,
+        critic: &DoubleQ,
+        optimizer: &mut Adam,
+        batch: &Minibatch,
+        (alphas, gamma): (&[f64], f64),
+        rngs: &mut [R],
+        active: &[bool],
+    ) -> Result<Vec<f32>> {
+        let (s, b, _) = batch.obs.dims3()?;
+        if s != self.members || rngs.len() != s {
+            bail!(
+                "fast_rep: {s} members' batches for {} members",
+                self.members
+            )
+        }
+        self.size_for(b);
+        let (o, a) = (self.obs_dim, self.action_dim);
+        let mut losses = Vec::with_capacity(s);
+        {
+            let actor_locks = lock(actor_params(actor));
+            let target_locks = lock(critic_params(&critic.target));
+            let online_locks = lock(critic_params(&critic.online));
+            let (actor_views, target, online) = (
+                values(&actor_locks)?,
+                values(&target_locks)?,
+                values(&online_locks)?,
+            );
+            let data_locks = lock([
+                &batch.obs,
+                &batch.actions,
+                &batch.rewards,
+                &batch.next_obs,
+                &batch.terminated,
+            ]);
+            let data = values(&data_locks)?;
+            let (obs, actions, rewards, next_obs, terminated) =
+                (data[0], data[1], data[2], data[3], data[4]);
+            // ∂loss/∂q = ((q − y) · ∂sum) · 2, ∂sum = 2 · 1/(2B) (the mean's scale).
+            let g_sum = 2.0f32 * (1.0 / (2 * b) as f64) as f32;
+            for (m, rng) in rngs.iter_mut().enumerate() {
+                let alpha = alphas[m] as f32;
+                // a′ ~ π(·|s′) and the targets' min Q̄(s′, a′).
+                self.actor_forward(&actor_views, m, &next_obs[m * b * o..(m + 1) * b * o])?;
+                self.draw(m, rng)?;
+                let next_obs_m = &next_obs[m * b * o..(m + 1) * b * o];
+                critic_input(&mut self.x, next_obs_m, &self.action, (o, a));
+                self.critic_forward(&target, m)?;
+                let last = self.q_acts.len() - 1;
+                // y = r + γ (1 − terminated)(min Q̄ − α log π′), rounded as the tensor
+                // expression (each scalar product is candle's affine map v · c + 0).
+                let q = &self.q_acts[last];
+                for (r, y) in self.y.iter_mut().enumerate() {
+                    let min_q = q[r].min(q[b + r]);
+                    let soft = min_q - (self.log_prob[m * b + r] * alpha + 0.0);
+                    let not_done = -terminated[m * b + r] * 1.0 + 1.0;
+                    *y = rewards[m * b + r] + ((soft * not_done) * gamma as f32 + 0.0);
+                }
+                // Q1, Q2 on the stored transitions, and the regression's gradient.
+                critic_input(
+                    &mut self.x,
+                    &obs[m * b * o..(m + 1) * b * o],
+                    &actions[m * b * a..(m + 1) * b * a],
+                    (o, a),
+                );
+                self.critic_forward(&online, m)?;
+                let mut sum = 0.0f32;
+                for k in 0..2 {
+                    for r in 0..b {
+                        let td = self.q_acts[last][k * b + r] - self.y[r];
+                        sum += td * td;
+                    }
+                }
+                losses.push((sum * (1.0 / (2 * b) as f64) as f32 + 0.0) * 2.0 + 0.0);
+                for k in 0..2 {
+                    for r in 0..b {
+                        let td = self.q_acts[last][k * b + r] - self.y[r];
+                        self.g_a[r] = (td * g_sum) * 2.0 + 0.0;
+                    }
+                    self.critic_backward(&online, m, k, true)?;
+                }
+            }
+        }
+        let grads: Vec<Option<&[f32]>> = self.critic_grads.iter().map(|g| Some(&g[..])).collect();
+        optimizer.step_host(&grads, active)?;
+        Ok(losses)
+    }
+
+    /// The actor's `rep` step (see [`super::Agent`]'s `actor_step`) against the online
+    /// critics held fixed: every member's loss and log π [S, B] of the drawn actions.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn actor_step<R: Rng>(
+        &mut self,
+        actor: &MixturePolicy,
+        critic: &DoubleQ,
+        optimizer: &mut Adam,
+        obs: &Tensor,
+        alphas: &[f64],
+        rngs: &mut [R],
+        active: &[bool],
+    ) -> Result<(Vec<f32>, Tensor)> {
+        let (s, b, _) = obs.dims3()?;
+        if s != self.members || rngs.len() != s {
+            bail!(
+                "fast_rep: {s} members' batches for {} members",
+                self.members
+            )
+        }
+        self.size_for(b);
+        let (o, a) = (self.obs_dim, self.action_dim);
+        let mut losses = Vec::with_capacity(s);
+        {
+            let actor_locks = lock(actor_params(actor));
+            let online_locks = lock(critic_params(&critic.online));
+            let (actor_views, online) = (values(&actor_locks)?, values(&online_locks)?);
+            let data_locks = lock([obs]);
+            let obs = values(&data_locks)?[0];
+            // ∂loss/∂term = 1/B (the mean's scale).
+            let g_term = (1.0 / b as f64) as f32;
+            let layers = self.trunk.len() - 1;
+            let last_width = self.trunk[layers];
+            for (m, rng) in rngs.iter_mut().enumerate() {
+                let alpha = alphas[m] as f32;
+                let obs_m = &obs[m * b * o..(m + 1) * b * o];
+                self.actor_forward(&actor_views, m, obs_m)?;
+                self.draw(m, rng)?;
+                critic_input(&mut self.x, obs_m, &self.action, (o, a));
+                self.critic_forward(&online, m)?;
+                let q_last = self.q_acts.len() - 1;
+                let mut sum = 0.0f32;
+                for r in 0..b {
+                    let q = &self.q_acts[q_last];
+                    sum += (self.log_prob[m * b + r] * alpha + 0.0) - q[r].min(q[b + r]);
+                }
+                losses.push(sum * g_term + 0.0);
+                // ∂ of log π: 1/B · α; of min Q: −1/B, to every network attaining it.
+                self.g_log_prob.fill(g_term * alpha + 0.0);
+                self.g_action.fill(0.0);
+                for k in 0..2 {
+                    for r in 0..b {
+                        let q = &self.q_acts[q_last];
+                        let attains = q[k * b + r] == q[r].min(q[b + r]);
+                        self.g_a[r] = if attains { -g_term } else { 0.0 };
+                    }
+                    self.critic_backward(&online, m, k, false)?;
+                    for (g, &gk) in self.g_action.iter_mut().zip(&self.g_action_k) {
+                        *g += gk;
+                    }
+                }
+                // Through the draw and the clamp to the heads.
+                for r in 0..b {
+                    for d in 0..a {
+                        let i = r * a + d;
+                        let (gm, gl) = grad_dim(
+                            self.mean[i],
+                            self.log_std[i],
+                            self.eps[i],
+                            self.squash.scale[d],
+                            self.g_action[i],
+                            self.g_log_prob[r],
+                        );
+                        self.g_mean[i] = gm;
+                        self.g_raw_log_std[i] =
+                            clamp_grad(gl, self.raw_log_std[i], self.log_std_range);
+                    }
+                }
+                // The heads' parameters and their input's gradient.
+                let h = &self.h[layers - 1];
+                let dims = (b, last_width, a);
+                let strides = (1, last_width as isize);
+                let member = m * a * last_width..(m + 1) * a * last_width;
+                for (head, g) in [(layers, &self.g_mean), (layers + 1, &self.g_raw_log_std)] {
+                    let (gw, gb) = self.actor_grads.split_at_mut(2 * head + 1);
+                    let gw = &mut gw[2 * head][member.clone()];
+                    let gb = &mut gb[0][m * a..(m + 1) * a];
+                    grad_params((gw, strides), gb, h, g, dims)?;
+                }
+                let w = (actor_views[2 * layers], out_in(last_width, a), m);
+                grad_input(&mut self.g_a, &self.g_mean, w, dims)?;
+                let w = (actor_views[2 * layers + 2], out_in(last_width, a), m);
+                grad_input(&mut self.g_b, &self.g_raw_log_std, w, dims)?;
+                let n = b * last_width;
+                for (x, &y) in self.g_a[..n].iter_mut().zip(&self.g_b[..n]) {
+                    *x += y;
+                }
+                // The trunk, last layer first.
+                for l in (0..layers).rev() {
+                    let (inputs, outputs) = (self.trunk[l], self.trunk[l + 1]);
+                    relu_grad(&mut self.g_a[..b * outputs], &self.h[l]);
+                    let x = if l == 0 { obs_m } else { &self.h[l - 1][..] };
+                    let (gw, gb) = self.actor_grads.split_at_mut(2 * l + 1);
+                    let gw = &mut gw[2 * l][m * inputs * outputs..(m + 1) * inputs * outputs];
+                    let gb = &mut gb[0][m * outputs..(m + 1) * outputs];
+                    let dims = (b, inputs, outputs);
+                    grad_params((gw, (1, inputs as isize)), gb, x, &self.g_a, dims)?;
+                    if l > 0 {
+                        let w = (actor_views[2 * l], out_in(inputs, outputs), m);
+                        grad_input(&mut self.g_b, &self.g_a, w, dims)?;
+                        std::mem::swap(&mut self.g_a, &mut self.g_b);
+                    }
+                }
+            }
+        }
+        let mut grads: Vec<Option<&[f32]>> =
+            self.actor_grads.iter().map(|g| Some(&g[..])).collect();
+        // The logits head: no gradient (K = 1), so Adam leaves it and its moments alone.
+        grads.extend([None, None]);
+        optimizer.step_host(&grads, active)?;
+        let log_prob = Tensor::from_slice(&self.log_prob, (s, b), obs.device())?;
+        Ok((losses, log_prob))
+    }
+}
+
+/// The actor's parameters in [`MixturePolicy::named_vars`]' order, without the logits head.
+fn actor_params(actor: &MixturePolicy) -> Vec<&Tensor> {
+    let (trunk, mean, log_std, _) = actor.layers();
+    trunk
+        .iter()
+        .chain([mean, log_std])
+        .flat_map(|l| [l.weight.as_tensor(), l.bias.as_tensor()])
+        .collect()
+}
+
+/// A critic ensemble's parameters, layer by layer (weight, bias).
+fn critic_params(q: &crate::sac::critic::QEnsemble) -> Vec<&Tensor> {
+    q.layer_vars()
+        .flat_map(|(w, b): (&Var, &Var)| [w.as_tensor(), b.as_tensor()])
+        .collect()
+}
