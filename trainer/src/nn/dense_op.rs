@@ -194,6 +194,11 @@ pub fn set_threads(threads: usize) {
     THREADS.store(threads.max(1), Ordering::Relaxed);
 }
 
+/// The threads the dense layers may use ([`set_threads`]).
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
 /// For every member m: dst_m ← dst_m + lhs_m · rhs_m. lhs_m is `rows × inner`, rhs_m
 /// `inner × cols`; dst holds the members' `rows × cols` results one after another, each laid
 /// out by `dst_strides` (row, column).
@@ -245,18 +250,22 @@ pub(crate) fn product(
     (rhs, rhs_view): (&[f32], Strided),
     (accumulate, parallelism): (bool, gemm::Parallelism),
 ) -> Result<()> {
-    if dst_m.len() < rows * cols {
+    if rows == 0 || cols == 0 {
+        return Ok(()); // nothing to write
+    }
+    // The last element the strides address must lie inside dst_m (strides are not negative).
+    let last = (rows as isize - 1) * dst_strides.0 + (cols as isize - 1) * dst_strides.1;
+    if dst_strides.0 < 0 || dst_strides.1 < 0 || last < 0 || last as usize >= dst_m.len() {
         bail!(
-            "dense: {} values cannot hold a {rows}×{cols} product",
+            "dense: {} values with strides {dst_strides:?} cannot hold a {rows}×{cols} product",
             dst_m.len()
         );
     }
     {
         let lhs_m = lhs_view.at(lhs, m, rows, inner)?;
         let rhs_m = rhs_view.at(rhs, m, inner, cols)?;
-        // SAFETY: `at` checked that both operand views lie inside their storage, and dst_m
-        // holds rows × cols values, which `dst_strides` (a row-major or column-major layout
-        // of exactly that size) address.
+        // SAFETY: `at` checked that both operand views lie inside their storage, and the
+        // check above that every element `dst_strides` address lies inside dst_m.
         unsafe {
             gemm::gemm(
                 rows,
@@ -466,7 +475,15 @@ mod tests {
         for layout in [WeightLayout::OutIn, WeightLayout::InOut] {
             let w = Var::from_tensor(&random(&[256, 256], &mut rng)).unwrap();
             let b = Var::from_tensor(&random(&[256], &mut rng)).unwrap();
+            /// Puts the dense layers back on one thread however the test ends.
+            struct OneThreadAfter;
+            impl Drop for OneThreadAfter {
+                fn drop(&mut self) {
+                    set_threads(1);
+                }
+            }
             let run = |threads: usize| -> Vec<Vec<u32>> {
+                let _restore = OneThreadAfter;
                 set_threads(threads);
                 let y = dense(
                     x.as_tensor(),

@@ -226,6 +226,9 @@ impl candle_core::InplaceOp2 for Polyak {
         ) else {
             candle_core::bail!("the Polyak update needs contiguous parameters")
         };
+        if t1 - t0 != o1 - o0 {
+            candle_core::bail!("Polyak: {} target values, {} online", t1 - t0, o1 - o0)
+        }
         let (keep, take) = ((1.0 - self.tau) as f32, self.tau as f32);
         for (t, &o) in target[t0..t1].iter_mut().zip(&online[o0..o1]) {
             *t = (*t * keep + 0.0) + (o * take + 0.0);

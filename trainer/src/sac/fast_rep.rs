@@ -184,11 +184,36 @@ fn relu_grad(g: &mut [f32], y: &[f32]) {
         .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
 }
 
+/// candle's element-wise `maximum`: a NaN in `a` stays (unlike `f32::max`), so a diverged
+/// member's NaN reaches its losses as on candle's path.
+fn candle_max(a: f32, b: f32) -> f32 {
+    if a < b {
+        b
+    } else {
+        a
+    }
+}
+
+/// candle's element-wise `minimum`, and its reduce-min over [a, b]: a NaN in `a` stays, one
+/// in `b` alone is passed over.
+fn candle_min(a: f32, b: f32) -> f32 {
+    if a > b {
+        b
+    } else {
+        a
+    }
+}
+
+/// candle's `clamp(lo, hi)`: `maximum(lo)`, then `minimum(hi)`.
+fn clamp(raw: f32, (lo, hi): (f32, f32)) -> f32 {
+    candle_min(candle_max(raw, lo), hi)
+}
+
 /// candle's `clamp(lo, hi)` = `maximum(lo)` then `minimum(hi)` backward: the gradient passes
 /// where strictly inside, half of it at a tie with a bound, none outside.
 fn clamp_grad(g: f32, raw: f32, (lo, hi): (f32, f32)) -> f32 {
-    let above = raw.max(lo);
-    let out = above.min(hi);
+    let above = candle_max(raw, lo);
+    let out = candle_min(above, hi);
     let mask = |a: f32, b: f32| if a == b { 1.0f32 } else { 0.0 };
     let g = (mask(out, above) * g) / (mask(out, hi) + 1.0);
     (mask(above, raw) * g) / (mask(above, lo) + 1.0)
@@ -347,9 +372,8 @@ impl FastRep {
         let w = (p[i_log_std], out_in(last, a), m);
         let bias = p[i_log_std + 1];
         forward(&mut self.raw_log_std, h, w, bias, (b, last, a), false)?;
-        let (lo, hi) = self.log_std_range;
         for (c, &r) in self.log_std.iter_mut().zip(&self.raw_log_std) {
-            *c = r.max(lo).min(hi);
+            *c = clamp(r, self.log_std_range);
         }
         Ok(())
     }
@@ -506,7 +530,7 @@ impl FastRep {
                 // expression (each scalar product is candle's affine map v · c + 0).
                 let q = &self.q_acts[last];
                 for (r, y) in self.y.iter_mut().enumerate() {
-                    let min_q = q[r].min(q[b + r]);
+                    let min_q = candle_min(q[r], q[b + r]);
                     let soft = min_q - (self.log_prob[m * b + r] * alpha + 0.0);
                     let not_done = -terminated[m * b + r] * 1.0 + 1.0;
                     *y = rewards[m * b + r] + ((soft * not_done) * gamma as f32 + 0.0);
@@ -585,7 +609,7 @@ impl FastRep {
                 let mut sum = 0.0f32;
                 for r in 0..b {
                     let q = &self.q_acts[q_last];
-                    sum += (self.log_prob[m * b + r] * alpha + 0.0) - q[r].min(q[b + r]);
+                    sum += (self.log_prob[m * b + r] * alpha + 0.0) - candle_min(q[r], q[b + r]);
                 }
                 losses.push(sum * g_term + 0.0);
                 // ∂ of log π: 1/B · α; of min Q: −1/B, to every network attaining it.
@@ -594,7 +618,7 @@ impl FastRep {
                 for k in 0..2 {
                     for r in 0..b {
                         let q = &self.q_acts[q_last];
-                        let attains = q[k * b + r] == q[r].min(q[b + r]);
+                        let attains = q[k * b + r] == candle_min(q[r], q[b + r]);
                         self.g_a[r] = if attains { -g_term } else { 0.0 };
                     }
                     self.critic_backward(&online, m, k, false)?;

@@ -359,6 +359,9 @@ impl candle_core::InplaceOp2 for HostUpdate<'_> {
         ) else {
             candle_core::bail!("Adam's host path needs contiguous tensors")
         };
+        if t1 - t0 != g1 - g0 {
+            candle_core::bail!("Adam: {} parameters, {} gradients", t1 - t0, g1 - g0)
+        }
         let mut moments = self.moments.borrow_mut();
         let (first, second) = &mut *moments;
         update_members(
