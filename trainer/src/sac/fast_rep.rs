@@ -378,6 +378,20 @@ impl FastRep {
         Ok(())
     }
 
+    /// Members S and batch B of observations [S, B, O], checked against this workspace and
+    /// the `generators` given, with the buffers sized for B.
+    fn prepare(&mut self, obs: &Tensor, generators: usize) -> Result<(usize, usize)> {
+        let (s, b, _) = obs.dims3()?;
+        if s != self.members || generators != s {
+            bail!(
+                "fast_rep: {s} members' batches and {generators} generators for {} members",
+                self.members
+            )
+        }
+        self.size_for(b);
+        Ok((s, b))
+    }
+
     /// One draw per row from member m's heads, taking its random numbers as
     /// [`MixturePolicy::draw_action`] does: the actions and log π (into member m's row of
     /// `log_prob`).
@@ -486,14 +500,7 @@ impl FastRep {
         rngs: &mut [R],
         active: &[bool],
     ) -> Result<Vec<f32>> {
-        let (s, b, _) = batch.obs.dims3()?;
-        if s != self.members || rngs.len() != s {
-            bail!(
-                "fast_rep: {s} members' batches for {} members",
-                self.members
-            )
-        }
-        self.size_for(b);
+        let (s, b) = self.prepare(&batch.obs, rngs.len())?;
         let (o, a) = (self.obs_dim, self.action_dim);
         let mut losses = Vec::with_capacity(s);
         {
@@ -578,14 +585,7 @@ impl FastRep {
         rngs: &mut [R],
         active: &[bool],
     ) -> Result<(Vec<f32>, Tensor)> {
-        let (s, b, _) = obs.dims3()?;
-        if s != self.members || rngs.len() != s {
-            bail!(
-                "fast_rep: {s} members' batches for {} members",
-                self.members
-            )
-        }
-        self.size_for(b);
+        let (s, b) = self.prepare(obs, rngs.len())?;
         let (o, a) = (self.obs_dim, self.action_dim);
         let mut losses = Vec::with_capacity(s);
         {
