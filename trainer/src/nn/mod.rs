@@ -67,3 +67,25 @@ impl Dense {
 pub fn to_f32_vec(t: &Tensor) -> Result<Vec<f32>> {
     t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
 }
+
+/// The values of a contiguous f32 CPU tensor, in place (for the hand-written CPU kernels).
+pub(crate) fn host_f32<'a>(
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+) -> Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (candle_core::CpuStorage::F32(v), Some((start, end))) => Ok(&v[start..end]),
+        _ => candle_core::bail!("a contiguous f32 CPU tensor was expected"),
+    }
+}
+
+/// [`host_f32`], writable (an in-place operation's destination).
+pub(crate) fn host_f32_mut<'a>(
+    storage: &'a mut candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+) -> Result<&'a mut [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (candle_core::CpuStorage::F32(v), Some((start, end))) => Ok(&mut v[start..end]),
+        _ => candle_core::bail!("a contiguous f32 CPU tensor was expected"),
+    }
+}

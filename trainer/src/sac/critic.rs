@@ -216,21 +216,17 @@ impl candle_core::InplaceOp2 for Polyak {
         online: &candle_core::CpuStorage,
         online_layout: &candle_core::Layout,
     ) -> Result<()> {
-        use candle_core::CpuStorage;
-        let (CpuStorage::F32(target), CpuStorage::F32(online)) = (target, online) else {
-            candle_core::bail!("the Polyak update takes f32 parameters")
-        };
-        let (Some((t0, t1)), Some((o0, o1))) = (
-            target_layout.contiguous_offsets(),
-            online_layout.contiguous_offsets(),
-        ) else {
-            candle_core::bail!("the Polyak update needs contiguous parameters")
-        };
-        if t1 - t0 != o1 - o0 {
-            candle_core::bail!("Polyak: {} target values, {} online", t1 - t0, o1 - o0)
+        let target = crate::nn::host_f32_mut(target, target_layout)?;
+        let online = crate::nn::host_f32(online, online_layout)?;
+        if target.len() != online.len() {
+            candle_core::bail!(
+                "Polyak: {} target values, {} online",
+                target.len(),
+                online.len()
+            )
         }
         let (keep, take) = ((1.0 - self.tau) as f32, self.tau as f32);
-        for (t, &o) in target[t0..t1].iter_mut().zip(&online[o0..o1]) {
+        for (t, &o) in target.iter_mut().zip(online) {
             *t = (*t * keep + 0.0) + (o * take + 0.0);
         }
         Ok(())

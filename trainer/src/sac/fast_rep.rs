@@ -29,7 +29,7 @@ use crate::sac::critic::DoubleQ;
 use crate::sac::optim::Adam;
 use crate::sac::squashed_draw::{draw_row, grad_dim, Squash};
 use crate::sac::Minibatch;
-use candle_core::{bail, CpuStorage, Layout, Result, Storage, Tensor, Var};
+use candle_core::{bail, Layout, Result, Storage, Tensor, Var};
 use rand::Rng;
 use rand_distr::StandardNormal;
 use std::ops::Deref;
@@ -49,14 +49,9 @@ fn lock<'a>(
 fn values<'g, G: Deref<Target = Storage>>(guards: &'g [(G, &Layout)]) -> Result<Vec<&'g [f32]>> {
     guards
         .iter()
-        .map(|(storage, layout)| {
-            let Storage::Cpu(CpuStorage::F32(v)) = &**storage else {
-                bail!("fast_rep: f32 CPU tensors only")
-            };
-            let Some((start, end)) = layout.contiguous_offsets() else {
-                bail!("fast_rep: contiguous tensors only")
-            };
-            Ok(&v[start..end])
+        .map(|(storage, layout)| match &**storage {
+            Storage::Cpu(cpu) => crate::nn::host_f32(cpu, layout),
+            _ => bail!("fast_rep: CPU tensors only"),
         })
         .collect()
 }

@@ -318,62 +318,18 @@ fn host_step(
     c: &StepConstants,
 ) -> Result<()> {
     let g = g.contiguous()?;
-    let update = HostUpdate {
+    let (storage, layout) = g.storage_and_layout();
+    let candle_core::Storage::Cpu(storage) = &*storage else {
+        candle_core::bail!("Adam's host path takes CPU gradients")
+    };
+    let update = HostSliceUpdate {
+        g: crate::nn::host_f32(storage, layout)?,
         moments: std::cell::RefCell::new((first, second)),
         lrs,
         active,
         constants: c,
     };
-    var.as_tensor().inplace_op2(&g, &update)
-}
-
-/// [`host_step`]'s loop as an in-place operation on the parameter's storage, the gradient
-/// the second operand.
-struct HostUpdate<'a> {
-    /// The first and second moments (the operation runs through `&self`).
-    moments: std::cell::RefCell<(&'a mut [f32], &'a mut [f32])>,
-    lrs: &'a [f64],
-    active: &'a [bool],
-    constants: &'a StepConstants,
-}
-
-impl candle_core::InplaceOp2 for HostUpdate<'_> {
-    fn name(&self) -> &'static str {
-        "adam-host-step"
-    }
-
-    fn cpu_fwd(
-        &self,
-        theta: &mut candle_core::CpuStorage,
-        theta_layout: &candle_core::Layout,
-        g: &candle_core::CpuStorage,
-        g_layout: &candle_core::Layout,
-    ) -> Result<()> {
-        use candle_core::CpuStorage;
-        let (CpuStorage::F32(theta), CpuStorage::F32(g)) = (theta, g) else {
-            candle_core::bail!("Adam's host path takes f32 parameters")
-        };
-        let (Some((t0, t1)), Some((g0, g1))) = (
-            theta_layout.contiguous_offsets(),
-            g_layout.contiguous_offsets(),
-        ) else {
-            candle_core::bail!("Adam's host path needs contiguous tensors")
-        };
-        if t1 - t0 != g1 - g0 {
-            candle_core::bail!("Adam: {} parameters, {} gradients", t1 - t0, g1 - g0)
-        }
-        let mut moments = self.moments.borrow_mut();
-        let (first, second) = &mut *moments;
-        update_members(
-            &mut theta[t0..t1],
-            &g[g0..g1],
-            (first, second),
-            self.lrs,
-            self.active,
-            self.constants,
-        );
-        Ok(())
-    }
+    var.as_tensor().inplace_op1(&update)
 }
 
 /// Adam's update of a parameter's values (every member's, one after another) from its
@@ -406,8 +362,8 @@ fn update_members(
     }
 }
 
-/// [`Adam::step_host`]'s update as an in-place operation on the parameter's storage, the
-/// gradient a host slice.
+/// Adam's update as an in-place operation on the parameter's storage, from a host slice of
+/// its gradient ([`host_step`] and [`Adam::step_host`]).
 struct HostSliceUpdate<'a> {
     g: &'a [f32],
     moments: std::cell::RefCell<(&'a mut [f32], &'a mut [f32])>,
@@ -426,24 +382,18 @@ impl candle_core::InplaceOp1 for HostSliceUpdate<'_> {
         theta: &mut candle_core::CpuStorage,
         theta_layout: &candle_core::Layout,
     ) -> Result<()> {
-        use candle_core::CpuStorage;
-        let CpuStorage::F32(theta) = theta else {
-            candle_core::bail!("Adam's host path takes f32 parameters")
-        };
-        let Some((t0, t1)) = theta_layout.contiguous_offsets() else {
-            candle_core::bail!("Adam's host path needs contiguous tensors")
-        };
-        if t1 - t0 != self.g.len() {
+        let theta = crate::nn::host_f32_mut(theta, theta_layout)?;
+        if theta.len() != self.g.len() {
             candle_core::bail!(
                 "Adam: a gradient of {} values for a parameter of {}",
                 self.g.len(),
-                t1 - t0
+                theta.len()
             )
         }
         let mut moments = self.moments.borrow_mut();
         let (first, second) = &mut *moments;
         update_members(
-            &mut theta[t0..t1],
+            theta,
             self.g,
             (first, second),
             self.lrs,

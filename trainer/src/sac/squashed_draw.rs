@@ -115,19 +115,14 @@ pub(crate) fn grad_dim(
 }
 
 fn host<'a>(storage: &'a CpuStorage, layout: &Layout, n: usize) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = storage else {
-        bail!("squashed_draw takes f32 tensors only")
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        bail!("squashed_draw needs contiguous tensors")
-    };
-    if end - start != n {
+    let values = crate::nn::host_f32(storage, layout)?;
+    if values.len() != n {
         bail!(
             "squashed_draw: {} values where {n} were expected",
-            end - start
+            values.len()
         )
     }
-    Ok(&v[start..end])
+    Ok(values)
 }
 
 impl SquashedDraw {
