@@ -211,18 +211,11 @@ impl MixturePolicy {
     pub fn draw_action<R: Rng>(&self, heads: &Heads, rngs: &mut [R]) -> Result<(Tensor, Tensor)> {
         let (s, b, _, a) = heads.mean.dims4()?;
         if self.fuses_draws(heads) {
-            // The component draws of a single component: one uniform per row, unused.
             for rng in rngs.iter_mut() {
-                for _ in 0..b {
-                    let _: f32 = rng.random();
-                }
+                skip_component_draws(rng, b);
             }
             let eps = standard_normal(&[b, a], rngs, heads.mean.device())?;
-            let squash = squashed_draw::Squash {
-                scale: self.scale.to_vec1()?,
-                offset: self.offset.to_vec1()?,
-                log_scale_sum: self.log_scale_sum,
-            };
+            let squash = self.squash_constants()?;
             let drawn = squashed_draw::squashed_draw(
                 &heads.mean.reshape((s, b, a))?,
                 &heads.log_std.reshape((s, b, a))?,
@@ -294,6 +287,14 @@ impl MixturePolicy {
             }
         }
         write_policy(header, &weights).map_err(|e| anyhow::anyhow!("cannot export the policy: {e}"))
+    }
+}
+
+/// The component draws of a single component for `rows` rows: one uniform each, taken (as
+/// [`sample_components`] takes them) so that the normals after them are a solo run's, and unused.
+pub(crate) fn skip_component_draws<R: Rng>(rng: &mut R, rows: usize) {
+    for _ in 0..rows {
+        let _: f32 = rng.random();
     }
 }
 

@@ -392,9 +392,7 @@ impl FastRep {
     /// `log_prob`).
     fn draw<R: Rng>(&mut self, m: usize, rng: &mut R) -> Result<()> {
         let (b, a) = (self.batch, self.action_dim);
-        for _ in 0..b {
-            let _: f32 = rng.random();
-        }
+        crate::sac::actor::skip_component_draws(rng, b);
         for e in self.eps.iter_mut() {
             *e = rng.sample::<f32, _>(StandardNormal);
         }
