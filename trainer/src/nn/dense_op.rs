@@ -19,6 +19,7 @@ use candle_core::{
 };
 use policy_core::format::Activation;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// How a layer's weight tensor is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,6 +294,93 @@ pub(crate) fn product(
     Ok(())
 }
 
+/// [`product`] with a large product's output split into [`threads`] blocks of whole rows
+/// (or whole columns, for a column-major destination), one gemm call per block, the blocks
+/// run side by side by [`super::team`]. Each output is the same gemm sum of the same
+/// operands as on one thread, so the bits do not depend on the number of threads; a product
+/// under [`PARALLEL_PRODUCT`] multiply-adds, or one whose blocks would share memory, runs
+/// whole.
+pub(crate) fn product_split(
+    dst_m: &mut [f32],
+    dst_strides: (isize, isize),
+    (rows, inner, cols): (usize, usize, usize),
+    m: usize,
+    (lhs, lhs_view): (&[f32], Strided),
+    (rhs, rhs_view): (&[f32], Strided),
+    accumulate: bool,
+) -> Result<()> {
+    // Split along the dimension with the larger stride, so that each block is one range of
+    // dst_m: lines (rows or columns) [a, e) lie in [a·stride, (e − 1)·stride + extent].
+    let (rs, cs) = dst_strides;
+    let by_rows = rs >= cs;
+    let (lines, stride, extent) = if by_rows {
+        (rows, rs, (cols as isize - 1) * cs)
+    } else {
+        (cols, cs, (rows as isize - 1) * rs)
+    };
+    // The product of lines [a, e) into `block`, which starts at line a.
+    let run = |(a, e, block): (usize, usize, &mut [f32])| {
+        let (mut lhs_view, mut rhs_view) = (lhs_view, rhs_view);
+        let dims = if by_rows {
+            lhs_view.offset += (a as isize * lhs_view.row) as usize;
+            (e - a, inner, cols)
+        } else {
+            rhs_view.offset += (a as isize * rhs_view.col) as usize;
+            (rows, inner, e - a)
+        };
+        let mode = (accumulate, gemm::Parallelism::None);
+        let operands = ((lhs, lhs_view), (rhs, rhs_view));
+        product(block, dst_strides, dims, m, operands.0, operands.1, mode)
+    };
+    let threads = threads();
+    let small = rows * inner * cols < PARALLEL_PRODUCT;
+    if threads < 2 || small || lines < 2 || rs < 0 || cs < 0 || extent >= stride {
+        return run((0, lines, dst_m));
+    }
+    let parts = threads.min(lines);
+    let bound = |i: usize| lines * i / parts;
+    if (bound(parts - 1) as isize * stride) as usize > dst_m.len() {
+        return run((0, lines, dst_m)); // the strides overrun dst_m: product reports it
+    }
+    let mut blocks = Vec::with_capacity(parts);
+    let mut rest = dst_m;
+    for i in 0..parts {
+        let (a, e) = (bound(i), bound(i + 1));
+        let block_len = if i + 1 == parts {
+            rest.len()
+        } else {
+            ((e - a) as isize * stride) as usize
+        };
+        let (block, tail) = rest.split_at_mut(block_len);
+        blocks.push((a, e, block));
+        rest = tail;
+    }
+    // Each job takes its block out of its cell and leaves its result beside it.
+    let cells: Vec<_> = blocks
+        .into_iter()
+        .map(|block| (Mutex::new(Some(block)), Mutex::new(Ok(()))))
+        .collect();
+    let jobs: Vec<_> = cells
+        .iter()
+        .map(|(block, result)| {
+            move || {
+                if let Some(block) = lock_ignoring_poison(block).take() {
+                    *lock_ignoring_poison(result) = run(block);
+                }
+            }
+        })
+        .collect();
+    let jobs: Vec<&(dyn Fn() + Sync)> = jobs.iter().map(|job| job as _).collect();
+    super::team::run_all(&jobs);
+    cells
+        .into_iter()
+        .try_for_each(|(_, result)| result.into_inner().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn f32_slice(storage: &CpuStorage) -> Result<&[f32]> {
     match storage {
         CpuStorage::F32(v) => Ok(v),
@@ -461,6 +549,81 @@ mod tests {
             .zip(&b)
             .map(|(x, y)| (x - y).abs() / (1.0 + x.abs().max(y.abs())))
             .fold(0.0, f32::max)
+    }
+
+    /// The hand-written update's split products (`product_split`) give `product`'s bits
+    /// on 1, 2 and 3 threads — for row-major and column-major destinations, with and
+    /// without accumulation, and odd shapes whose rows or columns do not divide evenly —
+    /// and so does a product below the threshold, which runs whole.
+    #[test]
+    fn split_products_give_the_unsplit_bits() {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
+        struct OneThreadAfter;
+        impl Drop for OneThreadAfter {
+            fn drop(&mut self) {
+                set_threads(1);
+            }
+        }
+        let _restore = OneThreadAfter;
+        // (rows, inner, cols): two above PARALLEL_PRODUCT, one below it.
+        for (rows, inner, cols) in [(256, 64, 64), (77, 131, 105), (9, 40, 33)] {
+            let lhs: Vec<f32> = (0..rows * inner)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let rhs: Vec<f32> = (0..inner * cols)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            let start: Vec<f32> = (0..rows * cols)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            // The left operand read transposed, as the weight gradients read x.
+            let lhs_view = Strided::contiguous(inner, rows).t();
+            let rhs_view = Strided::contiguous(inner, cols);
+            for (dst_strides, accumulate) in [
+                ((cols as isize, 1), false),
+                ((cols as isize, 1), true),
+                ((1, rows as isize), true),
+            ] {
+                let operands = ((&lhs[..], lhs_view), (&rhs[..], rhs_view));
+                let mut whole = start.clone();
+                let mode = (accumulate, gemm::Parallelism::None);
+                let dims = (rows, inner, cols);
+                product(
+                    &mut whole,
+                    dst_strides,
+                    dims,
+                    0,
+                    operands.0,
+                    operands.1,
+                    mode,
+                )
+                .unwrap();
+                for threads in [1, 2, 3] {
+                    set_threads(threads);
+                    let mut split = start.clone();
+                    product_split(
+                        &mut split,
+                        dst_strides,
+                        dims,
+                        0,
+                        operands.0,
+                        operands.1,
+                        accumulate,
+                    )
+                    .unwrap();
+                    set_threads(1);
+                    let differs = split
+                        .iter()
+                        .zip(&whole)
+                        .position(|(a, b)| a.to_bits() != b.to_bits());
+                    assert_eq!(
+                        differs, None,
+                        "{rows}×{inner}×{cols}, strides {dst_strides:?}, {threads} threads: \
+                         first other bits at this index"
+                    );
+                }
+            }
+        }
     }
 
     /// A layer large enough for its products to be split across threads (256 × 256 × 256

@@ -20,10 +20,12 @@
 //!
 //! Used by [`Agent::update`](super::Agent::update) only when every condition holds: CPU,
 //! f32, a squashed policy with one component, the `rep` estimator and a learned double Q.
+//! With `--threads N` each large product is split into N blocks of whole output rows
+//! ([`product_split`]): the same sums, so the same bits as on one thread.
 //! Member i's random draws are taken from `rngs[i]` in the candle path's order: per draw,
 //! B uniforms (the component draws of one component, unused) then B × A normals.
 
-use crate::nn::dense_op::{product, Strided};
+use crate::nn::dense_op::{product_split, Strided};
 use crate::sac::actor::MixturePolicy;
 use crate::sac::critic::DoubleQ;
 use crate::sac::optim::Adam;
@@ -97,14 +99,14 @@ fn forward(
     relu: bool,
 ) -> Result<()> {
     let y = &mut y[..rows * outputs];
-    product(
+    product_split(
         y,
         (outputs as isize, 1),
         (rows, inputs, outputs),
         n,
         (x, rows_of(inputs)),
         (w, w_view),
-        (false, gemm::Parallelism::None),
+        false,
     )?;
     // The bias added after the product in one pass with the activation: the same sum
     // bias + x·W, rounded once, as the fused layer's product into a bias-filled buffer.
@@ -128,14 +130,14 @@ fn grad_input(
     (w, w_view, n): (&[f32], Strided, usize),
     (rows, inputs, outputs): (usize, usize, usize),
 ) -> Result<()> {
-    product(
+    product_split(
         &mut gx[..rows * inputs],
         (inputs as isize, 1),
         (rows, outputs, inputs),
         n,
         (g, rows_of(outputs)),
         (w, w_view.t()),
-        (false, gemm::Parallelism::None),
+        false,
     )
 }
 
@@ -148,14 +150,14 @@ fn grad_params(
     g: &[f32],
     (rows, inputs, outputs): (usize, usize, usize),
 ) -> Result<()> {
-    product(
+    product_split(
         gw,
         gw_strides,
         (inputs, rows, outputs),
         0,
         (x, rows_of(inputs).t()),
         (g, rows_of(outputs)),
-        (false, gemm::Parallelism::None),
+        false,
     )?;
     gb.fill(0.0);
     for row in g[..rows * outputs].chunks_exact(outputs) {

@@ -221,11 +221,10 @@ impl Agent {
         self.fast_enabled = enabled;
     }
 
-    /// Whether the next [`Agent::update`] takes the hand-written path: it applies, it is
-    /// enabled, and the dense layers have one thread (the hand-written path runs on one; with
-    /// `--threads N` candle's path splits members and large products across threads).
+    /// Whether the next [`Agent::update`] takes the hand-written path: it applies and it is
+    /// enabled (with `--threads N` it splits its large products across the threads).
     pub fn uses_fast_path(&self) -> bool {
-        self.fast.is_some() && self.fast_enabled && crate::nn::dense_op::threads() == 1
+        self.fast.is_some() && self.fast_enabled
     }
 
     /// Members S.
@@ -287,9 +286,7 @@ impl Agent {
         // Reported: the α this update's losses used (alpha_step changes it for the next one).
         let alphas = self.settings.alpha.clone();
         let (critic_losses, (actor_losses, log_prob)) = match (&mut self.fast, &mut self.judge) {
-            (Some(fast), Judge::Learned { critic, optimizer })
-                if self.fast_enabled && crate::nn::dense_op::threads() == 1 =>
-            {
+            (Some(fast), Judge::Learned { critic, optimizer }) if self.fast_enabled => {
                 let alphas_and_gamma = (alphas.as_slice(), self.gamma);
                 let active = &self.active;
                 let losses = fast.critic_step(
