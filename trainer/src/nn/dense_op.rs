@@ -19,7 +19,7 @@ use candle_core::{
 };
 use policy_core::format::Activation;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// How a layer's weight tensor is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,8 +188,9 @@ static THREADS: AtomicUsize = AtomicUsize::new(1);
 /// layer's product costs more than it saves).
 const PARALLEL_PRODUCT: usize = 1 << 20;
 
-/// Lets the dense layers use `threads` threads (of rayon's global pool): the members of a
-/// population in parallel, or a large product split by output blocks. Each output is summed
+/// Lets the dense layers use `threads` threads: on candle's path the members of a population
+/// in parallel or a large product split by gemm (rayon's global pool), on the hand-written
+/// update a large product split by [`product_split`]. Each output is summed
 /// by one thread in a fixed order, so results depend on `threads` only, never on scheduling.
 pub fn set_threads(threads: usize) {
     THREADS.store(threads.max(1), Ordering::Relaxed);
@@ -294,13 +295,54 @@ pub(crate) fn product(
     Ok(())
 }
 
-/// [`product`] with a large product's output split into [`threads`] blocks of whole rows
-/// (or whole columns, for a column-major destination), one gemm call per block, the blocks
-/// run side by side by [`super::team`]. Each output is the same gemm sum of the same
-/// operands as on one thread, so the bits do not depend on the number of threads; a product
-/// under [`PARALLEL_PRODUCT`] multiply-adds, or one whose blocks would share memory, runs
-/// whole.
+/// [`product`] with a large product's output split into up to [`threads`] blocks of whole
+/// rows (or whole columns, for a column-major destination), one gemm call per block, the
+/// blocks run side by side by [`super::team`] (no more blocks than the machine has cores).
+/// Each output is the same gemm sum of the same operands as on one thread ([`same_gemm_case`]
+/// decides how many blocks keep it so), so the bits do not depend on the number of threads;
+/// a product under [`PARALLEL_PRODUCT`] multiply-adds, or one whose blocks would share
+/// memory, runs whole.
 pub(crate) fn product_split(
+    dst_m: &mut [f32],
+    dst_strides: (isize, isize),
+    dims: (usize, usize, usize),
+    m: usize,
+    lhs: (&[f32], Strided),
+    rhs: (&[f32], Strided),
+    accumulate: bool,
+) -> Result<()> {
+    let (rows, inner, cols) = dims;
+    let parts = if rows * inner * cols < PARALLEL_PRODUCT {
+        1
+    } else {
+        threads().min(cores())
+    };
+    product_in_parts(dst_m, dst_strides, dims, m, lhs, rhs, accumulate, parts)
+}
+
+/// The machine's cores (1 if it cannot tell).
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Whether gemm sums each output of an (m × k)·(k × n) product in the same order when it is
+/// given a block of bm × bn of its outputs instead. gemm 0.19 (gemm-common 0.19.0,
+/// `gemm_basic_generic`) picks its kernel, and with it that order, from the shape: a
+/// dot-product kernel when m·n ≤ 256, matrix-vector kernels when m or n is at most 1, and for
+/// k > 512 another depth blocking when m and n are both at most 64; the depth blocking
+/// otherwise depends on k alone. (`split_products_give_the_unsplit_bits` holds this to
+/// gemm's behaviour on shapes that cross each line.)
+fn same_gemm_case((m, n, k): (usize, usize, usize), (bm, bn): (usize, usize)) -> bool {
+    (m <= 1) == (bm <= 1)
+        && (n <= 1) == (bn <= 1)
+        && (m * n <= 256) == (bm * bn <= 256)
+        && (k <= 512 || (m <= 64 && n <= 64) == (bm <= 64 && bn <= 64))
+}
+
+/// [`product_split`] in at most `max_parts` blocks.
+#[allow(clippy::too_many_arguments)]
+fn product_in_parts(
     dst_m: &mut [f32],
     dst_strides: (isize, isize),
     (rows, inner, cols): (usize, usize, usize),
@@ -308,6 +350,7 @@ pub(crate) fn product_split(
     (lhs, lhs_view): (&[f32], Strided),
     (rhs, rhs_view): (&[f32], Strided),
     accumulate: bool,
+    max_parts: usize,
 ) -> Result<()> {
     // Split along the dimension with the larger stride, so that each block is one range of
     // dst_m: lines (rows or columns) [a, e) lie in [a·stride, (e − 1)·stride + extent].
@@ -322,24 +365,32 @@ pub(crate) fn product_split(
     let run = |(a, e, block): (usize, usize, &mut [f32])| {
         let (mut lhs_view, mut rhs_view) = (lhs_view, rhs_view);
         let dims = if by_rows {
-            lhs_view.offset += (a as isize * lhs_view.row) as usize;
+            lhs_view.offset += a * lhs_view.row as usize;
             (e - a, inner, cols)
         } else {
-            rhs_view.offset += (a as isize * rhs_view.col) as usize;
+            rhs_view.offset += a * rhs_view.col as usize;
             (rows, inner, e - a)
         };
         let mode = (accumulate, gemm::Parallelism::None);
         let operands = ((lhs, lhs_view), (rhs, rhs_view));
         product(block, dst_strides, dims, m, operands.0, operands.1, mode)
     };
-    let threads = threads();
-    let small = rows * inner * cols < PARALLEL_PRODUCT;
-    if threads < 2 || small || lines < 2 || rs < 0 || cs < 0 || extent >= stride {
+    let shape = (rows, cols, inner);
+    let block = |size: usize| if by_rows { (size, cols) } else { (rows, size) };
+    // The most blocks whose sizes (⌊lines/p⌋ and ⌈lines/p⌉) keep gemm's order.
+    let parts = (2..=max_parts.min(lines))
+        .rev()
+        .find(|&p| {
+            same_gemm_case(shape, block(lines / p))
+                && same_gemm_case(shape, block(lines.div_ceil(p)))
+        })
+        .unwrap_or(1);
+    let negative = rs < 0 || cs < 0 || lhs_view.row < 0 || rhs_view.col < 0;
+    if parts < 2 || negative || extent >= stride {
         return run((0, lines, dst_m));
     }
-    let parts = threads.min(lines);
     let bound = |i: usize| lines * i / parts;
-    if (bound(parts - 1) as isize * stride) as usize > dst_m.len() {
+    if bound(parts - 1) * stride as usize > dst_m.len() {
         return run((0, lines, dst_m)); // the strides overrun dst_m: product reports it
     }
     let mut blocks = Vec::with_capacity(parts);
@@ -349,7 +400,7 @@ pub(crate) fn product_split(
         let block_len = if i + 1 == parts {
             rest.len()
         } else {
-            ((e - a) as isize * stride) as usize
+            (e - a) * stride as usize
         };
         let (block, tail) = rest.split_at_mut(block_len);
         blocks.push((a, e, block));
@@ -551,76 +602,83 @@ mod tests {
             .fold(0.0, f32::max)
     }
 
-    /// The hand-written update's split products (`product_split`) give `product`'s bits
-    /// on 1, 2 and 3 threads — for row-major and column-major destinations, with and
-    /// without accumulation, and odd shapes whose rows or columns do not divide evenly —
-    /// and so does a product below the threshold, which runs whole.
+    /// Split products give `product`'s bits with any number of blocks, in the operand layouts
+    /// of the hand-written update (a weight read column-major or row-major, x read
+    /// transposed for a weight gradient; the destination row-major, or column-major as the
+    /// actor's weight gradients), with and without accumulation, for member 1 of two. The shapes
+    /// include ones where a block would cross into another gemm kernel than the whole
+    /// product's (one-column blocks, m·n ≤ 256, depth > 512 with blocks of ≤ 64 rows): there
+    /// `same_gemm_case` must keep fewer blocks. (Without it, 256 × 1024 × 6 in 8 blocks,
+    /// 256 × 1000 × 12 in 4 and 1024 × 1024 × 1 in 4 gave other bits.)
     #[test]
     fn split_products_give_the_unsplit_bits() {
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
-        struct OneThreadAfter;
-        impl Drop for OneThreadAfter {
-            fn drop(&mut self) {
-                set_threads(1);
-            }
-        }
-        let _restore = OneThreadAfter;
-        // (rows, inner, cols): two above PARALLEL_PRODUCT, one below it.
-        for (rows, inner, cols) in [(256, 64, 64), (77, 131, 105), (9, 40, 33)] {
-            let lhs: Vec<f32> = (0..rows * inner)
-                .map(|_| rng.random_range(-1.0..1.0))
-                .collect();
-            let rhs: Vec<f32> = (0..inner * cols)
-                .map(|_| rng.random_range(-1.0..1.0))
-                .collect();
-            let start: Vec<f32> = (0..rows * cols)
-                .map(|_| rng.random_range(-1.0..1.0))
-                .collect();
-            // The left operand read transposed, as the weight gradients read x.
-            let lhs_view = Strided::contiguous(inner, rows).t();
-            let rhs_view = Strided::contiguous(inner, cols);
-            for (dst_strides, accumulate) in [
-                ((cols as isize, 1), false),
-                ((cols as isize, 1), true),
-                ((1, rows as isize), true),
-            ] {
-                let operands = ((&lhs[..], lhs_view), (&rhs[..], rhs_view));
-                let mut whole = start.clone();
-                let mode = (accumulate, gemm::Parallelism::None);
-                let dims = (rows, inner, cols);
-                product(
-                    &mut whole,
-                    dst_strides,
-                    dims,
-                    0,
-                    operands.0,
-                    operands.1,
-                    mode,
-                )
-                .unwrap();
-                for threads in [1, 2, 3] {
-                    set_threads(threads);
-                    let mut split = start.clone();
-                    product_split(
-                        &mut split,
-                        dst_strides,
-                        dims,
-                        0,
-                        operands.0,
-                        operands.1,
-                        accumulate,
-                    )
-                    .unwrap();
-                    set_threads(1);
-                    let differs = split
-                        .iter()
-                        .zip(&whole)
-                        .position(|(a, b)| a.to_bits() != b.to_bits());
-                    assert_eq!(
-                        differs, None,
-                        "{rows}×{inner}×{cols}, strides {dst_strides:?}, {threads} threads: \
-                         first other bits at this index"
-                    );
+        let mut random =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+        // (rows, inner, cols) as `product` takes them: rows × inner times inner × cols.
+        let shapes = [
+            (256, 64, 64),
+            (77, 131, 105),
+            (9, 40, 33),
+            (256, 1024, 6),
+            (512, 512, 6),
+            (256, 256, 17),
+            (1024, 1024, 1),
+            (256, 1000, 12),
+            (256, 768, 12),
+            (96, 700, 96),
+        ];
+        for (rows, inner, cols) in shapes {
+            // Two members' operands one after another; member 1 is multiplied.
+            let (lhs, rhs) = (random(2 * rows * inner), random(2 * inner * cols));
+            let start = random(rows * cols);
+            let member = |v: Strided, len: usize| Strided {
+                member: len as isize,
+                ..v
+            };
+            let row_major = |r: usize, c: usize| member(Strided::contiguous(r, c), r * c);
+            let layouts = [
+                // The actor's forward pass: x [rows, inner] · W, W stored [cols, inner].
+                (
+                    "actor forward",
+                    row_major(rows, inner),
+                    row_major(cols, inner).t(),
+                ),
+                // The critics' forward pass (W stored [inner, cols]), and the actor's input
+                // gradient g · Wᵀ (W stored [out = inner, in = cols]).
+                ("row-major", row_major(rows, inner), row_major(inner, cols)),
+                // A weight gradient: xᵀ · g, x stored [inner, rows].
+                (
+                    "grad_params",
+                    row_major(inner, rows).t(),
+                    row_major(inner, cols),
+                ),
+            ];
+            for (name, lhs_view, rhs_view) in layouts {
+                for (dst_strides, accumulate) in [
+                    ((cols as isize, 1), false),
+                    ((cols as isize, 1), true),
+                    ((1, rows as isize), true),
+                ] {
+                    let dims = (rows, inner, cols);
+                    let (l, r) = ((&lhs[..], lhs_view), (&rhs[..], rhs_view));
+                    let mut whole = start.clone();
+                    let mode = (accumulate, gemm::Parallelism::None);
+                    product(&mut whole, dst_strides, dims, 1, l, r, mode).unwrap();
+                    for parts in [2, 3, 4, 5, 8, 16, 32] {
+                        let mut split = start.clone();
+                        product_in_parts(&mut split, dst_strides, dims, 1, l, r, accumulate, parts)
+                            .unwrap();
+                        let differs = split
+                            .iter()
+                            .zip(&whole)
+                            .position(|(a, b)| a.to_bits() != b.to_bits());
+                        assert_eq!(
+                            differs, None,
+                            "{name} {rows}×{inner}×{cols}, strides {dst_strides:?}, \
+                             {parts} parts: first other bits at this index"
+                        );
+                    }
                 }
             }
         }

@@ -9,15 +9,20 @@
 //!
 //! [`product_split`]: super::dense_op::product_split
 
+use std::any::Any;
 use std::cell::UnsafeCell;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, TryLockError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-/// How long a helper spins after a job before it parks.
+/// How long a helper stays awake after a job before it parks.
 const SPIN: Duration = Duration::from_millis(2);
+
+/// Busy-wait rounds before a waiting thread starts to yield its core at each round (so that
+/// on a machine with more busy threads than cores the thread it waits for can run).
+const BUSY_ROUNDS: u32 = 1 << 10;
 
 const IDLE: u8 = 0;
 const POSTED: u8 = 1;
@@ -31,20 +36,32 @@ type Job = &'static (dyn Fn() + Sync);
 struct Slot {
     state: AtomicU8,
     job: UnsafeCell<Option<Job>>,
+    /// The payload of the job's panic, handed to the caller.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
     thread: OnceLock<Thread>,
 }
 
-// SAFETY: `job` is written only by the caller while `state` is IDLE or finished, and read
+// SAFETY: `job` is written only by the caller while no job of that slot is POSTED, and read
 // only by the helper after it saw POSTED (release/acquire on `state` orders the two).
 unsafe impl Sync for Slot {}
 
 /// Helpers for `threads - 1` extra blocks; one team per process, grown on demand.
 static TEAM: Mutex<Vec<Arc<Slot>>> = Mutex::new(Vec::new());
 
+/// One round of waiting: a spin hint for the first [`BUSY_ROUNDS`], then a yield.
+fn pause(round: &mut u32) {
+    if *round < BUSY_ROUNDS {
+        *round += 1;
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
 /// Runs `jobs[0]` on the calling thread and every other job on a helper, and returns when
-/// all are done. If another caller holds the team (or a helper panicked before), the jobs
-/// run one after another here instead: the same results, as each job writes its own block.
-/// A job that panics on a helper panics here once all are done.
+/// all are done. If another caller holds the team, or no helper thread can be started, the
+/// jobs run one after another here instead: the same results, as each job writes its own
+/// block. A job's panic is raised here once every job is done.
 pub(crate) fn run_all(jobs: &[&(dyn Fn() + Sync)]) {
     let Some((first, others)) = jobs.split_first() else {
         return;
@@ -67,16 +84,18 @@ pub(crate) fn run_all(jobs: &[&(dyn Fn() + Sync)]) {
     impl Drop for Wait<'_> {
         fn drop(&mut self) {
             for slot in self.0 {
+                let mut round = 0;
                 while slot.state.load(Ordering::Acquire) == POSTED {
-                    std::hint::spin_loop();
+                    pause(&mut round);
                 }
             }
         }
     }
     let slots = &team[..others.len()];
+    let wait = Wait(slots);
     for (slot, job) in slots.iter().zip(others) {
-        // SAFETY: the job borrows data that outlives this call, and `Wait` below does not
-        // let this call return (or unwind) before the helper has finished with it.
+        // SAFETY: the job borrows data that outlives this call, and `wait` does not let this
+        // call return (or unwind) before the helper has finished with it.
         let job: Job = unsafe { std::mem::transmute::<&(dyn Fn() + Sync), Job>(*job) };
         unsafe { *slot.job.get() = Some(job) };
         slot.state.store(POSTED, Ordering::Release);
@@ -84,19 +103,25 @@ pub(crate) fn run_all(jobs: &[&(dyn Fn() + Sync)]) {
             thread.unpark();
         }
     }
-    let wait = Wait(slots);
     first();
     drop(wait);
-    let mut panicked = false;
+    let mut panic = None;
     for slot in slots {
-        panicked |= slot.state.load(Ordering::Acquire) == PANICKED;
+        if slot.state.load(Ordering::Acquire) == PANICKED {
+            let payload = lock(&slot.panic).take();
+            panic = panic.or(payload);
+        }
         unsafe { *slot.job.get() = None };
         slot.state.store(IDLE, Ordering::Release);
     }
     drop(team);
-    if panicked {
-        panic!("a split product's helper thread panicked");
+    if let Some(payload) = panic {
+        resume_unwind(payload);
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The jobs one after another on the calling thread; a panic is raised again after the
@@ -109,7 +134,7 @@ fn run_here(jobs: &[&(dyn Fn() + Sync)]) {
         }
     }
     if let Some(payload) = panic {
-        std::panic::resume_unwind(payload);
+        resume_unwind(payload);
     }
 }
 
@@ -118,19 +143,20 @@ fn spawn_helper() -> Option<Arc<Slot>> {
     let slot = Arc::new(Slot {
         state: AtomicU8::new(IDLE),
         job: UnsafeCell::new(None),
+        panic: Mutex::new(None),
         thread: OnceLock::new(),
     });
     let mine = Arc::clone(&slot);
     let handle = std::thread::Builder::new()
         .name("mixsac-split".into())
         .spawn(move || loop {
-            let mut last = Instant::now();
+            let (mut last, mut round) = (Instant::now(), 0);
             while mine.state.load(Ordering::Acquire) != POSTED {
                 if last.elapsed() < SPIN {
-                    std::hint::spin_loop();
+                    pause(&mut round);
                 } else {
                     std::thread::park();
-                    last = Instant::now();
+                    (last, round) = (Instant::now(), 0);
                 }
             }
             // SAFETY: POSTED was stored after the job (see `run_all`).
@@ -138,7 +164,13 @@ fn spawn_helper() -> Option<Arc<Slot>> {
                 Some(job) => catch_unwind(AssertUnwindSafe(job)),
                 None => Ok(()),
             };
-            let state = if outcome.is_ok() { DONE } else { PANICKED };
+            let state = match outcome {
+                Ok(()) => DONE,
+                Err(payload) => {
+                    *lock(&mine.panic) = Some(payload);
+                    PANICKED
+                }
+            };
             mine.state.store(state, Ordering::Release);
         })
         .ok()?;

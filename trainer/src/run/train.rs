@@ -233,8 +233,9 @@ pub fn train_population(
         .collect())
 }
 
-/// Gives the process `threads` CPU threads (rayon's global pool, which the dense layers and
-/// candle's kernels share) before the first run starts; `mixsac` calls it for `--threads`.
+/// Gives the process `threads` CPU threads (rayon's global pool, which candle's path and its
+/// kernels share; the hand-written update splits its products on its own team of threads,
+/// `nn/team.rs`) before the first run starts; `mixsac` calls it for `--threads`.
 /// The pool's size is fixed once built: a later, different request is an error.
 pub fn use_threads(threads: usize) -> Result<()> {
     if threads <= 1 {

@@ -20,7 +20,7 @@
 //!
 //! Used by [`Agent::update`](super::Agent::update) only when every condition holds: CPU,
 //! f32, a squashed policy with one component, the `rep` estimator and a learned double Q.
-//! With `--threads N` each large product is split into N blocks of whole output rows
+//! With `--threads N` each large product is split into up to N blocks of whole output rows
 //! ([`product_split`]): the same sums, so the same bits as on one thread.
 //! Member i's random draws are taken from `rngs[i]` in the candle path's order: per draw,
 //! B uniforms (the component draws of one component, unused) then B × A normals.
