@@ -157,6 +157,14 @@ fn dense_from<C: Fn(usize) -> i16, S: Sink>(
     }
 }
 
+/// `sums[t] = Σ_i x[i] · rows[t · inputs + i]` for every `t < sums.len()`, on the DSP
+/// kernel (the fused heads: any number of rows, `x` the trunk's codes as [`slot`] orders
+/// them).
+#[cfg(policy_core_dsp)]
+pub(crate) fn head_sums(rows: &[i8], inputs: usize, x: &[i16], sums: &mut [i32]) {
+    dsp::sums(rows, inputs, x, sums);
+}
+
 /// `sums[t] = Σ_i x[i] · rows[t · inputs + i]` for every `t < sums.len()` (the rows one
 /// after the other; at most 3, or a multiple of 4).
 #[inline(always)]
