@@ -150,7 +150,7 @@ impl<'a> QNetwork<'a> {
     /// `f32(bias + Σ) · scale`, the bits of [`Head`]. Hands `outs` back when the heads have
     /// more than [`FUSED_HEADS`] outputs together.
     #[cfg(policy_core_dsp)]
-    fn fused_heads<'o>(
+    fn fused_heads<'o, const W: usize>(
         &self,
         trunk: &[i16],
         outs: [&'o mut [f32]; 3],
@@ -165,7 +165,7 @@ impl<'a> QNetwork<'a> {
         }
         let mut sums = [0i32; FUSED_HEADS];
         let x = trunk.get(..inputs).unwrap_or(&[]);
-        crate::qdot::head_sums(rows, inputs, x, sums.get_mut(..n).unwrap_or(&mut []));
+        crate::qdot::head_sums::<W>(rows, inputs, x, sums.get_mut(..n).unwrap_or(&mut []));
         let mut sums = sums.get(..n).unwrap_or(&[]);
         for (block, out) in heads.iter().zip(outs) {
             let (mine, rest) = sums.split_at_checked(block.outputs).unwrap_or((&[], &[]));
@@ -222,26 +222,26 @@ impl<'a> QNetwork<'a> {
                     inv2,
                     math: PhantomData,
                 };
-                dense(block, &x, &mut sink);
+                dense::<_, _, W>(block, &x, &mut sink);
             } else {
                 let mut sink = Hidden::<M, false> {
                     out,
                     inv2,
                     math: PhantomData,
                 };
-                dense(block, &x, &mut sink);
+                dense::<_, _, W>(block, &x, &mut sink);
             }
             core::mem::swap(&mut input, &mut output);
         }
         let outs = heads.outputs_mut();
         #[cfg(policy_core_dsp)]
-        let outs = self.fused_heads(&input.0[..], outs).err();
+        let outs = self.fused_heads::<W>(&input.0[..], outs).err();
         #[cfg(not(policy_core_dsp))]
         let outs = Some(outs);
         if let Some(outs) = outs {
             let trunk = Inputs::<fn(usize) -> i16>::Codes(&input.0[..]);
             for (block, out) in blocks.skip(self.hidden_layers).zip(outs) {
-                dense(block, &trunk, &mut Head { out });
+                dense::<_, _, W>(block, &trunk, &mut Head { out });
             }
         }
         heads.finish::<M>(self.components, self.action_dim, self.log_std_bounds)

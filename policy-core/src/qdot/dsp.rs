@@ -118,20 +118,35 @@ pub(super) fn sums(rows: &[i8], inputs: usize, x: &[i16], sums: &mut [i32]) {
     let n = sums.len();
     let fits =
         rows.len() >= n * inputs && x.len() >= inputs && (x.as_ptr() as usize).is_multiple_of(4);
-    let wide = fits && (rows.as_ptr() as usize).is_multiple_of(4);
-    match (n, fits, inputs) {
-        (0, _, _) => {}
-        (_, true, 64) if wide => sums_s::<64>(rows, x, sums),
-        (_, true, 128) if wide => sums_s::<128>(rows, x, sums),
-        (_, true, 256) if wide => sums_s::<256>(rows, x, sums),
-        (1, true, _) => {
+    match (n, fits) {
+        (0, _) => {}
+        (1, true) => {
             if let Some(sum) = sums.first_mut() {
                 *sum = one(rows, inputs, x);
             }
         }
-        (_, true, _) if n.is_multiple_of(4) => tiles(rows, inputs, x, sums),
-        (_, true, _) => {
-            // Tiles of 4, then the last 1–3 rows one by one.
+        (_, true) if n.is_multiple_of(4) => tiles(rows, inputs, x, sums),
+        _ => by_slot(rows, inputs, x, sums),
+    }
+}
+
+/// [`sums`] for any number of rows (the fused heads): rows of 64, 128 or 256 inputs (up
+/// to the width capacity `W`: wider strides are not instantiated) at a 4-byte aligned
+/// address through the `ldrd` kernel ([`sums_s`]); other rows through [`tiles`], then
+/// [`one`] for the last `n % 4`; a misaligned `x` (a `Codes` buffer never is) through plain
+/// Rust.
+#[inline(always)]
+pub(super) fn any_sums<const W: usize>(rows: &[i8], inputs: usize, x: &[i16], sums: &mut [i32]) {
+    let n = sums.len();
+    let fits =
+        rows.len() >= n * inputs && x.len() >= inputs && (x.as_ptr() as usize).is_multiple_of(4);
+    let wide = fits && n >= 4 && (rows.as_ptr() as usize).is_multiple_of(4);
+    match inputs {
+        _ if !fits => by_slot(rows, inputs, x, sums),
+        64 if wide && 64 <= W => sums_s::<64>(rows, x, sums),
+        128 if wide && 128 <= W => sums_s::<128>(rows, x, sums),
+        256 if wide && 256 <= W => sums_s::<256>(rows, x, sums),
+        _ => {
             let (whole, rest) = sums.split_at_mut(n & !3);
             if !whole.is_empty() {
                 tiles(rows, inputs, x, whole);
@@ -141,7 +156,6 @@ pub(super) fn sums(rows: &[i8], inputs: usize, x: &[i16], sums: &mut [i32]) {
                 *sum = one(row, inputs, x);
             }
         }
-        _ => by_slot(rows, inputs, x, sums),
     }
 }
 
@@ -290,7 +304,7 @@ macro_rules! requant {
 /// per output instead of 20). Returns how many outputs it wrote: 0 when the shapes do not
 /// fit (then `dense` does them all).
 #[cfg(policy_core_vfma)]
-pub(super) fn relu_groups(
+pub(super) fn relu_groups<const W: usize>(
     rows: &[i8],
     inputs: usize,
     x: &[i16],
@@ -305,20 +319,23 @@ pub(super) fn relu_groups(
     if n == 0 || !fits {
         return 0;
     }
-    let aligned = [
+    let addresses = [
         rows.as_ptr() as usize,
         bias.as_ptr() as usize,
         scale.as_ptr() as usize,
-        out.as_ptr() as usize,
-    ]
-    .iter()
-    .all(|a| a.is_multiple_of(4));
+    ];
+    let aligned = addresses
+        .into_iter()
+        .fold(out.as_ptr() as usize, |a, b| a | b)
+        .is_multiple_of(4);
     match inputs {
-        64 if aligned => return relu_run(relu_groups_s::<64>, rows, x, bias, scale, inv2, out, n),
-        128 if aligned => {
+        64 if aligned && 64 <= W => {
+            return relu_run(relu_groups_s::<64>, rows, x, bias, scale, inv2, out, n)
+        }
+        128 if aligned && 128 <= W => {
             return relu_run(relu_groups_s::<128>, rows, x, bias, scale, inv2, out, n)
         }
-        256 if aligned => {
+        256 if aligned && 256 <= W => {
             return relu_run(relu_groups_s::<256>, rows, x, bias, scale, inv2, out, n)
         }
         3 if aligned => {
@@ -452,56 +469,81 @@ macro_rules! oct {
     };
 }
 
-/// [`sums`] for rows of `S` inputs (a multiple of 16, `3S + 8 ≤ 1020`), `rows` 4-byte
-/// aligned: tiles of 4 rows, then one tile of the last 1–3.
-#[inline(always)]
+/// [`any_sums`] for `n >= 4` rows of `S` inputs (a multiple of 16, `3S + 8 ≤ 1020`),
+/// `rows` 4-byte aligned: tiles of 4 rows, and for the last `n % 4` the 4 rows that end
+/// there (recomputing up to 3 sums, to the same values: one kernel for every `n`).
+#[inline(never)]
 fn sums_s<const S: usize>(rows: &[i8], x: &[i16], sums: &mut [i32]) {
-    let xp = x.as_ptr();
-    let mut p = rows.as_ptr();
-    let (whole, rest) = sums.as_chunks_mut::<4>();
-    for sum in whole {
-        *sum = tile_s::<S, 4>(p, xp);
-        p = p.wrapping_add(4 * S);
-    }
-    match rest {
-        [a] => [*a, ..] = tile_s::<S, 1>(p, xp),
-        [a, b] => [*a, *b, ..] = tile_s::<S, 2>(p, xp),
-        [a, b, c] => [*a, *b, *c, _] = tile_s::<S, 3>(p, xp),
-        _ => {}
+    let (whole, _) = sums.as_chunks_mut::<4>();
+    tiles_s::<S>(rows, x, whole);
+    let last = sums.len().saturating_sub(4);
+    if !last.is_multiple_of(4) {
+        let rows = rows.get(last * S..).unwrap_or(&[]);
+        if let Some(out) = sums
+            .get_mut(last..)
+            .and_then(|s| s.as_chunks_mut::<4>().0.get_mut(..1))
+        {
+            tiles_s::<S>(rows, x, out);
+        }
     }
 }
 
-/// The sums of `T ≤ 4` rows of `S` inputs (a multiple of 16) at `p0` against the `S` codes
-/// at `xp`, per 8 inputs one `ldrd` of each row's weights (the row stride `S` is an
-/// immediate offset): 38 instructions per 32 multiply-accumulates. Rows past `T` give 0.
-#[inline(always)]
-fn tile_s<const S: usize, const T: usize>(p0: *const i8, xp: *const i16) -> [i32; 4] {
-    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
-    // SAFETY: the callers (`sums_s` through `sums`) have checked that `xp` is 4-byte aligned
-    // with `S` codes behind it and that `p0` is 4-byte aligned with `T` rows of `S` bytes
-    // behind it. Per 16 inputs it reads 32 bytes of codes from `xp` (`ldrd`, aligned: `xp`
-    // advances by 16) and 16 bytes of each row `r < T` at `p0 + r · S` (`ldrd`, aligned: `S`
-    // is a multiple of 16 and `p0` advances by 8), until `xp` reaches `xp + 2S`, kept in 8
-    // bytes of stack below the stack pointer it finds, released before it ends: inside `x`
-    // and `rows`. It writes no other memory; the registers it changes are operands, and the
-    // flags.
+/// The sums of `4 · out.len()` rows of `S` inputs (a multiple of 16) at `rows` against the
+/// `S` codes of `x`, tile after tile of 4 rows, per 8 inputs one `ldrd` of each row's
+/// weights (the row stride `S` is an immediate offset): 38 instructions per 32
+/// multiply-accumulates. `sums_s` checked the shapes and alignments; nothing for a short
+/// `rows`. (Not inlined: `sums_s` calls it twice.)
+#[inline(never)]
+fn tiles_s<const S: usize>(rows: &[i8], x: &[i16], out: &mut [[i32; 4]]) {
+    if out.is_empty() || rows.len() < out.len() * 4 * S || x.len() < S {
+        return;
+    }
+    let (p0, xp) = (rows.as_ptr(), x.as_ptr());
+    let out_end = out.as_mut_ptr_range().end;
+    // SAFETY: `sums_s` (through `any_sums`) has checked that `x` and `rows` are 4-byte
+    // aligned; above, that `x` holds `S` codes and `rows` the `4 · out.len()` rows of `S`
+    // bytes, at least one tile. Per tile `k` and 16 inputs it reads 32 bytes of codes from
+    // `xp` (`ldrd`, aligned: `xp` advances by 16, and steps back by `2S` after each tile) and
+    // 16 bytes of each row `r < 4` at `p0 + r · S` (`ldrd`, aligned: `S` is a multiple of 16
+    // and `p0` advances by 8, then to the next tile), until `xp` reaches `x + 2S`: inside `x`
+    // and `rows`. It writes the 4 sums of tile `k` (`strd` twice, 4-byte aligned `i32`s) at
+    // `out + k`, inside `out`, and stops when the pointer reaches `out_end`. Its pointers
+    // live in 16 bytes of stack below the stack pointer it finds, released before it ends.
+    // The registers it changes are operands, and the flags.
     unsafe {
         core::arch::asm!(
+            "sub sp, sp, #16",
+            // [sp]: out, [sp + 4]: out_end, [sp + 8]: the end of the codes.
+            "strd {c0}, {c1}, [sp]",
             "add {u}, {xp}, #{X}",
-            "str {u}, [sp, #-8]!",
+            "str {u}, [sp, #8]",
+            "7:",
+            "movs {a0}, #0",
+            "movs {a1}, #0",
+            "movs {a2}, #0",
+            "movs {a3}, #0",
             "2:",
             oct!(),
             oct!(),
-            "ldr {u}, [sp]",
+            "ldr {u}, [sp, #8]",
             "cmp {xp}, {u}",
             "bne 2b",
-            "add sp, #8",
-            a0 = inout(reg) a0,
-            a1 = inout(reg) a1,
-            a2 = inout(reg) a2,
-            a3 = inout(reg) a3,
-            c0 = out(reg) _,
-            c1 = out(reg) _,
+            "ldrd {u}, {w0}, [sp]",
+            "strd {a0}, {a1}, [{u}], #8",
+            "strd {a2}, {a3}, [{u}], #8",
+            "str {u}, [sp]",
+            // Row 0 ended where row 1 starts: the next tile is 3 rows on.
+            "add {p0}, {p0}, #{S3}",
+            "sub {xp}, {xp}, #{X}",
+            "cmp {u}, {w0}",
+            "bne 7b",
+            "add sp, sp, #16",
+            a0 = out(reg) _,
+            a1 = out(reg) _,
+            a2 = out(reg) _,
+            a3 = out(reg) _,
+            c0 = inout(reg) out.as_mut_ptr() => _,
+            c1 = inout(reg) out_end => _,
             c2 = out(reg) _,
             c3 = out(reg) _,
             w0 = out(reg) _,
@@ -513,23 +555,19 @@ fn tile_s<const S: usize, const T: usize>(p0: *const i8, xp: *const i16) -> [i32
             S1 = const S,
             S2 = const 2 * S,
             S3 = const 3 * S,
-            T = const T,
+            T = const 4,
         );
     }
-    [a0, a1, a2, a3]
 }
 
 /// Four sums (`{a0}`–`{a3}`) of a ReLU layer to their codes, as `Hidden::code` computes
-/// them (see `requant!`), four at a time in `s0`–`s3`: the tile's scales by one `vldmia`
-/// from `$sc` into `s4`–`s7`, `inv2` in `s8`; the codes packed in slot order (`c0, c2, c1,
+/// them (see `requant!`), four at a time in `s0`–`s3`: the tile's scales in `s4`–`s7`
+/// (loaded by one `vldmia`), `inv2` in `s8`; the codes packed in slot order (`c0, c2, c1,
 /// c3`, [`super::slot`]) into `{a0}`, `{a1}`.
 #[cfg(policy_core_vfma)]
 macro_rules! requant4 {
-    ($sc:literal) => {
+    () => {
         concat!(
-            "vldmia {",
-            $sc,
-            "}!, {{s4-s7}}\n",
             "vmov s0, s1, {a0}, {a1}\n",
             "vmov s2, s3, {a2}, {a3}\n",
             "vcvt.f32.s32 s0, s0\n",
@@ -603,27 +641,30 @@ fn relu_groups_s<const S: usize>(
             "add {u}, {xp}, #{X}",
             "str {u}, [sp, #16]",
             "7:",
-            // Each sum starts from its bias.
-            "ldr {u}, [sp, #8]",
+            // Each sum starts from its bias; the tile's scales wait in `s4`–`s7`.
+            "ldrd {u}, {w1}, [sp, #8]",
             "ldrd {a0}, {a1}, [{u}], #8",
             "ldrd {a2}, {a3}, [{u}], #8",
-            "str {u}, [sp, #8]",
+            "vldmia {w1}!, {{s4-s7}}",
+            "strd {u}, {w1}, [sp, #8]",
+            // 16 inputs per pass; rows of 64 inputs in one unrolled run of 4 passes.
             "2:",
+            ".rept {U}",
             oct!(),
             oct!(),
+            ".endr",
+            ".if {U} < {P}",
             "ldr {u}, [sp, #16]",
             "cmp {xp}, {u}",
             "bne 2b",
-            "ldr {c2}, [sp, #12]",
-            requant4!("c2"),
-            "str {c2}, [sp, #12]",
-            "ldr {u}, [sp]",
+            ".endif",
+            requant4!(),
+            "ldrd {u}, {w0}, [sp]",
             "strd {a0}, {a1}, [{u}], #8",
             "str {u}, [sp]",
             // Row 0 ended where row 1 starts: the next tile is 3 rows on.
             "add {p0}, {p0}, #{S3}",
             "sub {xp}, {xp}, #{X}",
-            "ldr {w0}, [sp, #4]",
             "cmp {u}, {w0}",
             "bne 7b",
             "add sp, sp, #24",
@@ -646,6 +687,8 @@ fn relu_groups_s<const S: usize>(
             S2 = const 2 * S,
             S3 = const 3 * S,
             T = const 4,
+            P = const S / 16,
+            U = const if S <= 64 { S / 16 } else { 1 },
         );
     }
 }
@@ -714,7 +757,8 @@ fn relu_groups_small<const N: usize>(
             "smlad {a3}, {c02}, {u}, {a3}",
             "smlad {a3}, {c1}, {w0}, {a3}",
             "add {p0}, {p0}, #{S4}",
-            requant4!("sc"),
+            "vldmia {sc}!, {{s4-s7}}",
+            requant4!(),
             "strd {a0}, {a1}, [{op}], #8",
             "cmp {op}, {oe}",
             "bne 7b",
