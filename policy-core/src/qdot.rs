@@ -91,13 +91,15 @@ pub(crate) fn dense<C: Fn(usize) -> i16, S: Sink, const W: usize>(
         }
         _ => 0,
     };
-    #[cfg(not(all(policy_core_dsp, policy_core_vfma)))]
-    let start = 0;
     // (Checked here: after a whole ReLU layer in the kernel, `dense_from` would spend ~70
     // instructions finding nothing left.)
-    if start < block.outputs {
-        dense_from(block, x, sink, start);
+    #[cfg(all(policy_core_dsp, policy_core_vfma))]
+    if start >= block.outputs {
+        return;
     }
+    #[cfg(not(all(policy_core_dsp, policy_core_vfma)))]
+    let start = 0;
+    dense_from(block, x, sink, start);
 }
 
 /// [`dense`] for the outputs from `start` on (a multiple of 4).
