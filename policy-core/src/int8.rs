@@ -103,6 +103,10 @@ pub struct Params<'a> {
     act_scale: &'a [[u8; 4]],
     /// The blocks in file order.
     pub blocks: FixedVec<QBlock<'a>, { MAX_HIDDEN_LAYERS + 3 }>,
+    /// The three heads' weights, one after the other (their blocks' `weights` together),
+    /// for the fused heads of the DSP kernel.
+    #[cfg(policy_core_dsp)]
+    pub(crate) heads: &'a [i8],
 }
 
 /// `n` 4-byte words from the front of `bytes`.
@@ -129,6 +133,12 @@ impl<'a> Params<'a> {
             scales_and_biases.push(sb).map_err(|_| short)?;
         }
         let mut blocks = FixedVec::new();
+        #[cfg(policy_core_dsp)]
+        let (all_weights, heads_start) = {
+            let hidden = layout.iter().take(header.hidden.len());
+            let len = |b: &crate::format::Block| b.inputs.saturating_mul(b.outputs);
+            (rest, hidden.map(len).fold(0, usize::saturating_add))
+        };
         for (block, &sb) in layout.iter().zip(scales_and_biases.iter()) {
             let n = block.inputs.checked_mul(block.outputs).ok_or(short)?;
             let (w, r) = rest.split_at_checked(n).ok_or(short)?;
@@ -148,6 +158,8 @@ impl<'a> Params<'a> {
             obs_scale,
             act_scale,
             blocks,
+            #[cfg(policy_core_dsp)]
+            heads: bytemuck::cast_slice(all_weights.get(heads_start..).ok_or(short)?),
         })
     }
 

@@ -74,7 +74,7 @@ const CHUNK: usize = 4;
 /// Every output of `block`, four at a time (then the last `outputs % 4` one by one), into
 /// `sink`. (Not inlined: in its own function the loop keeps its state in registers.)
 #[inline(never)]
-pub(crate) fn dense<C: Fn(usize) -> i16, S: Sink>(
+pub(crate) fn dense<C: Fn(usize) -> i16, S: Sink, const W: usize>(
     block: &QBlock<'_>,
     x: &Inputs<'_, C>,
     sink: &mut S,
@@ -87,10 +87,16 @@ pub(crate) fn dense<C: Fn(usize) -> i16, S: Sink>(
             let inputs = block.inputs();
             let codes = codes.get(..inputs).unwrap_or(&[]);
             let (bias, scale) = (block.bias_words(), block.scale_words());
-            dsp::relu_groups(block.weights, inputs, codes, bias, scale, inv2, out)
+            dsp::relu_groups::<W>(block.weights, inputs, codes, bias, scale, inv2, out)
         }
         _ => 0,
     };
+    // (Checked here: after a whole ReLU layer in the kernel, `dense_from` would spend ~70
+    // instructions finding nothing left.)
+    #[cfg(all(policy_core_dsp, policy_core_vfma))]
+    if start >= block.outputs {
+        return;
+    }
     #[cfg(not(all(policy_core_dsp, policy_core_vfma)))]
     let start = 0;
     dense_from(block, x, sink, start);
@@ -155,6 +161,14 @@ fn dense_from<C: Fn(usize) -> i16, S: Sink>(
             f32::from_le_bytes(*s),
         );
     }
+}
+
+/// `sums[t] = Σ_i x[i] · rows[t · inputs + i]` for every `t < sums.len()`, on the DSP
+/// kernel (the fused heads: any number of rows, `x` the trunk's codes as [`slot`] orders
+/// them).
+#[cfg(policy_core_dsp)]
+pub(crate) fn head_sums<const W: usize>(rows: &[i8], inputs: usize, x: &[i16], sums: &mut [i32]) {
+    dsp::any_sums::<W>(rows, inputs, x, sums);
 }
 
 /// `sums[t] = Σ_i x[i] · rows[t · inputs + i]` for every `t < sums.len()` (the rows one

@@ -116,6 +116,10 @@ impl Sink for Head<'_> {
     }
 }
 
+/// Most head outputs [`QNetwork::fused_heads`] computes in one pass.
+#[cfg(policy_core_dsp)]
+const FUSED_HEADS: usize = 16;
+
 /// The trunk and heads of a version-3 policy.
 #[derive(Debug, Clone)]
 pub(crate) struct QNetwork<'a> {
@@ -138,6 +142,44 @@ impl<'a> QNetwork<'a> {
             action_dim: header.action_dim,
             log_std_bounds: (header.log_std_min, header.log_std_max),
         })
+    }
+
+    /// On the DSP kernel's cores: the three heads as one layer of `2KA + K` outputs (their
+    /// weights are contiguous in the file, `Params::heads`), tiles of 4 across the heads'
+    /// boundaries, one pass over the trunk's codes per tile; then each output's
+    /// `f32(bias + Σ) · scale`, the bits of [`Head`]. Hands `outs` back when the heads have
+    /// more than [`FUSED_HEADS`] outputs together.
+    #[cfg(policy_core_dsp)]
+    fn fused_heads<'o, const W: usize>(
+        &self,
+        trunk: &[i16],
+        outs: [&'o mut [f32]; 3],
+    ) -> Result<(), [&'o mut [f32]; 3]> {
+        let heads = self.params.blocks.get(self.hidden_layers..).unwrap_or(&[]);
+        let inputs = heads.first().map_or(0, |b| b.inputs());
+        let n: usize = heads.iter().map(|b| b.outputs).sum();
+        let same = heads.iter().all(|b| b.inputs() == inputs);
+        let rows = self.params.heads;
+        if n > FUSED_HEADS || !same || Some(rows.len()) != n.checked_mul(inputs) {
+            return Err(outs);
+        }
+        let mut sums = [0i32; FUSED_HEADS];
+        let x = trunk.get(..inputs).unwrap_or(&[]);
+        crate::qdot::head_sums::<W>(rows, inputs, x, sums.get_mut(..n).unwrap_or(&mut []));
+        let mut sums = sums.get(..n).unwrap_or(&[]);
+        for (block, out) in heads.iter().zip(outs) {
+            let (mine, rest) = sums.split_at_checked(block.outputs).unwrap_or((&[], &[]));
+            sums = rest;
+            let words = block.bias_words().iter().zip(block.scale_words());
+            for ((&sum, (b, s)), z) in mine.iter().zip(words).zip(out.iter_mut()) {
+                // The bias last, as `dense` adds it: the same `bias + Σ` to the bit.
+                *z = rescale(
+                    sum.wrapping_add(i32::from_le_bytes(*b)),
+                    f32::from_le_bytes(*s),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// As `Network::forward`: `obs` checked, dimensions within the capacities.
@@ -180,21 +222,27 @@ impl<'a> QNetwork<'a> {
                     inv2,
                     math: PhantomData,
                 };
-                dense(block, &x, &mut sink);
+                dense::<_, _, W>(block, &x, &mut sink);
             } else {
                 let mut sink = Hidden::<M, false> {
                     out,
                     inv2,
                     math: PhantomData,
                 };
-                dense(block, &x, &mut sink);
+                dense::<_, _, W>(block, &x, &mut sink);
             }
             core::mem::swap(&mut input, &mut output);
         }
-        let trunk = Inputs::<fn(usize) -> i16>::Codes(&input.0[..]);
         let outs = heads.outputs_mut();
-        for (block, out) in blocks.skip(self.hidden_layers).zip(outs) {
-            dense(block, &trunk, &mut Head { out });
+        #[cfg(policy_core_dsp)]
+        let outs = self.fused_heads::<W>(&input.0[..], outs).err();
+        #[cfg(not(policy_core_dsp))]
+        let outs = Some(outs);
+        if let Some(outs) = outs {
+            let trunk = Inputs::<fn(usize) -> i16>::Codes(&input.0[..]);
+            for (block, out) in blocks.skip(self.hidden_layers).zip(outs) {
+                dense::<_, _, W>(block, &trunk, &mut Head { out });
+            }
         }
         heads.finish::<M>(self.components, self.action_dim, self.log_std_bounds)
     }

@@ -275,6 +275,21 @@ fn int8_firmware_with_odd_layer_shapes_and_tanh_matches_the_host_episode_for_epi
     );
 }
 
+/// The `ldrd` kernels' other strides, which the committed policy (rows of 64) leaves out: a
+/// random ReLU policy of hidden widths 128 and 256 runs its 128-input layer through the
+/// 128-stride ReLU kernel (a loop of 16-input passes, where 64 is unrolled) and its heads
+/// (3 · 3 = 9 outputs of 256 inputs) through the 256-stride kernel, whose last tile
+/// overlaps the one before (rows 5–8).
+#[test]
+fn int8_firmware_with_wide_layers_matches_the_host_episode_for_episode() {
+    assert_shapes_match_the_host(
+        policy_core::format::Activation::Relu,
+        &[128, 256],
+        3,
+        "firmware-int8-wide",
+    );
+}
+
 /// The committed int8 policy (ReLU) on the Cortex-M4 without an FPU: the DSP kernel with
 /// software float math (`tiles` + `put4`, no `vfma`), which no other core runs.
 #[test]
@@ -286,13 +301,24 @@ fn int8_firmware_on_a_cortex_m4_without_an_fpu_matches_the_host_episode_for_epis
 /// int8 M4F firmware (built in `target/<target_dir>`) and checks its episodes against the
 /// host's.
 fn assert_odd_shapes_match_the_host(activation: policy_core::format::Activation, target_dir: &str) {
+    assert_shapes_match_the_host(activation, &[37, 22], 5, target_dir);
+}
+
+/// As [`assert_odd_shapes_match_the_host`] for hidden widths `hidden` and `components`
+/// mixture components.
+fn assert_shapes_match_the_host(
+    activation: policy_core::format::Activation,
+    hidden: &[usize],
+    components: usize,
+    target_dir: &str,
+) {
     use policy_core::format::Header;
     use policy_core::quantize::quantize;
     let header = Header::new(
         3,
-        &[37, 22],
+        hidden,
         1,
-        5,
+        components,
         activation,
         true,
         (-20.0, 2.0),
