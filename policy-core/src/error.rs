@@ -1,9 +1,12 @@
-//! Typed errors. Every variant says what was wrong with the input.
+//! Typed errors. Every variant says what was wrong with the input. The enums are
+//! `#[non_exhaustive]`: a later version may add a variant (as `LoadError::RetiredVersion`
+//! was) without breaking a caller's `match`, which must therefore have a `_` arm.
 
 use core::fmt;
 
 /// A header whose dimensions or bounds cannot describe a usable policy.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum HeaderError {
     /// A dimension is larger than the format allows or than the capacity of the
     /// [`crate::Policy`] type loading it ([`crate::capacity`]).
@@ -41,6 +44,7 @@ pub enum HeaderError {
 
 /// Why a byte slice is not a loadable `.mxp` policy.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum LoadError {
     /// The slice is empty.
     Empty,
@@ -124,6 +128,7 @@ pub enum LoadError {
 
 /// Why an evaluation request was refused. Nothing is emitted when this is returned.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum ActError {
     /// The observation has the wrong length.
     ObsLength {
@@ -163,6 +168,7 @@ pub enum ActError {
 /// Why a policy could not be written.
 #[cfg(feature = "alloc")]
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum WriteError {
     /// The header describes no usable policy.
     Header(HeaderError),

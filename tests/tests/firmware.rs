@@ -290,6 +290,35 @@ fn int8_firmware_with_wide_layers_matches_the_host_episode_for_episode() {
     );
 }
 
+/// The `ldrd` kernels' strides the other tests leave out: hidden widths 128, 256 and 128 run
+/// a 256-input ReLU layer (the kernel's largest row offsets), and heads of 128 inputs with
+/// 4 · 3 = 12 outputs, a whole number of tiles (no overlapping last tile).
+#[test]
+fn int8_firmware_with_a_256_input_layer_matches_the_host_episode_for_episode() {
+    assert_shapes_match_the_host(
+        policy_core::format::Activation::Relu,
+        &[128, 256, 128],
+        4,
+        "firmware-int8-deep",
+    );
+}
+
+/// The committed int8 policy with its weights one byte off a 4-byte boundary: the DSP
+/// kernels' alignment checks send every layer to the kernels that need no alignment (an
+/// `ldrd` from a misaligned address would fault), with the same results.
+#[test]
+fn int8_firmware_with_misaligned_weights_matches_the_host_episode_for_episode() {
+    let policy = committed_int8_policy();
+    let elf = build_firmware_with(
+        &M4F,
+        &policy,
+        "firmware-int8-misaligned",
+        &[("FIRMWARE_WEIGHTS_MISALIGNED", "1")],
+        &["int8"],
+    );
+    assert_runs_as_the_host(&M4F, &elf, &policy, false, true);
+}
+
 /// The committed int8 policy (ReLU) on the Cortex-M4 without an FPU: the DSP kernel with
 /// software float math (`tiles` + `put4`, no `vfma`), which no other core runs.
 #[test]

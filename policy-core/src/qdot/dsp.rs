@@ -110,9 +110,9 @@ macro_rules! dot {
 
 /// `sums[t] = Σ_i x[i] · rows[t · inputs + i]` for every `t < sums.len()`, `rows` holding
 /// that many rows of `inputs` weights one after the other, `x` the layer's `inputs` codes
-/// stored as [`slot`] says. Rows of 64, 128 or 256 inputs at a 4-byte aligned address go
-/// through the `ldrd` kernel ([`sums_s`]), other rows through [`tiles`] and [`one`]; a
-/// misaligned `x` (a `Codes` buffer never is) through plain Rust.
+/// stored as [`slot`] says. One row goes through [`one`], a multiple of 4 rows through
+/// [`tiles`]; other counts, and a misaligned `x` (a `Codes` buffer never is), through plain
+/// Rust.
 #[inline(always)]
 pub(super) fn sums(rows: &[i8], inputs: usize, x: &[i16], sums: &mut [i32]) {
     let n = sums.len();
@@ -143,9 +143,12 @@ pub(super) fn any_sums<const W: usize>(rows: &[i8], inputs: usize, x: &[i16], su
     let wide = fits && n >= 4 && (rows.as_ptr() as usize).is_multiple_of(4);
     match inputs {
         _ if !fits => by_slot(rows, inputs, x, sums),
-        64 if wide && 64 <= W => sums_s::<64>(rows, x, sums),
-        128 if wide && 128 <= W => sums_s::<128>(rows, x, sums),
-        256 if wide && 256 <= W => sums_s::<256>(rows, x, sums),
+        // SAFETY: `wide` says `rows` is aligned, `fits` that `x` is.
+        64 if wide && 64 <= W => unsafe { sums_s::<64>(rows, x, sums) },
+        // SAFETY: `wide` says `rows` is aligned, `fits` that `x` is.
+        128 if wide && 128 <= W => unsafe { sums_s::<128>(rows, x, sums) },
+        // SAFETY: `wide` says `rows` is aligned, `fits` that `x` is.
+        256 if wide && 256 <= W => unsafe { sums_s::<256>(rows, x, sums) },
         _ => {
             let (whole, rest) = sums.split_at_mut(n & !3);
             if !whole.is_empty() {
@@ -472,10 +475,14 @@ macro_rules! oct {
 /// [`any_sums`] for `n >= 4` rows of `S` inputs (a multiple of 16, `3S + 8 ≤ 1020`),
 /// `rows` 4-byte aligned: tiles of 4 rows, and for the last `n % 4` the 4 rows that end
 /// there (recomputing up to 3 sums, to the same values: one kernel for every `n`).
+///
+/// # Safety
+/// `rows` and `x` 4-byte aligned ([`tiles_s`]); [`any_sums`] checks it.
 #[inline(never)]
-fn sums_s<const S: usize>(rows: &[i8], x: &[i16], sums: &mut [i32]) {
+unsafe fn sums_s<const S: usize>(rows: &[i8], x: &[i16], sums: &mut [i32]) {
     let (whole, _) = sums.as_chunks_mut::<4>();
-    tiles_s::<S>(rows, x, whole);
+    // SAFETY: the caller's guarantee, passed on.
+    unsafe { tiles_s::<S>(rows, x, whole) };
     let last = sums.len().saturating_sub(4);
     if !last.is_multiple_of(4) {
         let rows = rows.get(last * S..).unwrap_or(&[]);
@@ -483,7 +490,8 @@ fn sums_s<const S: usize>(rows: &[i8], x: &[i16], sums: &mut [i32]) {
             .get_mut(last..)
             .and_then(|s| s.as_chunks_mut::<4>().0.get_mut(..1))
         {
-            tiles_s::<S>(rows, x, out);
+            // SAFETY: `rows` from a row start, a multiple of S (16) bytes in: still aligned.
+            unsafe { tiles_s::<S>(rows, x, out) };
         }
     }
 }
@@ -491,17 +499,19 @@ fn sums_s<const S: usize>(rows: &[i8], x: &[i16], sums: &mut [i32]) {
 /// The sums of `4 · out.len()` rows of `S` inputs (a multiple of 16) at `rows` against the
 /// `S` codes of `x`, tile after tile of 4 rows, per 8 inputs one `ldrd` of each row's
 /// weights (the row stride `S` is an immediate offset): 38 instructions per 32
-/// multiply-accumulates. `sums_s` checked the shapes and alignments; nothing for a short
-/// `rows`. (Not inlined: `sums_s` calls it twice.)
+/// multiply-accumulates; nothing for a short `rows`. (Not inlined: `sums_s` calls it twice.)
+///
+/// # Safety
+/// `rows` and `x` 4-byte aligned (the lengths are checked here).
 #[inline(never)]
-fn tiles_s<const S: usize>(rows: &[i8], x: &[i16], out: &mut [[i32; 4]]) {
+unsafe fn tiles_s<const S: usize>(rows: &[i8], x: &[i16], out: &mut [[i32; 4]]) {
+    const { assert!(S.is_multiple_of(16) && 3 * S + 8 <= 1020) };
     if out.is_empty() || rows.len() < out.len() * 4 * S || x.len() < S {
         return;
     }
     let (p0, xp) = (rows.as_ptr(), x.as_ptr());
     let out_end = out.as_mut_ptr_range().end;
-    // SAFETY: `sums_s` (through `any_sums`) has checked that `x` and `rows` are 4-byte
-    // aligned; above, that `x` holds `S` codes and `rows` the `4 · out.len()` rows of `S`
+    // SAFETY: the caller guarantees that `x` and `rows` are 4-byte aligned; above, that `x` holds `S` codes and `rows` the `4 · out.len()` rows of `S`
     // bytes, at least one tile. Per tile `k` and 16 inputs it reads 32 bytes of codes from
     // `xp` (`ldrd`, aligned: `xp` advances by 16, and steps back by `2S` after each tile) and
     // 16 bytes of each row `r < 4` at `p0 + r · S` (`ldrd`, aligned: `S` is a multiple of 16
@@ -604,10 +614,15 @@ macro_rules! requant4 {
 
 /// [`relu_groups`] for rows of `S` inputs (a multiple of 16, `3S + 8 ≤ 1020`), every
 /// pointer 4-byte aligned: per tile the 4 biases by two `ldrd`, the dot products as
-/// [`tile_s`], the requantization four at a time (`requant4!`), the 4 codes by one `strd`.
+/// [`tiles_s`], the requantization four at a time (`requant4!`), the 4 codes by one `strd`.
+///
+/// # Safety
+/// The shapes and alignments `relu_groups` checks before it calls a kernel: `n` a multiple
+/// of 4 and at least 4, `n · S <= rows.len()`, `S <= x.len()`, `n` entries in `bias`,
+/// `scale` and `out`, and every one of those pointers 4-byte aligned.
 #[cfg(policy_core_vfma)]
 #[allow(clippy::too_many_arguments)]
-fn relu_groups_s<const S: usize>(
+unsafe fn relu_groups_s<const S: usize>(
     rows: &[i8],
     x: &[i16],
     bias: &[[u8; 4]],
@@ -616,13 +631,15 @@ fn relu_groups_s<const S: usize>(
     out: &mut [i16],
     n: usize,
 ) {
+    const { assert!(S.is_multiple_of(16) && 3 * S + 8 <= 1020) };
     let (p0, xp) = (rows.as_ptr(), x.as_ptr());
     let out = out.as_mut_ptr();
     let out_end = out.wrapping_add(n);
-    // SAFETY: `relu_groups` checked: `n` a multiple of 4, at least 4; `n · S <= rows.len()`,
+    // SAFETY: the caller guarantees (see `# Safety`; `relu_groups` checks it): `n` a multiple
+    // of 4, at least 4; `n · S <= rows.len()`,
     // `S <= x.len()`, `n` biases, scales and codes in `bias`, `scale` and `out`; `rows`,
     // `x`, `bias`, `scale` and `out` 4-byte aligned. Per tile `k` it reads the dot products'
-    // bytes as `tile_s` does for rows `4k .. 4k + 4` (inside `rows` and `x`), the 4 biases
+    // bytes as `tiles_s` does for rows `4k .. 4k + 4` (inside `rows` and `x`), the 4 biases
     // at `bias + 16k` (`ldrd`), the 4 scales at `scale + 16k` (`vldmia`), and writes 4
     // codes (8 bytes, `strd`) at `out + 4k` (byte `8k`), inside `out`; it stops when the
     // output pointer reaches `out_end = out + n`. Its pointers live in 24 bytes of stack
@@ -700,9 +717,13 @@ fn relu_groups_s<const S: usize>(
 /// one `ldr` of a word holding its `N` weights and `4 − N` bytes of a neighbouring row,
 /// which meet a code of 0: row 0 of a tile from its first byte, rows 1–3 ending at their
 /// last byte, so that no load leaves `rows`. Then the requantization of [`relu_groups_s`].
+///
+/// # Safety
+/// As [`relu_groups_s`], with `N` inputs per row (`n · N <= rows.len()`); `rows` may be
+/// misaligned.
 #[cfg(policy_core_vfma)]
 #[allow(clippy::too_many_arguments)]
-fn relu_groups_small<const N: usize>(
+unsafe fn relu_groups_small<const N: usize>(
     rows: &[i8],
     x: &[i16],
     bias: &[[u8; 4]],
@@ -711,6 +732,8 @@ fn relu_groups_small<const N: usize>(
     out: &mut [i16],
     n: usize,
 ) {
+    // Two or three inputs: the codes' registers hold three, and a row's word four bytes.
+    const { assert!(N == 2 || N == 3) };
     let code = |i: usize| x.get(i).map_or(0, |&c| u32::from(c as u16));
     let c02 = code(0) | if N > 2 { code(2) << 16 } else { 0 };
     let c1 = code(1);
@@ -788,7 +811,7 @@ fn relu_groups_small<const N: usize>(
 
 /// One of `relu_groups`' kernels: `(rows, x, bias, scale, inv2, out, n)`.
 #[cfg(policy_core_vfma)]
-type ReluKernel = fn(&[i8], &[i16], &[[u8; 4]], &[[u8; 4]], f32, &mut [i16], usize);
+type ReluKernel = unsafe fn(&[i8], &[i16], &[[u8; 4]], &[[u8; 4]], f32, &mut [i16], usize);
 
 /// Runs one of `relu_groups`' kernels for its `n` outputs; returns `n`.
 #[cfg(policy_core_vfma)]
@@ -804,7 +827,9 @@ fn relu_run(
     out: &mut [i16],
     n: usize,
 ) -> usize {
-    kernel(rows, x, bias, scale, inv2, out, n);
+    // SAFETY: `relu_groups` calls this only after checking what its kernels need (see
+    // `relu_groups_s`), for the kernel that fits the layer's input count.
+    unsafe { kernel(rows, x, bias, scale, inv2, out, n) };
     n
 }
 
