@@ -14,6 +14,7 @@
 //! ([`WeightLayout::OutIn`]); the bias holds M·out values. Any strides are accepted for `x` and the weight (a
 //! member stride of 0 shares one input between members, as the critic ensemble does).
 
+use crate::nn::small_product;
 use candle_core::{
     bail, CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor,
 };
@@ -266,8 +267,30 @@ pub(crate) fn product(
     {
         let lhs_m = lhs_view.at(lhs, m, rows, inner)?;
         let rhs_m = rhs_view.at(rhs, m, inner, cols)?;
+        // Small products by hand, with gemm's bits ([`small_product`]); the rest by gemm.
         // SAFETY: `at` checked that both operand views lie inside their storage, and the
         // check above that every element `dst_strides` address lies inside dst_m.
+        let done = unsafe {
+            small_product::gemm_small(
+                rows,
+                cols,
+                inner,
+                dst_m.as_mut_ptr(),
+                dst_strides.1,
+                dst_strides.0,
+                accumulate,
+                lhs_m,
+                lhs_view.col,
+                lhs_view.row,
+                rhs_m,
+                rhs_view.col,
+                rhs_view.row,
+            )
+        };
+        if done {
+            return Ok(());
+        }
+        // SAFETY: as above.
         unsafe {
             gemm::gemm(
                 rows,

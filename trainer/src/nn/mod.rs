@@ -5,6 +5,7 @@
 //! Imports candle and policy-core's `Activation` only; every other layer may use it.
 
 pub mod dense_op;
+pub mod small_product;
 mod team;
 
 use crate::nn::dense_op::{dense, WeightLayout};

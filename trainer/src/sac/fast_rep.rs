@@ -4,8 +4,9 @@
 //!
 //! At SAC's sizes (batch 32, width 64) an update through candle is about two hundred tensor
 //! operations and as many allocations and zero-filled gradient buffers; the arithmetic is
-//! the smaller part (BENCHMARKS.md). Here every matrix product is the same `gemm` call the
-//! fused dense layer ([`crate::nn::dense_op`]) makes, so the forward values are the same
+//! the smaller part (BENCHMARKS.md). Here every matrix product is the same call the
+//! fused dense layer ([`crate::nn::dense_op`]) makes (gemm, or for small shapes
+//! [`crate::nn::small_product`] with gemm's bits), so the forward values are the same
 //! bits as candle's path; the backward passes are the chain rule written out, equal to
 //! candle's up to the order of a few roundings (`tests/fast_rep.rs` holds the two paths
 //! together). Parameters are read in place from the `Var`s' storage, activations and
