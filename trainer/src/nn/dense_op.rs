@@ -268,6 +268,8 @@ pub(crate) fn product(
         let lhs_m = lhs_view.at(lhs, m, rows, inner)?;
         let rhs_m = rhs_view.at(rhs, m, inner, cols)?;
         // Small products by hand, with gemm's bits ([`small_product`]); the rest by gemm.
+        // A product taken here runs on one thread whatever `parallelism` asks: the same
+        // bits, as gemm's threads split only rows and columns at these sizes.
         // SAFETY: `at` checked that both operand views lie inside their storage, and the
         // check above that every element `dst_strides` address lies inside dst_m.
         let done = unsafe {

@@ -182,11 +182,11 @@ mod x86 {
         } else if p.k <= 2 {
             gevv(p);
         } else if p.n <= 1 && p.lhs_rs == 1 && p.dst_rs == 1 {
-            gemv_colmajor(p);
+            return gemv_colmajor(p);
         } else if p.n <= 1 && p.lhs_cs == 1 && p.rhs_rs == 1 {
             gemv_rowmajor(p);
         } else if p.m <= 1 && p.rhs_cs == 1 && p.dst_cs == 1 {
-            gemv_colmajor(p.transposed());
+            return gemv_colmajor(p.transposed());
         } else if p.m <= 1 && p.rhs_rs == 1 && p.lhs_cs == 1 {
             gemv_rowmajor(p.transposed());
         } else if p.m <= MICRO_MAX_MN && p.n <= MICRO_MAX_MN && p.k <= MICRO_MAX_K {
@@ -273,10 +273,11 @@ mod x86 {
     /// gemm_common::gemv::mixed_gemv_colmajor (n = 1, unit-stride lhs column and dst): an
     /// FMA chain from the old value, or from the rounded first product.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn gemv_colmajor(p: Problem) {
+    /// Returns whether it wrote (as `chains`; a unit-stride lhs column is never packed, so
+    /// it always does).
+    unsafe fn gemv_colmajor(p: Problem) -> bool {
         let init = if p.accumulate { Init::Dst } else { Init::Mul };
-        let done = chains(p, init, Finish::Store);
-        debug_assert!(done, "a unit-stride lhs column is never packed");
+        chains(p, init, Finish::Store)
     }
 
     /// gemm_common::gemv::mixed_gemv_rowmajor (n = 1, unit-stride lhs rows and rhs column).
@@ -577,7 +578,8 @@ mod x86 {
         }
         // One pointer per column and one offset along k, so that a step costs two adds.
         let columns: [*const f32; C] = std::array::from_fn(|j| t.b.offset(j as isize * t.b_sj));
-        let mut a = t.a.offset(first as isize * t.a_sp);
+        // Wrapping: after the last step `a` points past the operand, never read there.
+        let mut a = t.a.wrapping_offset(first as isize * t.a_sp);
         let mut b_at = first as isize * t.b_sp;
         for _ in first..t.k {
             let av = load_a(a);
@@ -587,7 +589,7 @@ mod x86 {
                     *x = _mm256_fmadd_ps(av[q], bv, *x);
                 }
             }
-            a = a.offset(t.a_sp);
+            a = a.wrapping_offset(t.a_sp);
             b_at += t.b_sp;
         }
         for (j, acc_j) in acc.iter().enumerate() {
@@ -782,7 +784,7 @@ mod tests {
             1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 300,
         ];
         let depths = [
-            1, 2, 3, 4, 7, 8, 9, 16, 31, 32, 33, 63, 64, 65, 127, 128, 200, 513,
+            1, 2, 3, 4, 7, 8, 9, 16, 31, 32, 33, 63, 64, 65, 127, 128, 200, 512, 513, 1025, 2049,
         ];
         let (mut taken, mut cases) = (0, 0);
         for case in 0..20000 {
