@@ -325,8 +325,10 @@ hyperparameters! {
     /// Where the tensors live: cpu, or cuda (build with --features cuda).
     device: Device = all(Device::Cpu);
     /// CPU threads: population members in parallel, or a large layer's product split
-    /// (MuJoCo size); results depend on the number, never on scheduling.
-    threads: usize = all(1);
+    /// (MuJoCo size); results depend on the number, never on scheduling. Runs inside a
+    /// sweep take 1 unless its spec says otherwise.
+    threads: usize = derived("2 on the CPU when hidden² × batch_size ≥ 2²⁰ (e.g. 256 wide, batch 256), else 1",
+        if device == Device::Cpu { crate::nn::dense_op::default_threads(hidden, batch_size) } else { 1 });
     /// Seconds to wait for one reply of a gym:<ID> environment before stopping it (a
     /// population's shared worker waits this long per member).
     env_timeout: f64 = all(60.0);
@@ -483,8 +485,10 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let args: TrainArgs =
+        let mut args: TrainArgs =
             toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
+        // Files without `threads` come from versions that always ran on one thread.
+        args.threads = args.threads.or(Some(1));
         let missing: Vec<&str> = args
             .unset()
             .into_iter()
@@ -592,6 +596,47 @@ mod tests {
         std::fs::write(&path, without_tau).unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("lacks tau"), "{err}");
+    }
+
+    #[test]
+    fn threads_default_to_two_where_products_are_split_and_older_files_to_one() {
+        let sized = |env: &str, hidden: usize, batch_size: usize, device: Device| {
+            TrainArgs {
+                env: Some(env.parse().unwrap()),
+                hidden: Some(hidden),
+                batch_size: Some(batch_size),
+                device: Some(device),
+                ..TrainArgs::default()
+            }
+            .resolve()
+            .unwrap()
+        };
+        assert_eq!(resolved("pendulum", 0).threads, 1);
+        assert_eq!(resolved("gym:Hopper-v5", 0).threads, 2);
+        assert_eq!(sized("pendulum", 256, 256, Device::Cpu).threads, 2);
+        assert_eq!(sized("pendulum", 256, 8, Device::Cpu).threads, 1);
+        assert_eq!(sized("gym:Hopper-v5", 256, 256, Device::Cuda).threads, 1);
+        // A run saved before `threads` existed ran on one thread and resumes on one.
+        let config = Config {
+            seed: 12,
+            ..sized("pendulum", 256, 256, Device::Cpu)
+        };
+        let (path, text) = saved(&config);
+        let older: String = text
+            .lines()
+            .filter(|l| !l.starts_with("threads"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&path, older).unwrap();
+        let loaded = Config::load(&path).unwrap();
+        assert_eq!(loaded.threads, 1);
+        assert_eq!(
+            Config {
+                threads: 2,
+                ..loaded
+            },
+            config
+        );
     }
 
     #[test]

@@ -319,7 +319,13 @@ impl Spec {
             seed: Some(seed),
             ..TrainArgs::default()
         }
-        .over(self.train.clone());
+        .over(self.train.clone())
+        // One thread per run: a sweep's parallelism is its runs (--jobs), and a run's
+        // numbers must not depend on how many runs share the machine.
+        .over(TrainArgs {
+            threads: Some(1),
+            ..TrainArgs::default()
+        });
         let config = args
             .resolve()
             .with_context(|| format!("run {env} / {} / {}", method.policy, method.estimator))?;
@@ -826,4 +832,26 @@ fn curve_summary(metrics: &Path) -> (f64, f64) {
     let mean = |rows: &[(f64, f64)]| rows.iter().map(|r| r.1).sum::<f64>() / rows.len() as f64;
     let tail = curve.len().div_ceil(10);
     (mean(&curve[curve.len() - tail..]), mean(&curve))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_runs_take_one_thread_unless_the_spec_says_otherwise() {
+        let spec = |train: &str| -> Spec {
+            let text = format!(
+                "envs = [\"gym:Hopper-v5\"]\nseeds = [0]\n\
+                 [[methods]]\npolicy = \"squashed\"\nestimator = \"rep\"\n[train]\n{train}"
+            );
+            let spec: Spec = toml::from_str(&text).unwrap();
+            spec.check().unwrap();
+            spec
+        };
+        // Alone, a 256-wide Hopper run would default to 2 threads.
+        let grid = spec("").grid().unwrap();
+        assert_eq!((grid[0].config.hidden, grid[0].config.threads), (256, 1));
+        assert_eq!(spec("threads = 2").grid().unwrap()[0].config.threads, 2);
+    }
 }

@@ -189,6 +189,20 @@ static THREADS: AtomicUsize = AtomicUsize::new(1);
 /// layer's product costs more than it saves).
 const PARALLEL_PRODUCT: usize = 1 << 20;
 
+/// The default of `--threads` for a network `hidden` wide trained on minibatches of
+/// `batch_size` on the CPU: 2 where the hidden layer's products reach [`PARALLEL_PRODUCT`]
+/// multiply-adds and so are split (a 256-wide layer at batch 256: measured 1.37–1.48× for
+/// rep-squashed, 1.12–1.26× for the mixture estimators, BENCHMARKS.md "--threads"), else 1
+/// (a 64-wide run was slower on two threads). A fixed number, not the machine's core count,
+/// so that a run's numbers do not depend on the machine it ran on.
+pub fn default_threads(hidden: usize, batch_size: usize) -> usize {
+    if hidden * hidden * batch_size >= PARALLEL_PRODUCT {
+        2
+    } else {
+        1
+    }
+}
+
 /// Lets the dense layers use `threads` threads: on candle's path the members of a population
 /// in parallel or a large product split by gemm (rayon's global pool), on the hand-written
 /// update a large product split by [`product_split`]. Each output is summed

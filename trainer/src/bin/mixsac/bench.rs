@@ -36,9 +36,9 @@ pub struct Args {
     /// Uniformly random first steps, without updates (default: the environment family's).
     #[arg(long)]
     learning_starts: Option<usize>,
-    /// CPU threads (as `train --threads`).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
+    /// CPU threads (as `train --threads`; default: train's, 2 at MuJoCo size, else 1).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Where the tensors live (as `train --device`; cuda needs a build with `--features cuda`).
     #[arg(long, value_enum, default_value_t = trainer::config::Device::Cpu)]
     device: trainer::config::Device,
@@ -76,7 +76,6 @@ pub fn run(args: Args) -> Result<()> {
     let combinations = COMBINATIONS
         .into_iter()
         .filter(|c| args.only.is_empty() || args.only.contains(&name(c)));
-    trainer::train::use_threads(args.threads)?;
     let scratch = std::env::temp_dir().join(format!("mixsac-bench-{}", std::process::id()));
     for (policy, estimator) in combinations {
         let config = TrainArgs {
@@ -88,12 +87,13 @@ pub fn run(args: Args) -> Result<()> {
             log_every: Some(args.steps),
             hidden: args.hidden,
             batch_size: args.batch_size,
-            threads: Some(args.threads),
+            threads: args.threads,
             learning_starts: args.learning_starts,
             device: Some(args.device),
             ..Default::default()
         }
         .resolve()?;
+        trainer::train::use_threads(config.threads)?;
         let s = args.population;
         let configs: Vec<_> = (0..s as u64)
             .map(|seed| trainer::Config {
@@ -116,7 +116,7 @@ pub fn run(args: Args) -> Result<()> {
                 "{}",
                 serde_json::json!({"policy": policy.to_string(), "estimator": estimator.to_string(),
                 "env": args.env.to_string(), "steps": args.steps, "population": s,
-                "hidden": config.hidden, "batch_size": config.batch_size, "threads": args.threads, "learning_starts": config.learning_starts,
+                "hidden": config.hidden, "batch_size": config.batch_size, "threads": config.threads, "learning_starts": config.learning_starts,
                 "device": args.device.to_string(),
                 "steps_per_sec": median.round(),
                 "runs": rates.iter().map(|r| r.round()).collect::<Vec<_>>(),
