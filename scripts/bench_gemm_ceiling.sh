@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The arithmetic ceiling of one core for the update's matrix shapes (BENCHMARKS.md,
 # "Populations": why the population targets are above this machine's reach; issue 15).
-#   scripts/bench_gemm_ceiling.sh          # as root on Debian 12, or with gcc and libopenblas-dev
-# OpenBLAS' single-precision matrix product, one thread, pinned to CPU ${CPU:-1}, at the
-# classic-control update's shape (32 × 64 · 64 × 64: batch 32, 64 wide), the halfrep
-# baseline's (960 × 64 · 64 × 64: 30 actions per state), MuJoCo size (256³) and a large
-# one (1024³), twice. GFLOP/s counts a multiply-add as 2. Nothing here trains anything.
+#   scripts/bench_gemm_ceiling.sh          # Debian 12: as root it installs gcc and libopenblas-dev
+# OpenBLAS' single-precision matrix product, one thread, pinned to CPU $CPU (default 1; set
+# CPU= for no pinning), at the classic-control update's shape (32 × 64 · 64 × 64: batch 32,
+# 64 wide), the halfrep baseline's (960 × 64 · 64 × 64: 30 actions per state), MuJoCo size
+# (256³) and a large one (1024³), twice, each after one untimed call. Row-major operands,
+# neither transposed: the update's backward products (transposed operands, depth 32) are
+# not measured. GFLOP/s counts a multiply-add as 2. Nothing here trains anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CPU=${CPU-1}
@@ -22,6 +24,7 @@ for p in gcc libopenblas-dev util-linux; do need_deb "$p"; done
 mkdir -p "$WORK"
 cat > "$WORK/ceiling.c" <<'C'
 #include <cblas.h>
+char *openblas_get_config(void);
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -36,6 +39,7 @@ static void rate(int m, int k, int n) {
           *c = malloc(sizeof(float) * m * n);
     for (int i = 0; i < m * k; i++) a[i] = 1e-3f * (i % 7);
     for (int i = 0; i < k * n; i++) b[i] = 1e-3f * (i % 5);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a, k, b, n, 0, c, n);
     long reps = 0;
     double start = now(), t;
     do {
@@ -46,6 +50,7 @@ static void rate(int m, int k, int n) {
     free(a); free(b); free(c);
 }
 int main(void) {
+    printf("%s\n", openblas_get_config());
     for (int round = 0; round < 2; round++) {
         rate(32, 64, 64); rate(960, 64, 64); rate(256, 256, 256); rate(1024, 1024, 1024);
     }

@@ -325,8 +325,8 @@ hyperparameters! {
     /// Where the tensors live: cpu, or cuda (build with --features cuda).
     device: Device = all(Device::Cpu);
     /// CPU threads: population members in parallel, or a large layer's product split
-    /// (MuJoCo size); results depend on the number, never on scheduling. Runs inside a
-    /// sweep take 1 unless its spec says otherwise.
+    /// (MuJoCo size); results never depend on scheduling (and at the sizes tested are the
+    /// bits of one thread). Runs inside a sweep take 1 unless its spec says otherwise.
     threads: usize = derived("2 on the CPU when hidden² × batch_size ≥ 2²⁰ (e.g. 256 wide, batch 256), else 1",
         if device == Device::Cpu { crate::nn::dense_op::default_threads(hidden, batch_size) } else { 1 });
     /// Seconds to wait for one reply of a gym:<ID> environment before stopping it (a
@@ -492,7 +492,7 @@ impl Config {
         let missing: Vec<&str> = args
             .unset()
             .into_iter()
-            .filter(|name| !matches!(*name, "env_timeout" | "threads" | "checkpoint_every"))
+            .filter(|name| !matches!(*name, "env_timeout" | "checkpoint_every"))
             .collect();
         if !missing.is_empty() {
             bail!(
@@ -615,6 +615,9 @@ mod tests {
         assert_eq!(resolved("gym:Hopper-v5", 0).threads, 2);
         assert_eq!(sized("pendulum", 256, 256, Device::Cpu).threads, 2);
         assert_eq!(sized("pendulum", 256, 8, Device::Cpu).threads, 1);
+        // The threshold itself: 64 × 128 × 128 = 2²⁰ multiply-adds.
+        assert_eq!(sized("pendulum", 128, 64, Device::Cpu).threads, 2);
+        assert_eq!(sized("pendulum", 128, 63, Device::Cpu).threads, 1);
         assert_eq!(sized("gym:Hopper-v5", 256, 256, Device::Cuda).threads, 1);
         // A run saved before `threads` existed ran on one thread and resumes on one.
         let config = Config {

@@ -121,29 +121,32 @@ fn same_seed_same_run_and_resume_after_a_kill_ends_in_the_same_weights() {
     }
 }
 
-/// `--threads 2` splits the hand-written update's large products (64 × 128 × 128
-/// multiply-adds and up, at hidden 128 and batch 64) between two threads by whole output
-/// rows: every sum is the one-thread sum, so the run is the same bits as with one thread.
+/// `--threads 2` splits the large products (64 × 128 × 128 multiply-adds and up, at hidden
+/// 128 and batch 64) between two threads by whole output rows — the hand-written update's
+/// own split for rep-squashed, gemm's for candle's path (gumbel-SGM) — and every sum is the
+/// one-thread sum, so the run is the same bits as with one thread.
 #[test]
 fn threads_split_the_update_and_change_no_bit() {
-    let dirs = [temp_dir("threads-1"), temp_dir("threads-2")];
-    for (dir, threads) in dirs.iter().zip(["1", "2"]) {
-        #[rustfmt::skip]
-        train(dir, &[
-            "--env", "shaped-pendulum", "--steps", "400", "--learning-starts", "100",
-            "--hidden", "128", "--batch-size", "64", "--log-every", "100", "--seed", "5",
-            "--threads", threads,
-        ]);
-    }
-    let [one, two] = &dirs;
-    assert_eq!(
-        std::fs::read(one.join("policy.mxp")).unwrap(),
-        std::fs::read(two.join("policy.mxp")).unwrap(),
-        "two threads trained other weights"
-    );
-    assert_eq!(metrics_without_timing(one), metrics_without_timing(two));
-    for d in dirs {
-        std::fs::remove_dir_all(d).unwrap();
+    for method in [["squashed", "rep"], ["sgm", "gumbel"]] {
+        let dirs = [temp_dir("threads-1"), temp_dir("threads-2")];
+        for (dir, threads) in dirs.iter().zip(["1", "2"]) {
+            #[rustfmt::skip]
+            train(dir, &[
+                "--env", "shaped-pendulum", "--steps", "400", "--learning-starts", "100",
+                "--hidden", "128", "--batch-size", "64", "--log-every", "100", "--seed", "5",
+                "--policy", method[0], "--estimator", method[1], "--threads", threads,
+            ]);
+        }
+        let [one, two] = &dirs;
+        assert_eq!(
+            std::fs::read(one.join("policy.mxp")).unwrap(),
+            std::fs::read(two.join("policy.mxp")).unwrap(),
+            "{method:?}: two threads trained other weights"
+        );
+        assert_eq!(metrics_without_timing(one), metrics_without_timing(two));
+        for d in dirs {
+            std::fs::remove_dir_all(d).unwrap();
+        }
     }
 }
 
