@@ -21,6 +21,8 @@
 //!
 //! Used by [`Agent::update`](super::Agent::update) only when every condition holds: CPU,
 //! f32, a squashed policy with one component, the `rep` estimator and a learned double Q.
+//! The workspace and the critic's step (which draws a′ from K components) also serve the
+//! `halfrep` update of a squashed mixture, whose actor step is [`super::fast_sgm`]'s.
 //! With `--threads N` each large product is split into up to N blocks of whole output rows
 //! ([`product_split`]): the same sums, so the same bits as on one thread.
 //! Member i's random draws are taken from `rngs[i]` in the candle path's order: per draw,
@@ -256,6 +258,9 @@ pub(crate) struct FastRep {
     /// `halfrep`'s baseline: the components of its n·B draws, b(s) [B].
     pub(super) baseline_choice: Vec<usize>,
     pub(super) baseline: Vec<f32>,
+    /// The mixing weights w = exp(log w) [B, K] and σ = exp(log σ) [B, K·A] of the draws.
+    pub(super) weights: Vec<f32>,
+    pub(super) sigma: Vec<f32>,
     pub(super) action: Vec<f32>,
     /// Every member's log π of this step's draws, [S, B].
     pub(super) log_prob: Vec<f32>,
@@ -339,6 +344,8 @@ impl FastRep {
             resp: Vec::new(),
             baseline_choice: Vec::new(),
             baseline: Vec::new(),
+            weights: Vec::new(),
+            sigma: Vec::new(),
             action: Vec::new(),
             log_prob: Vec::new(),
             x: Vec::new(),
@@ -383,6 +390,7 @@ impl FastRep {
             &mut self.log_std,
             &mut self.g_mean,
             &mut self.g_raw_log_std,
+            &mut self.sigma,
         ] {
             v.resize(b * k * a, 0.0);
         }
@@ -400,6 +408,7 @@ impl FastRep {
             &mut self.log_w,
             &mut self.resp,
             &mut self.g_logits,
+            &mut self.weights,
         ] {
             v.resize(b * k, 0.0);
         }

@@ -62,17 +62,17 @@ pub(super) fn log_softmax(logits: &[f32], out: &mut [f32]) {
     }
 }
 
-/// The component a uniform `v` picks from weights exp(`log_w`), as
+/// The component a uniform `v` picks from the mixing weights `w` (= exp(log w)), as
 /// [`MixturePolicy::rsample`] inverts the cumulative weights.
-fn choose(log_w: &[f32], v: f32) -> usize {
+fn choose(w: &[f32], v: f32) -> usize {
     let mut cumulative = 0.0f32;
-    for (j, &lw) in log_w.iter().enumerate() {
-        cumulative += lw.exp();
+    for (j, &wj) in w.iter().enumerate() {
+        cumulative += wj;
         if v < cumulative {
             return j;
         }
     }
-    log_w.len() - 1
+    w.len() - 1
 }
 
 /// One row's heads: μ and clamped log σ [K·A] (component k's dimension d at k·A + d) and
@@ -183,9 +183,12 @@ impl FastRep {
     /// `u`, `choice`, `resp`, `action` and member m's row of `log_prob`.
     pub(super) fn draw_mixture<R: Rng>(&mut self, m: usize, rng: &mut R) {
         let (b, a, k) = (self.batch, self.action_dim, self.components);
+        for (w, &lw) in self.weights.iter_mut().zip(&self.log_w) {
+            *w = lw.exp();
+        }
         for r in 0..b {
             let v: f32 = rng.random();
-            self.choice[r] = choose(&self.log_w[r * k..(r + 1) * k], v);
+            self.choice[r] = choose(&self.weights[r * k..(r + 1) * k], v);
         }
         for e in self.eps.iter_mut() {
             *e = rng.sample::<f32, _>(StandardNormal);
@@ -227,10 +230,21 @@ impl FastRep {
             return Ok(());
         }
         let rows = n * b;
+        // Each state's weights and σ once (candle's exp of the repeated heads: the same bits).
+        if k == 1 {
+            self.weights.fill(1.0);
+        } else {
+            for (w, &lw) in self.weights.iter_mut().zip(&self.log_w) {
+                *w = lw.exp();
+            }
+        }
+        for (sigma, &l) in self.sigma.iter_mut().zip(&self.log_std) {
+            *sigma = l.exp();
+        }
         for r in 0..rows {
             let v: f32 = rng.random();
             let i = r % b;
-            self.baseline_choice[r] = choose(&self.log_w[i * k..(i + 1) * k], v);
+            self.baseline_choice[r] = choose(&self.weights[i * k..(i + 1) * k], v);
         }
         // The normals in the order candle draws them, row by row, straight into the
         // critics' input [obs_i, action].
@@ -242,7 +256,7 @@ impl FastRep {
             for d in 0..a {
                 let e: f32 = rng.sample(StandardNormal);
                 let h = i * k * a + c * a + d;
-                let u = self.mean[h] + self.log_std[h].exp() * e;
+                let u = self.mean[h] + self.sigma[h] * e;
                 row[o + d] = u.tanh() * self.squash.scale[d] + self.squash.offset[d];
             }
         }
@@ -256,6 +270,48 @@ impl FastRep {
         let scale = (1.0 / n as f64) as f32;
         self.baseline.iter_mut().for_each(|v| *v = *v * scale + 0.0);
         Ok(())
+    }
+
+    /// The heads' gradients of every row (the raw log σ's and the logits' included) from the
+    /// actions' gradient `g_action`, the score weights `g_score` and log π's `g`.
+    fn heads_grad(&mut self, g: f32) {
+        let (b, a, k) = (self.batch, self.action_dim, self.components);
+        for r in 0..b {
+            let (rows_a, rows_k) = (r * k * a..(r + 1) * k * a, r * k..(r + 1) * k);
+            let heads = RowHeads {
+                mean: &self.mean[rows_a.clone()],
+                log_std: &self.log_std[rows_a.clone()],
+                log_w: &self.log_w[rows_k.clone()],
+            };
+            let draw = RowDraw {
+                eps: &self.eps[r * a..(r + 1) * a],
+                u: &self.u[r * a..(r + 1) * a],
+                component: self.choice[r],
+                resp: &self.resp[rows_k.clone()],
+            };
+            let g_action = &self.g_action[r * a..(r + 1) * a];
+            // ∂log w first, turned into ∂logits in place below.
+            grad_row(
+                &heads,
+                &draw,
+                &self.squash.scale,
+                (g_action, g, self.g_score[r]),
+                &mut self.g_mean[rows_a.clone()],
+                &mut self.g_raw_log_std[rows_a.clone()],
+                &mut self.g_logits[rows_k.clone()],
+            );
+            for i in rows_a {
+                self.g_raw_log_std[i] = clamp_grad(
+                    self.g_raw_log_std[i],
+                    self.raw_log_std[i],
+                    self.log_std_range,
+                );
+            }
+            let total: f32 = self.g_logits[rows_k.clone()].iter().sum();
+            for i in rows_k {
+                self.g_logits[i] -= self.weights[i] * total;
+            }
+        }
     }
 
     /// The actor's `halfrep` step (see [`super::Agent`]'s `actor_step`) against the online
@@ -290,8 +346,8 @@ impl FastRep {
                 // Drawn in candle's order: the actions, then the baseline's.
                 self.draw(m, rng)?;
                 if k == 1 {
-                    // `draw` took the fused K = 1 path: u = atanh is not kept, so rebuild it
-                    // as that path computed it (μ + σ ε), with the only component.
+                    // `draw` took the fused K = 1 path, which keeps no u: rebuilt as that
+                    // path computed it (μ + σ ε), from the only component.
                     for (i, u) in self.u.iter_mut().enumerate() {
                         *u = self.mean[i] + self.log_std[i].exp() * self.eps[i];
                     }
@@ -333,43 +389,7 @@ impl FastRep {
                     }
                 }
                 // Through the draw, log π and the clamp to the heads; log w to the logits.
-                let g = g_term * alpha + 0.0;
-                for r in 0..b {
-                    let (rows_a, rows_k) = (r * k * a..(r + 1) * k * a, r * k..(r + 1) * k);
-                    let heads = RowHeads {
-                        mean: &self.mean[rows_a.clone()],
-                        log_std: &self.log_std[rows_a.clone()],
-                        log_w: &self.log_w[rows_k.clone()],
-                    };
-                    let draw = RowDraw {
-                        eps: &self.eps[r * a..(r + 1) * a],
-                        u: &self.u[r * a..(r + 1) * a],
-                        component: self.choice[r],
-                        resp: &self.resp[rows_k.clone()],
-                    };
-                    let g_action = &self.g_action[r * a..(r + 1) * a];
-                    // ∂log w first, turned into ∂logits in place below.
-                    grad_row(
-                        &heads,
-                        &draw,
-                        &self.squash.scale,
-                        (g_action, g, self.g_score[r]),
-                        &mut self.g_mean[rows_a.clone()],
-                        &mut self.g_raw_log_std[rows_a.clone()],
-                        &mut self.g_logits[rows_k.clone()],
-                    );
-                    for i in rows_a {
-                        self.g_raw_log_std[i] = clamp_grad(
-                            self.g_raw_log_std[i],
-                            self.raw_log_std[i],
-                            self.log_std_range,
-                        );
-                    }
-                    let total: f32 = self.g_logits[rows_k.clone()].iter().sum();
-                    for i in rows_k {
-                        self.g_logits[i] -= self.log_w[i].exp() * total;
-                    }
-                }
+                self.heads_grad(g_term * alpha + 0.0);
                 self.actor_backward(&actor_views, m, obs_m)?;
             }
         }
