@@ -35,7 +35,7 @@ fn worst(one: &UpdateStats, other: &UpdateStats) -> f64 {
 }
 
 /// A network shape: observations, actions, hidden width, batch, members, components, the
-/// log σ range and α ("fixed" or "auto").
+/// log σ range, α ("fixed" or "auto") and the baseline's actions per state.
 #[derive(Clone, Copy, Debug)]
 struct Shape {
     obs: usize,
@@ -46,9 +46,10 @@ struct Shape {
     components: usize,
     log_std: (f32, f32),
     alpha: &'static str,
+    baseline: usize,
 }
 
-/// Pendulum's shapes (obs 3, action 1 in [−2, 2], hidden 32, batch 32).
+/// Pendulum's shapes (obs 3, action 1 in [−2, 2], hidden 32, batch 32), 30 baseline actions.
 fn pendulum(members: usize, components: usize, alpha: &'static str) -> Shape {
     Shape {
         obs: 3,
@@ -59,6 +60,7 @@ fn pendulum(members: usize, components: usize, alpha: &'static str) -> Shape {
         components,
         log_std: (-20.0, 2.0),
         alpha,
+        baseline: 30,
     }
 }
 
@@ -71,6 +73,7 @@ fn configs(shape: &Shape) -> Vec<Config> {
             components: shape.components,
             log_std_min: shape.log_std.0,
             log_std_max: shape.log_std.1,
+            baseline_samples: shape.baseline,
             ..c.clone()
         })
         .collect()
@@ -240,6 +243,20 @@ fn each_update_from_the_same_state_agrees_with_candles() {
     }
 }
 
+/// Without a baseline (`--baseline-samples 0`, b = 0, nothing drawn for it): 50 updates step
+/// by step, as above.
+#[test]
+fn no_baseline_agrees_with_candles() {
+    for components in [5, 1] {
+        let shape = Shape {
+            baseline: 0,
+            ..pendulum(1, components, "auto")
+        };
+        let (stats, state) = step_by_step(&shape, 50, 11);
+        println!("K = {components}, no baseline: stats ≤ {stats:.2e}, state ≤ {state:.2e}");
+    }
+}
+
 /// Shapes pendulum does not reach — several action dimensions (so that the heads' rows and
 /// columns, the scales and the per-row log π cannot be mixed up unseen), one observation, an
 /// odd width, batches of 1 and 5, three members — and a log σ range that clamps at both
@@ -256,6 +273,7 @@ fn other_shapes_and_a_saturated_clamp_agree_with_candles() {
             components: 5,
             log_std: (-0.05, 0.05),
             alpha: "fixed",
+            baseline: 30,
         },
         Shape {
             obs: 4,
@@ -266,6 +284,7 @@ fn other_shapes_and_a_saturated_clamp_agree_with_candles() {
             components: 2,
             log_std: (-20.0, 2.0),
             alpha: "auto",
+            baseline: 30,
         },
         Shape {
             obs: 2,
@@ -276,6 +295,7 @@ fn other_shapes_and_a_saturated_clamp_agree_with_candles() {
             components: 5,
             log_std: (-0.1, 0.02),
             alpha: "fixed",
+            baseline: 30,
         },
     ];
     for (i, shape) in shapes.iter().enumerate() {
@@ -307,6 +327,7 @@ fn free_running_updates_agree_with_candles() {
             components: 5,
             log_std: (-20.0, 2.0),
             alpha: "auto",
+            baseline: 30,
         },
     ] {
         let [(mut fast, mut fast_rngs), (mut slow, mut slow_rngs)] = pair(&shape);
@@ -395,6 +416,7 @@ fn a_diverged_member_reports_nan_as_on_candles_path() {
         components: 5,
         log_std: (-20.0, 2.0),
         alpha: "fixed",
+        baseline: 30,
     };
     let [(mut fast, mut fast_rngs), (mut slow, mut slow_rngs)] = pair(&shape);
     for agent in [&mut fast, &mut slow] {
