@@ -187,7 +187,7 @@ fn state_diff(one: &Agent, other: &Agent) -> (f64, String) {
 
 /// Step by step from identical parameters, moments and generators (the candle agent's state
 /// copied into the hand-written one before each update): each update's statistics and the
-/// parameters and moments it leaves agree. Returns the largest differences (statistics,
+/// parameters and moments it leaves agree, log π's mean bit for bit. Returns the largest differences (statistics,
 /// state).
 fn step_by_step(shape: &Shape, updates: usize, seed: u64) -> (f64, f64) {
     let [(mut fast, mut fast_rngs), (mut slow, mut slow_rngs)] = pair(shape);
@@ -201,6 +201,13 @@ fn step_by_step(shape: &Shape, updates: usize, seed: u64) -> (f64, f64) {
         let b = slow.update(&batch, &mut slow_rngs).unwrap();
         for (m, (x, y)) in a.iter().zip(&b).enumerate() {
             assert!(x.is_finite(), "{shape:?} member {m} update {update}: {x:?}");
+            // The draws and log π are the same bits (the same f32 operations in the same
+            // order), so their mean (taken by the same candle operation) is too.
+            assert_eq!(
+                x.log_prob_mean.to_bits(),
+                y.log_prob_mean.to_bits(),
+                "{shape:?} member {m} update {update}: log π differs"
+            );
             let d = worst(x, y);
             max_stats = max_stats.max(d);
             assert!(
