@@ -10,9 +10,11 @@
 //! are the fused dense layer's, [`crate::nn::dense_op`]), so the draws, log π, the baseline
 //! and the losses' terms are the same bits; the backward pass is the chain rule written out
 //! (below), equal to candle's up to the order of its roundings (`tests/fast_sgm.rs`).
-//! Measured on this 2-core VM (`mixsac bench --only halfrep-sgm --steps 3000 --repeats 3`:
-//! pendulum, K = 5, hidden 64, batch 32, the first 1000 steps random), medians of three
-//! alternated rounds: 1943 steps/s on candle's path, 2696 here (1.39×).
+//! Measured on a shared 2-core VM (`mixsac bench --only halfrep-sgm --steps 3000 --repeats
+//! 3`: pendulum, K = 5, hidden 64, batch 32, the first 1000 steps random), medians of two
+//! sets of three alternated rounds: 1943 and 1856 steps/s on candle's path, 2696 and 2754
+//! here (1.39× and 1.48×; single rounds ranged 1519–2021 and 2382–3342). In a profile the
+//! matrix products are now about 57 % of the time, libm's tanh and exp about 8 %.
 //!
 //! Used by [`Agent::update`](super::Agent::update) only when every condition holds: CPU,
 //! f32, a squashed policy (`sgm`, or `squashed` for K = 1), the `halfrep` estimator, a
