@@ -21,6 +21,8 @@
 //!
 //! Used by [`Agent::update`](super::Agent::update) only when every condition holds: CPU,
 //! f32, a squashed policy with one component, the `rep` estimator and a learned double Q.
+//! The workspace and the critic's step (which draws a′ from K components) also serve the
+//! `halfrep` update of a squashed mixture, whose actor step is [`super::fast_sgm`]'s.
 //! With `--threads N` each large product is split into up to N blocks of whole output rows
 //! ([`product_split`]): the same sums, so the same bits as on one thread.
 //! Member i's random draws are taken from `rngs[i]` in the candle path's order: per draw,
@@ -39,7 +41,7 @@ use std::ops::Deref;
 
 /// Read locks on tensors' storage, held while their values are read in place (dropped
 /// before Adam rewrites a parameter).
-fn lock<'a>(
+pub(super) fn lock<'a>(
     tensors: impl IntoIterator<Item = &'a Tensor>,
 ) -> Vec<(impl Deref<Target = Storage> + 'a, &'a Layout)> {
     tensors
@@ -49,7 +51,9 @@ fn lock<'a>(
 }
 
 /// The locked tensors' values (contiguous, f32, on the CPU).
-fn values<'g, G: Deref<Target = Storage>>(guards: &'g [(G, &Layout)]) -> Result<Vec<&'g [f32]>> {
+pub(super) fn values<'g, G: Deref<Target = Storage>>(
+    guards: &'g [(G, &Layout)],
+) -> Result<Vec<&'g [f32]>> {
     guards
         .iter()
         .map(|(storage, layout)| match &**storage {
@@ -60,7 +64,7 @@ fn values<'g, G: Deref<Target = Storage>>(guards: &'g [(G, &Layout)]) -> Result<
 }
 
 /// Rows of `cols` values one after another, one matrix shared by every member index.
-fn rows_of(cols: usize) -> Strided {
+pub(super) fn rows_of(cols: usize) -> Strided {
     Strided {
         offset: 0,
         member: 0,
@@ -70,7 +74,7 @@ fn rows_of(cols: usize) -> Strided {
 }
 
 /// The actor's weights [S, out, in] read as [in, out] matrices.
-fn out_in(inputs: usize, outputs: usize) -> Strided {
+pub(super) fn out_in(inputs: usize, outputs: usize) -> Strided {
     Strided {
         offset: 0,
         member: (inputs * outputs) as isize,
@@ -80,7 +84,7 @@ fn out_in(inputs: usize, outputs: usize) -> Strided {
 }
 
 /// The critics' weights [2S, in, out].
-fn in_out(inputs: usize, outputs: usize) -> Strided {
+pub(super) fn in_out(inputs: usize, outputs: usize) -> Strided {
     Strided {
         offset: 0,
         member: (inputs * outputs) as isize,
@@ -91,7 +95,7 @@ fn in_out(inputs: usize, outputs: usize) -> Strided {
 
 /// y ← act(x · W_n + b_n) for x [rows, inputs] (row-major), with the fused dense layer's
 /// product (the same bits).
-fn forward(
+pub(super) fn forward(
     y: &mut [f32],
     x: &[f32],
     (w, w_view, n): (&[f32], Strided, usize),
@@ -125,7 +129,7 @@ fn forward(
 }
 
 /// ∂x ← ∂pre · W_nᵀ, [rows, inputs], for ∂pre [rows, outputs].
-fn grad_input(
+pub(super) fn grad_input(
     gx: &mut [f32],
     g: &[f32],
     (w, w_view, n): (&[f32], Strided, usize),
@@ -144,7 +148,7 @@ fn grad_input(
 
 /// ∂W ← xᵀ · ∂pre written into `gw` (one matrix) with the weight's (row, column) strides of
 /// its [in, out] view, and ∂b ← Σ_rows ∂pre into `gb`.
-fn grad_params(
+pub(super) fn grad_params(
     (gw, gw_strides): (&mut [f32], (isize, isize)),
     gb: &mut [f32],
     x: &[f32],
@@ -168,15 +172,16 @@ fn grad_params(
 }
 
 /// `x` ← [obs, action] row by row, for rows of `o` observations and `a` actions.
-fn critic_input(x: &mut [f32], obs: &[f32], action: &[f32], (o, a): (usize, usize)) {
-    for (r, row) in x.chunks_exact_mut(o + a).enumerate() {
+pub(super) fn critic_input(x: &mut [f32], obs: &[f32], action: &[f32], (o, a): (usize, usize)) {
+    // Only the rows of `action`: `x` is sized for the baseline's longer batches.
+    for (r, row) in x.chunks_exact_mut(o + a).take(action.len() / a).enumerate() {
         row[..o].copy_from_slice(&obs[r * o..(r + 1) * o]);
         row[o..].copy_from_slice(&action[r * a..(r + 1) * a]);
     }
 }
 
 /// ReLU′ from the layer's output: g ← g where y > 0, else 0 (as the fused layer takes it).
-fn relu_grad(g: &mut [f32], y: &[f32]) {
+pub(super) fn relu_grad(g: &mut [f32], y: &[f32]) {
     g.iter_mut()
         .zip(y)
         .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
@@ -184,7 +189,7 @@ fn relu_grad(g: &mut [f32], y: &[f32]) {
 
 /// candle's element-wise `maximum`: a NaN in `a` stays (unlike `f32::max`), so a diverged
 /// member's NaN reaches its losses as on candle's path.
-fn candle_max(a: f32, b: f32) -> f32 {
+pub(super) fn candle_max(a: f32, b: f32) -> f32 {
     if a < b {
         b
     } else {
@@ -194,7 +199,7 @@ fn candle_max(a: f32, b: f32) -> f32 {
 
 /// candle's element-wise `minimum`, and its reduce-min over [a, b]: a NaN in `a` stays, one
 /// in `b` alone is passed over.
-fn candle_min(a: f32, b: f32) -> f32 {
+pub(super) fn candle_min(a: f32, b: f32) -> f32 {
     if a > b {
         b
     } else {
@@ -203,13 +208,13 @@ fn candle_min(a: f32, b: f32) -> f32 {
 }
 
 /// candle's `clamp(lo, hi)`: `maximum(lo)`, then `minimum(hi)`.
-fn clamp(raw: f32, (lo, hi): (f32, f32)) -> f32 {
+pub(super) fn clamp(raw: f32, (lo, hi): (f32, f32)) -> f32 {
     candle_min(candle_max(raw, lo), hi)
 }
 
 /// candle's `clamp(lo, hi)` = `maximum(lo)` then `minimum(hi)` backward: the gradient passes
 /// where strictly inside, half of it at a tie with a bound, none outside.
-fn clamp_grad(g: f32, raw: f32, (lo, hi): (f32, f32)) -> f32 {
+pub(super) fn clamp_grad(g: f32, raw: f32, (lo, hi): (f32, f32)) -> f32 {
     let above = candle_max(raw, lo);
     let out = candle_min(above, hi);
     let mask = |a: f32, b: f32| if a == b { 1.0f32 } else { 0.0 };
@@ -218,50 +223,82 @@ fn clamp_grad(g: f32, raw: f32, (lo, hi): (f32, f32)) -> f32 {
 }
 
 /// The reusable buffers of the hand-written update (no allocation once sized).
+/// Shared with the mixture's `halfrep` step ([`super::fast_sgm`]), which adds the
+/// mixture-only buffers' uses.
 pub(crate) struct FastRep {
-    obs_dim: usize,
-    action_dim: usize,
-    /// Actor widths: [obs, hidden…]; the heads have `action_dim` outputs each.
-    trunk: Vec<usize>,
+    pub(super) obs_dim: usize,
+    pub(super) action_dim: usize,
+    /// Mixture components K (1 for `rep`); the mean and log σ heads have K × A outputs.
+    pub(super) components: usize,
+    /// Actions per state of `halfrep`'s baseline (0 for `rep`): the critic buffers hold
+    /// B · max(1, n) rows.
+    pub(super) baseline_samples: usize,
+    /// Actor widths: [obs, hidden…].
+    pub(super) trunk: Vec<usize>,
     /// Critic widths: [obs + action, hidden…, 1].
-    critic: Vec<usize>,
-    squash: Squash,
-    log_std_range: (f32, f32),
-    batch: usize,
-    members: usize,
+    pub(super) critic: Vec<usize>,
+    pub(super) squash: Squash,
+    pub(super) log_std_range: (f32, f32),
+    pub(super) batch: usize,
+    pub(super) members: usize,
     /// Per member: the trunk's outputs, one buffer per layer [B, width].
-    h: Vec<Vec<f32>>,
-    mean: Vec<f32>,
-    raw_log_std: Vec<f32>,
-    log_std: Vec<f32>,
-    eps: Vec<f32>,
-    action: Vec<f32>,
+    pub(super) h: Vec<Vec<f32>>,
+    /// The heads [B, K·A] (component k's dimension d at k·A + d), the logits and log w [B, K].
+    pub(super) mean: Vec<f32>,
+    pub(super) raw_log_std: Vec<f32>,
+    pub(super) log_std: Vec<f32>,
+    pub(super) logits: Vec<f32>,
+    pub(super) log_w: Vec<f32>,
+    /// The draws: noise and pre-squash actions [B, A], components [B], their
+    /// responsibilities softmax_k(log w_k + log N_k(u)) [B, K].
+    pub(super) eps: Vec<f32>,
+    pub(super) u: Vec<f32>,
+    pub(super) choice: Vec<usize>,
+    pub(super) resp: Vec<f32>,
+    /// `halfrep`'s baseline: the components of its n·B draws, b(s) [B].
+    pub(super) baseline_choice: Vec<usize>,
+    pub(super) baseline: Vec<f32>,
+    /// The mixing weights w = exp(log w) [B, K] and σ = exp(log σ) [B, K·A] of the draws.
+    pub(super) weights: Vec<f32>,
+    pub(super) sigma: Vec<f32>,
+    pub(super) action: Vec<f32>,
     /// Every member's log π of this step's draws, [S, B].
-    log_prob: Vec<f32>,
-    /// The critics' input [B, obs + action] and each layer's outputs of both networks
-    /// [2, B, width].
-    x: Vec<f32>,
+    pub(super) log_prob: Vec<f32>,
+    /// The critics' input [rows, obs + action] and each layer's outputs of both networks
+    /// [2, rows, width].
+    pub(super) x: Vec<f32>,
     /// The critic's regression targets [B].
-    y: Vec<f32>,
-    q_acts: Vec<Vec<f32>>,
+    pub(super) y: Vec<f32>,
+    pub(super) q_acts: Vec<Vec<f32>>,
     /// Backward scratch: ∂pre of a critic layer, [B, width] (two, swapped layer by layer).
-    g_a: Vec<f32>,
-    g_b: Vec<f32>,
+    pub(super) g_a: Vec<f32>,
+    pub(super) g_b: Vec<f32>,
     /// ∂ of the actions, of log π, of the heads.
-    g_action: Vec<f32>,
-    g_action_k: Vec<f32>,
-    g_log_prob: Vec<f32>,
-    g_mean: Vec<f32>,
-    g_raw_log_std: Vec<f32>,
-    /// Parameter gradients, laid out as the parameters (every member's), in Adam's order.
-    actor_grads: Vec<Vec<f32>>,
-    critic_grads: Vec<Vec<f32>>,
+    pub(super) g_action: Vec<f32>,
+    pub(super) g_action_k: Vec<f32>,
+    pub(super) g_log_prob: Vec<f32>,
+    /// `halfrep`: ∂ of log w_c, the score term's weight / B, [B].
+    pub(super) g_score: Vec<f32>,
+    pub(super) g_mean: Vec<f32>,
+    pub(super) g_raw_log_std: Vec<f32>,
+    pub(super) g_logits: Vec<f32>,
+    /// Parameter gradients, laid out as the parameters (every member's), in Adam's order
+    /// (the logits head's only for K > 1).
+    pub(super) actor_grads: Vec<Vec<f32>>,
+    pub(super) critic_grads: Vec<Vec<f32>>,
 }
 
 impl FastRep {
-    pub(crate) fn new(actor: &MixturePolicy, critic: &DoubleQ) -> Result<FastRep> {
+    /// The workspace for `actor` and `critic`, with `baseline_samples` actions per state for
+    /// `halfrep`'s baseline (0 for `rep`).
+    pub(crate) fn new(
+        actor: &MixturePolicy,
+        critic: &DoubleQ,
+        baseline_samples: usize,
+    ) -> Result<FastRep> {
         let spec = actor.spec();
         let (obs_dim, action_dim) = (spec.obs_dim, spec.action_dim);
+        let components = spec.components;
         let mut trunk = vec![obs_dim];
         trunk.extend(spec.hidden.iter().copied());
         let mut widths = vec![obs_dim + action_dim];
@@ -271,12 +308,12 @@ impl FastRep {
         let width_max = trunk.iter().chain(&widths).copied().max().unwrap_or(1);
         let (trunk_layers, mean, log_std, logits) = actor.layers();
         let mut actor_grads = Vec::new();
-        for layer in trunk_layers.iter().chain([mean, log_std]) {
+        // The logits head gets no gradient for K = 1 (log w = 0): no buffer.
+        let logits = (components > 1).then_some(logits);
+        for layer in trunk_layers.iter().chain([mean, log_std]).chain(logits) {
             actor_grads.push(vec![0.0; layer.weight.as_tensor().elem_count()]);
             actor_grads.push(vec![0.0; layer.bias.as_tensor().elem_count()]);
         }
-        // The logits head gets no gradient for K = 1 (log w = 0): no buffer.
-        let _ = logits;
         let critic_grads = critic
             .online
             .layer_vars()
@@ -286,6 +323,8 @@ impl FastRep {
         Ok(FastRep {
             obs_dim,
             action_dim,
+            components,
+            baseline_samples,
             squash: actor.squash_constants()?,
             log_std_range: (spec.log_std_min, spec.log_std_max),
             h: vec![Vec::new(); trunk.len() - 1],
@@ -297,7 +336,16 @@ impl FastRep {
             mean: Vec::new(),
             raw_log_std: Vec::new(),
             log_std: Vec::new(),
+            logits: Vec::new(),
+            log_w: Vec::new(),
             eps: Vec::new(),
+            u: Vec::new(),
+            choice: Vec::new(),
+            resp: Vec::new(),
+            baseline_choice: Vec::new(),
+            baseline: Vec::new(),
+            weights: Vec::new(),
+            sigma: Vec::new(),
             action: Vec::new(),
             log_prob: Vec::new(),
             x: Vec::new(),
@@ -307,8 +355,10 @@ impl FastRep {
             g_action: Vec::new(),
             g_action_k: Vec::new(),
             g_log_prob: Vec::new(),
+            g_score: Vec::new(),
             g_mean: Vec::new(),
             g_raw_log_std: Vec::new(),
+            g_logits: Vec::new(),
             actor_grads,
             critic_grads,
         })
@@ -320,12 +370,14 @@ impl FastRep {
             return;
         }
         self.batch = b;
-        let (a, s) = (self.action_dim, self.members);
+        let (a, s, k) = (self.action_dim, self.members, self.components);
+        // The baseline's actions go through the critics too.
+        let rows = b * self.baseline_samples.max(1);
         for (h, &w) in self.h.iter_mut().zip(&self.trunk[1..]) {
             h.resize(b * w, 0.0);
         }
         for (q, &w) in self.q_acts.iter_mut().zip(&self.critic[1..]) {
-            q.resize(2 * b * w, 0.0);
+            q.resize(2 * rows * w, 0.0);
         }
         let width_max = self.trunk.iter().chain(&self.critic).copied().max();
         let width_max = width_max.unwrap_or(1);
@@ -336,25 +388,45 @@ impl FastRep {
             &mut self.mean,
             &mut self.raw_log_std,
             &mut self.log_std,
+            &mut self.g_mean,
+            &mut self.g_raw_log_std,
+            &mut self.sigma,
+        ] {
+            v.resize(b * k * a, 0.0);
+        }
+        for v in [
             &mut self.eps,
+            &mut self.u,
             &mut self.action,
             &mut self.g_action,
             &mut self.g_action_k,
-            &mut self.g_mean,
-            &mut self.g_raw_log_std,
         ] {
             v.resize(b * a, 0.0);
         }
+        for v in [
+            &mut self.logits,
+            &mut self.log_w,
+            &mut self.resp,
+            &mut self.g_logits,
+            &mut self.weights,
+        ] {
+            v.resize(b * k, 0.0);
+        }
+        self.choice.resize(b, 0);
+        self.baseline_choice.resize(rows, 0);
+        self.baseline.resize(b, 0.0);
         self.g_log_prob.resize(b, 0.0);
+        self.g_score.resize(b, 0.0);
         self.y.resize(b, 0.0);
         self.log_prob.resize(s * b, 0.0);
-        self.x.resize(b * (self.obs_dim + a), 0.0);
+        self.x.resize(rows * (self.obs_dim + a), 0.0);
     }
 
     /// Member m's actor forward on `obs` [B, obs]: the trunk's outputs, μ, the raw and the
-    /// clamped log σ.
-    fn actor_forward(&mut self, p: &[&[f32]], m: usize, obs: &[f32]) -> Result<()> {
-        let (b, a) = (self.batch, self.action_dim);
+    /// clamped log σ, and for K > 1 the logits and log w = log_softmax(logits).
+    pub(super) fn actor_forward(&mut self, p: &[&[f32]], m: usize, obs: &[f32]) -> Result<()> {
+        let (b, k) = (self.batch, self.components);
+        let a = k * self.action_dim;
         let layers = self.trunk.len() - 1;
         for l in 0..layers {
             let (inputs, outputs) = (self.trunk[l], self.trunk[l + 1]);
@@ -373,12 +445,24 @@ impl FastRep {
         for (c, &r) in self.log_std.iter_mut().zip(&self.raw_log_std) {
             *c = clamp(r, self.log_std_range);
         }
+        if k > 1 {
+            let i_logits = 2 * layers + 4;
+            let w = (p[i_logits], out_in(last, k), m);
+            forward(&mut self.logits, h, w, p[i_logits + 1], (b, last, k), false)?;
+            for (lw, l) in self
+                .log_w
+                .chunks_exact_mut(k)
+                .zip(self.logits.chunks_exact(k))
+            {
+                super::fast_sgm::log_softmax(l, lw);
+            }
+        }
         Ok(())
     }
 
     /// Members S and batch B of observations [S, B, O], checked against this workspace and
     /// the `generators` given, with the buffers sized for B.
-    fn prepare(&mut self, obs: &Tensor, generators: usize) -> Result<(usize, usize)> {
+    pub(super) fn prepare(&mut self, obs: &Tensor, generators: usize) -> Result<(usize, usize)> {
         let (s, b, _) = obs.dims3()?;
         if s != self.members || generators != s {
             bail!(
@@ -392,8 +476,12 @@ impl FastRep {
 
     /// One draw per row from member m's heads, taking its random numbers as
     /// [`MixturePolicy::draw_action`] does: the actions and log π (into member m's row of
-    /// `log_prob`).
-    fn draw<R: Rng>(&mut self, m: usize, rng: &mut R) -> Result<()> {
+    /// `log_prob`); for K > 1 also u, the components and their responsibilities.
+    pub(super) fn draw<R: Rng>(&mut self, m: usize, rng: &mut R) -> Result<()> {
+        if self.components > 1 {
+            self.draw_mixture(m, rng);
+            return Ok(());
+        }
         let (b, a) = (self.batch, self.action_dim);
         crate::sac::actor::skip_component_draws(rng, b);
         for e in self.eps.iter_mut() {
@@ -412,10 +500,9 @@ impl FastRep {
         Ok(())
     }
 
-    /// Both networks of member m (indices 2m, 2m + 1) on `self.x`, every layer's outputs
-    /// kept; the last layer's [2, B] are Q1 and Q2.
-    fn critic_forward(&mut self, p: &[&[f32]], m: usize) -> Result<()> {
-        let b = self.batch;
+    /// Both networks of member m (indices 2m, 2m + 1) on the first `b` rows of `self.x`,
+    /// every layer's outputs kept; the last layer's [2, b] are Q1 and Q2.
+    pub(super) fn critic_forward(&mut self, p: &[&[f32]], m: usize, b: usize) -> Result<()> {
         for l in 0..self.critic.len() - 1 {
             let (inputs, outputs) = (self.critic[l], self.critic[l + 1]);
             let relu = l + 2 < self.critic.len();
@@ -423,7 +510,7 @@ impl FastRep {
             for k in 0..2 {
                 let n = 2 * m + k;
                 let x = if l == 0 {
-                    &self.x[..]
+                    &self.x[..b * inputs]
                 } else {
                     &before[l - 1][k * b * inputs..(k + 1) * b * inputs]
                 };
@@ -438,7 +525,13 @@ impl FastRep {
     /// Backward through network k of member m from the output's gradient in `self.g_a`
     /// [B]: parameter gradients into `critic_grads` when `params`, else only the actions'
     /// gradient into `g_action_k` [B, A].
-    fn critic_backward(&mut self, p: &[&[f32]], m: usize, k: usize, params: bool) -> Result<()> {
+    pub(super) fn critic_backward(
+        &mut self,
+        p: &[&[f32]],
+        m: usize,
+        k: usize,
+        params: bool,
+    ) -> Result<()> {
         let b = self.batch;
         let n = 2 * m + k;
         let (o, a) = (self.obs_dim, self.action_dim);
@@ -447,7 +540,7 @@ impl FastRep {
             let w = p[2 * l];
             if params {
                 let x = if l == 0 {
-                    &self.x[..]
+                    &self.x[..b * inputs]
                 } else {
                     &self.q_acts[l - 1][k * b * inputs..(k + 1) * b * inputs]
                 };
@@ -500,7 +593,7 @@ impl FastRep {
         let (o, a) = (self.obs_dim, self.action_dim);
         let mut losses = Vec::with_capacity(s);
         {
-            let actor_locks = lock(actor_params(actor));
+            let actor_locks = lock(actor_params(actor, self.components));
             let target_locks = lock(critic_params(&critic.target));
             let online_locks = lock(critic_params(&critic.online));
             let (actor_views, target, online) = (
@@ -527,7 +620,7 @@ impl FastRep {
                 self.draw(m, rng)?;
                 let next_obs_m = &next_obs[m * b * o..(m + 1) * b * o];
                 critic_input(&mut self.x, next_obs_m, &self.action, (o, a));
-                self.critic_forward(&target, m)?;
+                self.critic_forward(&target, m, b)?;
                 let last = self.q_acts.len() - 1;
                 // y = r + γ (1 − terminated)(min Q̄ − α log π′), rounded as the tensor
                 // expression (each scalar product is candle's affine map v · c + 0).
@@ -545,7 +638,7 @@ impl FastRep {
                     &actions[m * b * a..(m + 1) * b * a],
                     (o, a),
                 );
-                self.critic_forward(&online, m)?;
+                self.critic_forward(&online, m, b)?;
                 let mut sum = 0.0f32;
                 for k in 0..2 {
                     for r in 0..b {
@@ -585,22 +678,20 @@ impl FastRep {
         let (o, a) = (self.obs_dim, self.action_dim);
         let mut losses = Vec::with_capacity(s);
         {
-            let actor_locks = lock(actor_params(actor));
+            let actor_locks = lock(actor_params(actor, self.components));
             let online_locks = lock(critic_params(&critic.online));
             let (actor_views, online) = (values(&actor_locks)?, values(&online_locks)?);
             let data_locks = lock([obs]);
             let obs = values(&data_locks)?[0];
             // ∂loss/∂term = 1/B (the mean's scale).
             let g_term = (1.0 / b as f64) as f32;
-            let layers = self.trunk.len() - 1;
-            let last_width = self.trunk[layers];
             for (m, rng) in rngs.iter_mut().enumerate() {
                 let alpha = alphas[m] as f32;
                 let obs_m = &obs[m * b * o..(m + 1) * b * o];
                 self.actor_forward(&actor_views, m, obs_m)?;
                 self.draw(m, rng)?;
                 critic_input(&mut self.x, obs_m, &self.action, (o, a));
-                self.critic_forward(&online, m)?;
+                self.critic_forward(&online, m, b)?;
                 let q_last = self.q_acts.len() - 1;
                 let mut sum = 0.0f32;
                 for r in 0..b {
@@ -639,41 +730,7 @@ impl FastRep {
                             clamp_grad(gl, self.raw_log_std[i], self.log_std_range);
                     }
                 }
-                // The heads' parameters and their input's gradient.
-                let h = &self.h[layers - 1];
-                let dims = (b, last_width, a);
-                let strides = (1, last_width as isize);
-                let member = m * a * last_width..(m + 1) * a * last_width;
-                for (head, g) in [(layers, &self.g_mean), (layers + 1, &self.g_raw_log_std)] {
-                    let (gw, gb) = self.actor_grads.split_at_mut(2 * head + 1);
-                    let gw = &mut gw[2 * head][member.clone()];
-                    let gb = &mut gb[0][m * a..(m + 1) * a];
-                    grad_params((gw, strides), gb, h, g, dims)?;
-                }
-                let w = (actor_views[2 * layers], out_in(last_width, a), m);
-                grad_input(&mut self.g_a, &self.g_mean, w, dims)?;
-                let w = (actor_views[2 * layers + 2], out_in(last_width, a), m);
-                grad_input(&mut self.g_b, &self.g_raw_log_std, w, dims)?;
-                let n = b * last_width;
-                for (x, &y) in self.g_a[..n].iter_mut().zip(&self.g_b[..n]) {
-                    *x += y;
-                }
-                // The trunk, last layer first.
-                for l in (0..layers).rev() {
-                    let (inputs, outputs) = (self.trunk[l], self.trunk[l + 1]);
-                    relu_grad(&mut self.g_a[..b * outputs], &self.h[l]);
-                    let x = if l == 0 { obs_m } else { &self.h[l - 1][..] };
-                    let (gw, gb) = self.actor_grads.split_at_mut(2 * l + 1);
-                    let gw = &mut gw[2 * l][m * inputs * outputs..(m + 1) * inputs * outputs];
-                    let gb = &mut gb[0][m * outputs..(m + 1) * outputs];
-                    let dims = (b, inputs, outputs);
-                    grad_params((gw, (1, inputs as isize)), gb, x, &self.g_a, dims)?;
-                    if l > 0 {
-                        let w = (actor_views[2 * l], out_in(inputs, outputs), m);
-                        grad_input(&mut self.g_b, &self.g_a, w, dims)?;
-                        std::mem::swap(&mut self.g_a, &mut self.g_b);
-                    }
-                }
+                self.actor_backward(&actor_views, m, obs_m)?;
             }
         }
         let mut grads: Vec<Option<&[f32]>> =
@@ -686,18 +743,78 @@ impl FastRep {
     }
 }
 
-/// The actor's parameters in [`MixturePolicy::named_vars`]' order, without the logits head.
-fn actor_params(actor: &MixturePolicy) -> Vec<&Tensor> {
-    let (trunk, mean, log_std, _) = actor.layers();
+impl FastRep {
+    /// Member m's actor backward from its heads' gradients (`g_mean`, `g_raw_log_std` and for
+    /// K > 1 `g_logits`): every parameter's gradient into `actor_grads`.
+    pub(super) fn actor_backward(&mut self, p: &[&[f32]], m: usize, obs_m: &[f32]) -> Result<()> {
+        let (b, k) = (self.batch, self.components);
+        let a = k * self.action_dim;
+        let layers = self.trunk.len() - 1;
+        let last_width = self.trunk[layers];
+        // The heads' parameters and their input's gradient.
+        let h = &self.h[layers - 1];
+        let strides = (1, last_width as isize);
+        let heads = [
+            (layers, &self.g_mean, a),
+            (layers + 1, &self.g_raw_log_std, a),
+            (layers + 2, &self.g_logits, k),
+        ];
+        // The logits head only for K > 1 (log w = 0 otherwise).
+        let heads = &heads[..if k > 1 { 3 } else { 2 }];
+        for &(head, g, outputs) in heads {
+            let (gw, gb) = self.actor_grads.split_at_mut(2 * head + 1);
+            let member = m * outputs * last_width..(m + 1) * outputs * last_width;
+            let gw = &mut gw[2 * head][member];
+            let gb = &mut gb[0][m * outputs..(m + 1) * outputs];
+            grad_params((gw, strides), gb, h, g, (b, last_width, outputs))?;
+        }
+        let n = b * last_width;
+        for (i, &(head, g, outputs)) in heads.iter().enumerate() {
+            let w = (p[2 * head], out_in(last_width, outputs), m);
+            let dims = (b, last_width, outputs);
+            if i == 0 {
+                grad_input(&mut self.g_a, g, w, dims)?;
+            } else {
+                grad_input(&mut self.g_b, g, w, dims)?;
+                for (x, &y) in self.g_a[..n].iter_mut().zip(&self.g_b[..n]) {
+                    *x += y;
+                }
+            }
+        }
+        // The trunk, last layer first.
+        for l in (0..layers).rev() {
+            let (inputs, outputs) = (self.trunk[l], self.trunk[l + 1]);
+            relu_grad(&mut self.g_a[..b * outputs], &self.h[l]);
+            let x = if l == 0 { obs_m } else { &self.h[l - 1][..] };
+            let (gw, gb) = self.actor_grads.split_at_mut(2 * l + 1);
+            let gw = &mut gw[2 * l][m * inputs * outputs..(m + 1) * inputs * outputs];
+            let gb = &mut gb[0][m * outputs..(m + 1) * outputs];
+            let dims = (b, inputs, outputs);
+            grad_params((gw, (1, inputs as isize)), gb, x, &self.g_a, dims)?;
+            if l > 0 {
+                let w = (p[2 * l], out_in(inputs, outputs), m);
+                grad_input(&mut self.g_b, &self.g_a, w, dims)?;
+                std::mem::swap(&mut self.g_a, &mut self.g_b);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The actor's parameters in [`MixturePolicy::named_vars`]' order, the logits head only for
+/// K = `components` > 1.
+pub(super) fn actor_params(actor: &MixturePolicy, components: usize) -> Vec<&Tensor> {
+    let (trunk, mean, log_std, logits) = actor.layers();
     trunk
         .iter()
         .chain([mean, log_std])
+        .chain((components > 1).then_some(logits))
         .flat_map(|l| [l.weight.as_tensor(), l.bias.as_tensor()])
         .collect()
 }
 
 /// A critic ensemble's parameters, layer by layer (weight, bias).
-fn critic_params(q: &crate::sac::critic::QEnsemble) -> Vec<&Tensor> {
+pub(super) fn critic_params(q: &crate::sac::critic::QEnsemble) -> Vec<&Tensor> {
     q.layer_vars()
         .flat_map(|(w, b): (&Var, &Var)| [w.as_tensor(), b.as_tensor()])
         .collect()

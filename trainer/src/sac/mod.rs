@@ -12,6 +12,7 @@ pub mod actor;
 pub mod critic;
 pub mod estimators;
 pub(crate) mod fast_rep;
+pub(crate) mod fast_sgm;
 pub mod optim;
 pub mod replay;
 pub mod squashed_draw;
@@ -100,8 +101,9 @@ pub struct Agent {
     device: Device,
     /// Members still training; a diverged member is frozen where it stopped.
     active: Vec<bool>,
-    /// The hand-written update's workspace, where it applies ([`fast_rep`]: CPU, f32,
-    /// squashed K = 1, `rep`, a learned double Q); None elsewhere.
+    /// The hand-written update's workspace, where it applies (CPU, f32, a learned double Q,
+    /// host Adam moments, and [`fast_rep`]'s squashed K = 1 with `rep` or [`fast_sgm`]'s
+    /// squashed mixture with `halfrep`); None elsewhere.
     fast: Option<fast_rep::FastRep>,
     /// Whether [`Agent::update`] takes the hand-written path where it applies
     /// ([`Agent::set_fast_path`]).
@@ -178,16 +180,24 @@ impl Agent {
             )?),
             Alpha::Fixed(_) => None,
         };
+        let hand_written = match config.estimator {
+            Estimator::Rep => config.components == 1,
+            Estimator::HalfRep => true,
+            _ => false,
+        };
         let fast = match &judge {
             Judge::Learned { critic, optimizer }
                 if device.is_cpu()
-                    && config.estimator == Estimator::Rep
-                    && config.components == 1
+                    && hand_written
                     && config.policy.squashed()
                     && optimizer.on_host()
                     && actor_optimizer.on_host() =>
             {
-                Some(fast_rep::FastRep::new(&actor, critic)?)
+                let baseline = match config.estimator {
+                    Estimator::HalfRep => config.baseline_samples,
+                    _ => 0,
+                };
+                Some(fast_rep::FastRep::new(&actor, critic, baseline)?)
             }
             _ => None,
         };
@@ -214,9 +224,10 @@ impl Agent {
         })
     }
 
-    /// Chooses between the hand-written update ([`fast_rep`], the default where it applies:
-    /// CPU, f32, squashed K = 1, `rep`, learned double Q) and candle's autograd path, which
-    /// every other configuration takes. For the tests that hold the two paths together.
+    /// Chooses between the hand-written update (the default where it applies: CPU, f32,
+    /// learned double Q, and squashed K = 1 with `rep` ([`fast_rep`]) or a squashed mixture
+    /// with `halfrep` ([`fast_sgm`])) and candle's autograd path, which every other
+    /// configuration takes. For the tests that hold the two paths together.
     pub fn set_fast_path(&mut self, enabled: bool) {
         self.fast_enabled = enabled;
     }
@@ -298,7 +309,12 @@ impl Agent {
                     rngs,
                     active,
                 )?;
-                let actor = fast.actor_step(
+                let actor_step = match self.estimator {
+                    Estimator::HalfRep => fast_rep::FastRep::halfrep_actor_step,
+                    _ => fast_rep::FastRep::actor_step,
+                };
+                let actor = actor_step(
+                    fast,
                     &self.actor,
                     critic,
                     &mut self.actor_optimizer,
