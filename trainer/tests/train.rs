@@ -122,12 +122,13 @@ fn same_seed_same_run_and_resume_after_a_kill_ends_in_the_same_weights() {
 }
 
 /// `--threads 2` splits the large products (64 × 128 × 128 multiply-adds and up, at hidden
-/// 128 and batch 64) between two threads by whole output rows — the hand-written update's
-/// own split for rep-squashed, gemm's for candle's path (gumbel-SGM) — and every sum is the
-/// one-thread sum, so the run is the same bits as with one thread.
+/// 128 and batch 64; halfrep's baseline rows too) between two threads by whole output rows —
+/// the hand-written update's own split for rep-squashed and halfrep-SGM, gemm's for candle's
+/// path (gumbel-SGM) — and every sum is the one-thread sum, so the run is the same bits as
+/// with one thread.
 #[test]
 fn threads_split_the_update_and_change_no_bit() {
-    for method in [["squashed", "rep"], ["sgm", "gumbel"]] {
+    for method in [["squashed", "rep"], ["sgm", "halfrep"], ["sgm", "gumbel"]] {
         let dirs = [temp_dir("threads-1"), temp_dir("threads-2")];
         for (dir, threads) in dirs.iter().zip(["1", "2"]) {
             #[rustfmt::skip]

@@ -312,6 +312,20 @@ pub fn standard_normal<R: Rng>(shape: &[usize], rngs: &mut [R], device: &Device)
     Tensor::from_vec(values, full, device)
 }
 
+/// The component a uniform `v` in [0, 1) picks from mixing weights `w` (= exp(log w)): the
+/// first whose cumulative weight exceeds `v`, else the last (rounding may leave the total
+/// short of 1). The one rule of both the candle path and the hand-written update.
+pub(crate) fn component_of(w: &[f32], v: f32) -> usize {
+    let mut cumulative = 0.0f32;
+    for (j, &wj) in w.iter().enumerate() {
+        cumulative += wj;
+        if v < cumulative {
+            return j;
+        }
+    }
+    w.len() - 1
+}
+
 /// One-hot rows [S, B, K] of components drawn from the mixing weights exp(`log_w`)
 /// [S, B, K]: one uniform per row from its member's generator, inverted through the
 /// cumulative weights.
@@ -323,16 +337,7 @@ fn sample_components<R: Rng>(log_w: &Tensor, rngs: &mut [R]) -> Result<Tensor> {
     let member_of_row = (0..s).flat_map(|m| std::iter::repeat_n(m, b));
     for ((row, out), m) in rows.zip(member_of_row) {
         let u: f32 = rngs[m].random();
-        let mut cumulative = 0.0;
-        let mut chosen = k - 1;
-        for (j, &wj) in row.iter().enumerate() {
-            cumulative += wj;
-            if u < cumulative {
-                chosen = j;
-                break;
-            }
-        }
-        out[chosen] = 1.0;
+        out[component_of(row, u)] = 1.0;
     }
     Tensor::from_vec(onehot, (s, b, k), log_w.device())
 }

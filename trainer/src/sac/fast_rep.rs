@@ -1,6 +1,7 @@
-//! The `rep` SAC update of a single squashed Gaussian (K = 1) by hand on the CPU: the
-//! critic's step, the actor's step and their backward passes written out, as RLtools does,
-//! instead of candle's autograd.
+//! The SAC update by hand on the CPU: the workspace ([`FastRep`]) and the critic's step of
+//! every hand-written update, and the `rep` actor step of a single squashed Gaussian
+//! (K = 1); the backward passes are written out, as RLtools does, instead of candle's
+//! autograd. The `halfrep` actor step of a squashed mixture is [`super::fast_sgm`]'s.
 //!
 //! At SAC's sizes (batch 32, width 64) an update through candle is about two hundred tensor
 //! operations and as many allocations and zero-filled gradient buffers; the arithmetic is
@@ -26,7 +27,7 @@
 //! With `--threads N` each large product is split into up to N blocks of whole output rows
 //! ([`product_split`]): the same sums, so the same bits as on one thread.
 //! Member i's random draws are taken from `rngs[i]` in the candle path's order: per draw,
-//! B uniforms (the component draws of one component, unused) then B × A normals.
+//! B uniforms (the component draws; for one component drawn and unused) then B × A normals.
 
 use crate::nn::dense_op::{product_split, Strided};
 use crate::sac::actor::MixturePolicy;
@@ -258,7 +259,8 @@ pub(crate) struct FastRep {
     /// `halfrep`'s baseline: the components of its n·B draws, b(s) [B].
     pub(super) baseline_choice: Vec<usize>,
     pub(super) baseline: Vec<f32>,
-    /// The mixing weights w = exp(log w) [B, K] and σ = exp(log σ) [B, K·A] of the draws.
+    /// The mixing weights w = exp(log w) [B, K] of the draws, and σ = exp(log σ) [B, K·A]
+    /// (filled by the baseline's draws only).
     pub(super) weights: Vec<f32>,
     pub(super) sigma: Vec<f32>,
     pub(super) action: Vec<f32>,

@@ -8,7 +8,8 @@
 //! concatenated and broadcast as tensors); only about 37 % of its time was matrix products.
 //! Here the forward pass performs candle's f32 operations in candle's order (the products
 //! are the fused dense layer's, [`crate::nn::dense_op`]), so the draws, log π, the baseline
-//! and the losses' terms are the same bits; the backward pass is the chain rule written out
+//! and the losses' terms are the same bits (for fewer than 32 action dimensions: candle
+//! sums longer rows in another order); the backward pass is the chain rule written out
 //! (below), equal to candle's up to the order of its roundings (`tests/fast_sgm.rs`).
 //! Measured on a shared 2-core VM (`mixsac bench --only halfrep-sgm --steps 3000 --repeats
 //! 3`: pendulum, K = 5, hidden 64, batch 32, the first 1000 steps random), medians of two
@@ -35,15 +36,13 @@
 use super::fast_rep::{
     actor_params, candle_min, clamp_grad, critic_input, critic_params, lock, values, FastRep,
 };
-use crate::sac::actor::MixturePolicy;
+use crate::sac::actor::{component_of, MixturePolicy};
 use crate::sac::critic::DoubleQ;
 use crate::sac::optim::Adam;
+use crate::sac::squashed_draw::{log_normal_dim, tanh_log_det_dim};
 use candle_core::{Result, Tensor};
 use rand::Rng;
 use rand_distr::StandardNormal;
-
-/// ½ ln(2π), rounded from f64 as candle's affine map rounds the composition's constant.
-const HALF_LN_TAU: f32 = 0.918_938_533_204_672_8_f64 as f32;
 
 /// candle's reduce-max of a row (the first of equal values; values only matter here).
 fn row_max(row: &[f32]) -> f32 {
@@ -65,19 +64,6 @@ pub(super) fn log_softmax(logits: &[f32], out: &mut [f32]) {
     }
 }
 
-/// The component a uniform `v` picks from the mixing weights `w` (= exp(log w)), as
-/// [`MixturePolicy::rsample`] inverts the cumulative weights.
-fn choose(w: &[f32], v: f32) -> usize {
-    let mut cumulative = 0.0f32;
-    for (j, &wj) in w.iter().enumerate() {
-        cumulative += wj;
-        if v < cumulative {
-            return j;
-        }
-    }
-    w.len() - 1
-}
-
 /// One row's heads: μ and clamped log σ [K·A] (component k's dimension d at k·A + d) and
 /// log w [K].
 struct RowHeads<'a> {
@@ -86,46 +72,35 @@ struct RowHeads<'a> {
     log_w: &'a [f32],
 }
 
-/// log π of pre-squash `u` [A] under `heads` (DESIGN.md §3), the same f32 operations in the
-/// same order as [`MixturePolicy::log_prob_u`]; the responsibilities softmax_k(t_k) go into
-/// `resp` [K].
+/// log π of pre-squash `u` [A] under `heads` (DESIGN.md §3) for K > 1 (one component takes
+/// [`super::squashed_draw`]'s path), the same f32 operations in the same order as
+/// [`MixturePolicy::log_prob_u`]; the responsibilities softmax_k(t_k) go into `resp` [K].
 fn log_prob_row(heads: &RowHeads, u: &[f32], log_scale_sum: f32, resp: &mut [f32]) -> f32 {
     let a = u.len();
-    let k = resp.len();
-    // t_k = log N_k(u) (+ log w_k for K > 1), kept in `resp` until normalised.
+    // t_k = log w_k + log N_k(u), kept in `resp` until normalised.
     for (j, t) in resp.iter_mut().enumerate() {
         let mut log_n = 0.0f32;
         for (d, &u_d) in u.iter().enumerate() {
             let (m, l) = (heads.mean[j * a + d], heads.log_std[j * a + d]);
             let z = (u_d - m) * (-l).exp();
-            // Each `* c` of the composition is candle's affine map v · c + 0.
-            log_n += ((z * z * -0.5 + 0.0) - l) * 1.0 + -HALF_LN_TAU;
+            log_n += log_normal_dim(z, l);
         }
         *t = log_n;
     }
-    let log_density = if k == 1 {
-        // candle's path skips log w and the logsumexp for one component.
-        let t = resp[0];
-        resp[0] = 1.0;
-        t
-    } else {
-        for (t, &lw) in resp.iter_mut().zip(heads.log_w) {
-            *t += lw;
-        }
-        let max = row_max(resp);
-        let mut sum = 0.0f32;
-        for t in resp.iter_mut() {
-            *t = (*t - max).exp();
-            sum += *t;
-        }
-        resp.iter_mut().for_each(|e| *e /= sum);
-        sum.ln() + max
-    };
+    for (t, &lw) in resp.iter_mut().zip(heads.log_w) {
+        *t += lw;
+    }
+    let max = row_max(resp);
+    let mut sum = 0.0f32;
+    for t in resp.iter_mut() {
+        *t = (*t - max).exp();
+        sum += *t;
+    }
+    resp.iter_mut().for_each(|e| *e /= sum);
+    let log_density = sum.ln() + max;
     let mut log_det = 0.0f32;
     for &u_d in u {
-        let x = u_d * -2.0 + 0.0;
-        let softplus = x.max(0.0) + ((-x.abs()).exp() + 1.0).ln();
-        log_det += (((-u_d - softplus) * 1.0 + std::f32::consts::LN_2) * 2.0) + 0.0;
+        log_det += tanh_log_det_dim(u_d);
     }
     log_density - (log_det * 1.0 + log_scale_sum)
 }
@@ -191,7 +166,7 @@ impl FastRep {
         }
         for r in 0..b {
             let v: f32 = rng.random();
-            self.choice[r] = choose(&self.weights[r * k..(r + 1) * k], v);
+            self.choice[r] = component_of(&self.weights[r * k..(r + 1) * k], v);
         }
         for e in self.eps.iter_mut() {
             *e = rng.sample::<f32, _>(StandardNormal);
@@ -247,7 +222,7 @@ impl FastRep {
         for r in 0..rows {
             let v: f32 = rng.random();
             let i = r % b;
-            self.baseline_choice[r] = choose(&self.weights[i * k..(i + 1) * k], v);
+            self.baseline_choice[r] = component_of(&self.weights[i * k..(i + 1) * k], v);
         }
         // The normals in the order candle draws them, row by row, straight into the
         // critics' input [obs_i, action].

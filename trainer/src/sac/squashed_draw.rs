@@ -21,6 +21,22 @@ use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Sto
 /// ½ ln(2π), rounded from f64 as candle's affine map rounds the composition's constant.
 const HALF_LN_TAU: f32 = 0.918_938_533_204_672_8_f64 as f32;
 
+/// log N(u; μ, σ) of one dimension from its standardised value `z` and log σ `l`, the
+/// composition's f32 operations in its order (each `* c` is candle's affine map v · c + 0).
+#[inline]
+pub(crate) fn log_normal_dim(z: f32, l: f32) -> f32 {
+    ((z * z * -0.5 + 0.0) - l) * 1.0 + -HALF_LN_TAU
+}
+
+/// 2 (log 2 − u − softplus(−2u)) = log(1 − tanh² u) of one pre-squash dimension, the
+/// composition's f32 operations in its order.
+#[inline]
+pub(crate) fn tanh_log_det_dim(u: f32) -> f32 {
+    let x = u * -2.0 + 0.0;
+    let softplus = x.max(0.0) + ((-x.abs()).exp() + 1.0).ln();
+    (((-u - softplus) * 1.0 + std::f32::consts::LN_2) * 2.0) + 0.0
+}
+
 /// The squashing's constants, per action dimension.
 #[derive(Debug, Clone)]
 pub struct Squash {
@@ -88,11 +104,8 @@ pub(crate) fn draw_row(
     let (mut log_density, mut log_det) = (0.0f32, 0.0f32);
     for (d, ((&m, &l), &e)) in mean.iter().zip(log_std).zip(eps).enumerate() {
         let dim = Dim::new(m, l, e);
-        // Each `* c` of the composition is candle's affine map v · c + 0.
-        log_density += ((dim.z * dim.z * -0.5 + 0.0) - l) * 1.0 + -HALF_LN_TAU;
-        let x = dim.u * -2.0 + 0.0;
-        let softplus = x.max(0.0) + ((-x.abs()).exp() + 1.0).ln();
-        log_det += (((-dim.u - softplus) * 1.0 + std::f32::consts::LN_2) * 2.0) + 0.0;
+        log_density += log_normal_dim(dim.z, l);
+        log_det += tanh_log_det_dim(dim.u);
         action[d] = dim.u.tanh() * squash.scale[d] + squash.offset[d];
     }
     log_density - (log_det * 1.0 + log_scale_sum)
