@@ -457,10 +457,11 @@ fn a_diverged_member_reports_nan_as_on_candles_path() {
 }
 
 /// Which configurations take the hand-written update: rep with one squashed component and
-/// halfrep with squashed components, against a learned critic; every other estimator, the
+/// halfrep and mrp with squashed components (`sac/fast_mix.rs` for mrp), against a learned
+/// critic; every other estimator, the
 /// unsquashed mixture and the bandits' true-reward critic keep candle's path.
 #[test]
-fn only_squashed_rep_and_halfrep_with_a_learned_critic_take_the_hand_written_path() {
+fn only_squashed_rep_halfrep_and_mrp_with_a_learned_critic_take_the_hand_written_path() {
     let routed = |policy: &str, estimator: &str, critic: CriticSource| -> bool {
         let configs = &member_configs(policy, estimator, "fixed")[..1];
         let mut rngs = vec![Pcg64::seed_from_u64(1)];
@@ -475,8 +476,10 @@ fn only_squashed_rep_and_halfrep_with_a_learned_critic_take_the_hand_written_pat
         ("squashed", "like", false),
         ("sgm", "like", false),
         ("sgm", "gumbel", false),
-        ("sgm", "mrp", false),
+        ("sgm", "mrp", true),
+        ("squashed", "mrp", true),
         ("gm", "halfrep", false),
+        ("gm", "mrp", false),
     ] {
         assert_eq!(
             routed(policy, estimator, learned()),

@@ -232,8 +232,11 @@ pub(crate) struct FastRep {
     /// Mixture components K (1 for `rep`); the mean and log σ heads have K × A outputs.
     pub(super) components: usize,
     /// Actions per state of `halfrep`'s baseline (0 for `rep`): the critic buffers hold
-    /// B · max(1, n) rows.
+    /// B · max(1, n, `actions_per_state`) rows.
     pub(super) baseline_samples: usize,
+    /// Actions per state the actor's loss scores (`mrp`: K, one from every component; else
+    /// 1): the draws' buffers hold B · this many rows.
+    pub(super) actions_per_state: usize,
     /// Actor widths: [obs, hidden…].
     pub(super) trunk: Vec<usize>,
     /// Critic widths: [obs + action, hidden…, 1].
@@ -256,6 +259,8 @@ pub(crate) struct FastRep {
     pub(super) u: Vec<f32>,
     pub(super) choice: Vec<usize>,
     pub(super) resp: Vec<f32>,
+    /// `mrp`: log π of every component's action [B, K].
+    pub(super) log_prob_each: Vec<f32>,
     /// `halfrep`'s baseline: the components of its n·B draws, b(s) [B].
     pub(super) baseline_choice: Vec<usize>,
     pub(super) baseline: Vec<f32>,
@@ -279,7 +284,7 @@ pub(crate) struct FastRep {
     pub(super) g_action: Vec<f32>,
     pub(super) g_action_k: Vec<f32>,
     pub(super) g_log_prob: Vec<f32>,
-    /// `halfrep`: ∂ of log w_c, the score term's weight / B, [B].
+    /// `halfrep`: ∂ of log w_c, the score term's weight / B, [B]; `mrp`: ∂ of w_k [B, K].
     pub(super) g_score: Vec<f32>,
     pub(super) g_mean: Vec<f32>,
     pub(super) g_raw_log_std: Vec<f32>,
@@ -292,11 +297,13 @@ pub(crate) struct FastRep {
 
 impl FastRep {
     /// The workspace for `actor` and `critic`, with `baseline_samples` actions per state for
-    /// `halfrep`'s baseline (0 for `rep`).
+    /// `halfrep`'s baseline (0 otherwise) and `actions_per_state` scored by the actor's loss
+    /// (K for `mrp`, 1 otherwise).
     pub(crate) fn new(
         actor: &MixturePolicy,
         critic: &DoubleQ,
         baseline_samples: usize,
+        actions_per_state: usize,
     ) -> Result<FastRep> {
         let spec = actor.spec();
         let (obs_dim, action_dim) = (spec.obs_dim, spec.action_dim);
@@ -327,6 +334,7 @@ impl FastRep {
             action_dim,
             components,
             baseline_samples,
+            actions_per_state,
             squash: actor.squash_constants()?,
             log_std_range: (spec.log_std_min, spec.log_std_max),
             h: vec![Vec::new(); trunk.len() - 1],
@@ -344,6 +352,7 @@ impl FastRep {
             u: Vec::new(),
             choice: Vec::new(),
             resp: Vec::new(),
+            log_prob_each: Vec::new(),
             baseline_choice: Vec::new(),
             baseline: Vec::new(),
             weights: Vec::new(),
@@ -373,8 +382,9 @@ impl FastRep {
         }
         self.batch = b;
         let (a, s, k) = (self.action_dim, self.members, self.components);
-        // The baseline's actions go through the critics too.
-        let rows = b * self.baseline_samples.max(1);
+        // The baseline's actions and `mrp`'s K per state go through the critics too.
+        let per = self.actions_per_state.max(1);
+        let rows = b * self.baseline_samples.max(per);
         for (h, &w) in self.h.iter_mut().zip(&self.trunk[1..]) {
             h.resize(b * w, 0.0);
         }
@@ -384,7 +394,7 @@ impl FastRep {
         let width_max = self.trunk.iter().chain(&self.critic).copied().max();
         let width_max = width_max.unwrap_or(1);
         for v in [&mut self.g_a, &mut self.g_b] {
-            v.resize(b * width_max, 0.0);
+            v.resize(b * per * width_max, 0.0);
         }
         for v in [
             &mut self.mean,
@@ -403,22 +413,23 @@ impl FastRep {
             &mut self.g_action,
             &mut self.g_action_k,
         ] {
-            v.resize(b * a, 0.0);
+            v.resize(b * per * a, 0.0);
         }
         for v in [
             &mut self.logits,
             &mut self.log_w,
-            &mut self.resp,
             &mut self.g_logits,
             &mut self.weights,
         ] {
             v.resize(b * k, 0.0);
         }
+        self.resp.resize(b * per * k, 0.0);
+        self.log_prob_each.resize(b * k, 0.0);
         self.choice.resize(b, 0);
         self.baseline_choice.resize(rows, 0);
         self.baseline.resize(b, 0.0);
         self.g_log_prob.resize(b, 0.0);
-        self.g_score.resize(b, 0.0);
+        self.g_score.resize(b * per, 0.0);
         self.y.resize(b, 0.0);
         self.log_prob.resize(s * b, 0.0);
         self.x.resize(rows * (self.obs_dim + a), 0.0);
@@ -486,7 +497,7 @@ impl FastRep {
         }
         let (b, a) = (self.batch, self.action_dim);
         crate::sac::actor::skip_component_draws(rng, b);
-        for e in self.eps.iter_mut() {
+        for e in self.eps[..b * a].iter_mut() {
             *e = rng.sample::<f32, _>(StandardNormal);
         }
         for r in 0..b {
@@ -534,7 +545,18 @@ impl FastRep {
         k: usize,
         params: bool,
     ) -> Result<()> {
-        let b = self.batch;
+        self.critic_backward_rows(p, m, k, params, self.batch)
+    }
+
+    /// [`Self::critic_backward`] on the first `b` rows of the last forward pass.
+    pub(super) fn critic_backward_rows(
+        &mut self,
+        p: &[&[f32]],
+        m: usize,
+        k: usize,
+        params: bool,
+        b: usize,
+    ) -> Result<()> {
         let n = 2 * m + k;
         let (o, a) = (self.obs_dim, self.action_dim);
         for l in (0..self.critic.len() - 1).rev() {
@@ -621,7 +643,7 @@ impl FastRep {
                 self.actor_forward(&actor_views, m, &next_obs[m * b * o..(m + 1) * b * o])?;
                 self.draw(m, rng)?;
                 let next_obs_m = &next_obs[m * b * o..(m + 1) * b * o];
-                critic_input(&mut self.x, next_obs_m, &self.action, (o, a));
+                critic_input(&mut self.x, next_obs_m, &self.action[..b * a], (o, a));
                 self.critic_forward(&target, m, b)?;
                 let last = self.q_acts.len() - 1;
                 // y = r + γ (1 − terminated)(min Q̄ − α log π′), rounded as the tensor

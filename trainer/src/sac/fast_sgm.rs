@@ -66,16 +66,21 @@ pub(super) fn log_softmax(logits: &[f32], out: &mut [f32]) {
 
 /// One row's heads: μ and clamped log σ [K·A] (component k's dimension d at k·A + d) and
 /// log w [K].
-struct RowHeads<'a> {
-    mean: &'a [f32],
-    log_std: &'a [f32],
-    log_w: &'a [f32],
+pub(super) struct RowHeads<'a> {
+    pub(super) mean: &'a [f32],
+    pub(super) log_std: &'a [f32],
+    pub(super) log_w: &'a [f32],
 }
 
 /// log π of pre-squash `u` [A] under `heads` (DESIGN.md §3) for K > 1 (one component takes
 /// [`super::squashed_draw`]'s path), the same f32 operations in the same order as
 /// [`MixturePolicy::log_prob_u`]; the responsibilities softmax_k(t_k) go into `resp` [K].
-fn log_prob_row(heads: &RowHeads, u: &[f32], log_scale_sum: f32, resp: &mut [f32]) -> f32 {
+pub(super) fn log_prob_row(
+    heads: &RowHeads,
+    u: &[f32],
+    log_scale_sum: f32,
+    resp: &mut [f32],
+) -> f32 {
     let a = u.len();
     // t_k = log w_k + log N_k(u), kept in `resp` until normalised.
     for (j, t) in resp.iter_mut().enumerate() {
@@ -106,18 +111,18 @@ fn log_prob_row(heads: &RowHeads, u: &[f32], log_scale_sum: f32, resp: &mut [f32
 }
 
 /// One row's draw as the backward pass needs it.
-struct RowDraw<'a> {
-    eps: &'a [f32],
-    u: &'a [f32],
-    component: usize,
-    resp: &'a [f32],
+pub(super) struct RowDraw<'a> {
+    pub(super) eps: &'a [f32],
+    pub(super) u: &'a [f32],
+    pub(super) component: usize,
+    pub(super) resp: &'a [f32],
 }
 
 /// One row's heads' gradients (see the module doc): into `g_mean` and `g_log_std` [K·A]
 /// (before the clamp) and `g_log_w` [K], from the actions' gradient `g_action` [A], log π's
 /// `g` and the score term's weight `g_score` on log w_c.
 #[allow(clippy::too_many_arguments)]
-fn grad_row(
+pub(super) fn grad_row(
     heads: &RowHeads,
     draw: &RowDraw,
     scale: &[f32],
@@ -168,7 +173,7 @@ impl FastRep {
             let v: f32 = rng.random();
             self.choice[r] = component_of(&self.weights[r * k..(r + 1) * k], v);
         }
-        for e in self.eps.iter_mut() {
+        for e in self.eps[..b * a].iter_mut() {
             *e = rng.sample::<f32, _>(StandardNormal);
         }
         let log_scale_sum = self.squash.log_scale_sum as f32;

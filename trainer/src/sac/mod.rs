@@ -11,6 +11,7 @@
 pub mod actor;
 pub mod critic;
 pub mod estimators;
+pub(crate) mod fast_mix;
 pub(crate) mod fast_rep;
 pub(crate) mod fast_sgm;
 pub mod optim;
@@ -102,8 +103,8 @@ pub struct Agent {
     /// Members still training; a diverged member is frozen where it stopped.
     active: Vec<bool>,
     /// The hand-written update's workspace, where it applies (CPU, f32, a learned double Q,
-    /// host Adam moments, and [`fast_rep`]'s squashed K = 1 with `rep` or [`fast_sgm`]'s
-    /// squashed mixture with `halfrep`); None elsewhere.
+    /// host Adam moments, and [`fast_rep`]'s squashed K = 1 with `rep`, [`fast_sgm`]'s
+    /// squashed mixture with `halfrep` or [`fast_mix`]'s with `mrp`); None elsewhere.
     fast: Option<fast_rep::FastRep>,
     /// Whether [`Agent::update`] takes the hand-written path where it applies
     /// ([`Agent::set_fast_path`]).
@@ -182,7 +183,7 @@ impl Agent {
         };
         let hand_written = match config.estimator {
             Estimator::Rep => config.components == 1,
-            Estimator::HalfRep => true,
+            Estimator::HalfRep | Estimator::Mrp => true,
             _ => false,
         };
         let fast = match &judge {
@@ -197,7 +198,12 @@ impl Agent {
                     Estimator::HalfRep => config.baseline_samples,
                     _ => 0,
                 };
-                Some(fast_rep::FastRep::new(&actor, critic, baseline)?)
+                // `mrp` scores one action from every component.
+                let per_state = match config.estimator {
+                    Estimator::Mrp => config.components,
+                    _ => 1,
+                };
+                Some(fast_rep::FastRep::new(&actor, critic, baseline, per_state)?)
             }
             _ => None,
         };
@@ -226,7 +232,7 @@ impl Agent {
 
     /// Chooses between the hand-written update (the default where it applies: CPU, f32,
     /// learned double Q, and squashed K = 1 with `rep` ([`fast_rep`]) or a squashed mixture
-    /// with `halfrep` ([`fast_sgm`])) and candle's autograd path, which every other
+    /// with `halfrep` ([`fast_sgm`]) or `mrp` ([`fast_mix`])) and candle's autograd path, which every other
     /// configuration takes. For the tests that hold the two paths together.
     pub fn set_fast_path(&mut self, enabled: bool) {
         self.fast_enabled = enabled;
@@ -311,6 +317,7 @@ impl Agent {
                 )?;
                 let actor_step = match self.estimator {
                     Estimator::HalfRep => fast_rep::FastRep::halfrep_actor_step,
+                    Estimator::Mrp => fast_rep::FastRep::mrp_actor_step,
                     _ => fast_rep::FastRep::actor_step,
                 };
                 let actor = actor_step(
