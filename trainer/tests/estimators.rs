@@ -256,3 +256,71 @@ fn which_of_mrp_and_like_has_less_variance_depends_on_the_component_width() {
         "mrp should have lower variance than like for narrow components"
     );
 }
+
+/// gumbel's straight-through gradient reaches the mixing logits (DESIGN.md §4: z =
+/// onehot(argmax y) + y − sg(y), the backward pass through y = softmax((log w + g)/τ)). Two
+/// components of the bimodal bandit's policy, one at the reward's peak a = 1 and one on its
+/// slope at a = 2.5, so narrow (σ = e⁻¹⁰ in u) that every draw sits at its mean, equal
+/// weights, α = 0 (so log π, the other path to the logits, is off). Then each row's gradient
+/// on the logits is y₀y₁ (∂L/∂u)(u₁ − u₀)/τ on the far component's logit and its negative on
+/// the peak's, with ∂L/∂u ≥ 0 at both means (the reward falls to the right of its peak):
+/// the sum must favour the peak. (With wide components the estimator's bias can reverse
+/// that sign: the noise of the drawn component correlates with ∂L/∂u.) A softmax without a
+/// backward pass, as candle-nn's fused `softmax_last_dim` is, gives exactly 0 here.
+#[test]
+fn gumbel_sends_the_straight_through_gradient_to_the_mixing_logits() {
+    let device = Device::Cpu;
+    let p = policy(2, 5);
+    // u-space means of a = 3 tanh(u) = 1 and 2.5; draws at the means; equal weights.
+    let heads: [(&str, Vec<f32>); 3] = [
+        (
+            "actor.mean",
+            vec![(1.0f32 / 3.0).atanh(), (2.5f32 / 3.0).atanh()],
+        ),
+        ("actor.log_std", vec![-10.0; 2]),
+        ("actor.logits", vec![0.0; 2]),
+    ];
+    for (name, var) in p.named_vars() {
+        for (head, bias) in &heads {
+            if name == format!("{head}.weight") {
+                var.set(&var.as_tensor().zeros_like().unwrap()).unwrap();
+            } else if name == format!("{head}.bias") {
+                let shape = var.as_tensor().shape().clone();
+                let value = Tensor::new(bias.as_slice(), &device).unwrap();
+                var.set(&value.reshape(shape).unwrap()).unwrap();
+            }
+        }
+    }
+    let bandit = Bandit::bimodal();
+    let critic = |_obs: &Tensor, a: &Tensor| bandit.reward_tensor(a)?.squeeze(D::Minus1);
+    let settings = EstimatorSettings {
+        alpha: vec![0.0],
+        ..EstimatorSettings::default()
+    };
+    let obs = Tensor::zeros((1, BATCH, 1), candle_core::DType::F32, &device).unwrap();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(9);
+    let out = actor_loss(
+        Estimator::Gumbel,
+        &p,
+        &obs,
+        &critic as &dyn Critic,
+        &settings,
+        std::slice::from_mut(&mut rng),
+    )
+    .unwrap();
+    let grads = out.loss.sum_all().unwrap().backward().unwrap();
+    let logits_bias = p
+        .named_vars()
+        .into_iter()
+        .find(|(name, _)| name == "actor.logits.bias")
+        .unwrap()
+        .1;
+    let g = grads
+        .get(logits_bias.as_tensor())
+        .map(|g| to_f32_vec(g).unwrap())
+        .unwrap_or_else(|| vec![0.0; 2]);
+    assert!(
+        g[0] < 0.0 && g[1] > 0.0,
+        "∂loss/∂logits {g:?}: the straight-through gradient should favour the component at the peak"
+    );
+}

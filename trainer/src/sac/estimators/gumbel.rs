@@ -17,8 +17,12 @@ pub(super) fn loss<R: Rng>(ctx: &Context, rngs: &mut [R]) -> Result<ActorLoss> {
         }));
     }
     let g = Tensor::from_vec(gumbel, (s, b, k), device)?;
-    let y =
-        candle_nn::ops::softmax_last_dim(&((&ctx.heads.log_w + g)? / ctx.settings.gumbel_tau)?)?;
+    // candle-nn's composed softmax, which has a backward pass: its fused `softmax_last_dim`
+    // has none, and then the straight-through term below would send nothing to the logits.
+    let y = candle_nn::ops::softmax(
+        &((&ctx.heads.log_w + g)? / ctx.settings.gumbel_tau)?,
+        D::Minus1,
+    )?;
     let hard = Tensor::arange(0u32, k as u32, device)?
         .reshape((1, 1, k))?
         .broadcast_eq(&y.argmax_keepdim(D::Minus1)?)?
