@@ -32,6 +32,7 @@ use crate::run::run_dir::RunDir;
 use crate::run::train::{self, Mode, TrainEvent};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A policy and estimator to compare.
@@ -99,6 +100,11 @@ pub struct Spec {
     /// Learning rates, each applied to the actor and the critic [default: the family's].
     #[serde(default)]
     pub learning_rates: Vec<f64>,
+    /// Step sizes added to `learning_rates` for some environments only, keyed by their name
+    /// in `envs` (`shaped-acrobot = [0.03]`): widens the grid where its best setting lay at an
+    /// edge without running the new values everywhere.
+    #[serde(default)]
+    pub extra_learning_rates: BTreeMap<String, Vec<f64>>,
     /// Or: critic learning rates, crossed with `actor_lr_ratios` (actor = κ · critic), as
     /// in the paper's classic-control sweep.
     #[serde(default)]
@@ -192,11 +198,36 @@ impl Spec {
         if !self.actor_lr_ratios.is_empty() && self.critic_lrs.is_empty() {
             bail!("`actor_lr_ratios` needs `critic_lrs`");
         }
+        if !self.extra_learning_rates.is_empty() && self.learning_rates.is_empty() {
+            bail!("`extra_learning_rates` adds to `learning_rates`, which the spec does not set");
+        }
+        for (env, extra) in &self.extra_learning_rates {
+            if !self.envs.contains(env) {
+                bail!("`extra_learning_rates` names `{env}`, which is not one of `envs`");
+            }
+            if let Some(r) = extra.iter().find(|r| self.learning_rates.contains(r)) {
+                bail!("`extra_learning_rates` gives {r} for `{env}`, already in `learning_rates`");
+            }
+        }
         Ok(())
     }
 
-    /// The learning-rate settings of the grid.
-    fn rate_settings(&self) -> Vec<Rates> {
+    /// The learning-rate settings of the grid for the environment written `env` in `envs`:
+    /// the spec's, then its `extra_learning_rates`.
+    fn rate_settings(&self, env: &str) -> Vec<Rates> {
+        let mut settings = self.common_rate_settings();
+        let same = |&r: &f64| Rates {
+            actor: Some(r),
+            critic: Some(r),
+        };
+        if let Some(extra) = self.extra_learning_rates.get(env) {
+            settings.extend(extra.iter().map(same));
+        }
+        settings
+    }
+
+    /// The learning-rate settings every environment of the grid gets.
+    fn common_rate_settings(&self) -> Vec<Rates> {
         let same = |r: f64| Rates {
             actor: Some(r),
             critic: Some(r),
@@ -236,20 +267,33 @@ impl Spec {
 
     /// The environments, with `random-bandit:A..B` ranges expanded.
     fn env_ids(&self) -> Result<Vec<EnvId>> {
+        Ok(self
+            .named_env_ids()?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect())
+    }
+
+    /// The environments, each with the entry of `envs` it comes from.
+    fn named_env_ids(&self) -> Result<Vec<(&str, EnvId)>> {
         let mut ids = Vec::new();
         for env in &self.envs {
-            ids.extend(EnvId::parse_range(env)?);
+            ids.extend(
+                EnvId::parse_range(env)?
+                    .into_iter()
+                    .map(|id| (env.as_str(), id)),
+            );
         }
         Ok(ids)
     }
 
     /// How many runs [`Spec::grid`] makes, without resolving them.
     pub fn grid_size(&self) -> Result<usize> {
-        Ok(self.env_ids()?.len()
-            * self.methods.len()
-            * self.alphas.len().max(1)
-            * self.rate_settings().len()
-            * self.seeds.len())
+        let mut size = 0;
+        for env in &self.envs {
+            size += EnvId::parse_range(env)?.len() * self.rate_settings(env).len();
+        }
+        Ok(size * self.methods.len() * self.alphas.len().max(1) * self.seeds.len())
     }
 
     /// Every run of the grid (phase "grid"), each config resolved and checked.
@@ -259,9 +303,9 @@ impl Spec {
         } else {
             self.alphas.iter().copied().map(Some).collect()
         };
-        let lrs = self.rate_settings();
         let mut runs = Vec::new();
-        for env in self.env_ids()? {
+        for (name, env) in self.named_env_ids()? {
+            let lrs = self.rate_settings(name);
             for method in &self.methods {
                 for alpha in &alphas {
                     for lr in &lrs {
@@ -853,5 +897,52 @@ mod tests {
         let grid = spec("").grid().unwrap();
         assert_eq!((grid[0].config.hidden, grid[0].config.threads), (256, 1));
         assert_eq!(spec("threads = 2").grid().unwrap()[0].config.threads, 2);
+    }
+
+    #[test]
+    fn extra_learning_rates_widen_the_grid_of_their_environment_only() {
+        let spec = |extra: &str| -> Result<Spec> {
+            let text = format!(
+                "envs = [\"pendulum\", \"acrobot\"]\nseeds = [0, 1]\nalphas = [0.1]\n\
+                 learning_rates = [0.001, 0.003]\n{extra}\n\
+                 [[methods]]\npolicy = \"squashed\"\nestimator = \"rep\"\n"
+            );
+            let spec: Spec = toml::from_str(&text)?;
+            spec.check()?;
+            Ok(spec)
+        };
+        let widened = spec("extra_learning_rates = { acrobot = [0.01] }").unwrap();
+        let grid = widened.grid().unwrap();
+        assert_eq!(grid.len(), 2 * 2 + 3 * 2);
+        assert_eq!(widened.grid_size().unwrap(), grid.len());
+        let step_sizes = |env: EnvId| -> Vec<f64> {
+            let mut lrs: Vec<f64> = grid
+                .iter()
+                .filter(|r| r.env == env)
+                .filter_map(|r| r.rates.actor)
+                .collect();
+            lrs.dedup();
+            lrs
+        };
+        assert_eq!(step_sizes(EnvId::Pendulum), [0.001, 0.003]);
+        assert_eq!(step_sizes(EnvId::Acrobot), [0.001, 0.003, 0.01]);
+        // The runs both grids share keep their names, so a widened sweep reuses them.
+        let narrow = spec("").unwrap().grid().unwrap();
+        assert!(narrow.iter().all(|r| grid.iter().any(|w| w.id == r.id)));
+        for (extra, says) in [
+            (
+                "extra_learning_rates = { hopper = [0.01] }",
+                "not one of `envs`",
+            ),
+            ("extra_learning_rates = { acrobot = [0.003] }", "already in"),
+        ] {
+            let error = format!("{:#}", spec(extra).unwrap_err());
+            assert!(error.contains(says), "{extra}: {error}");
+        }
+        let text = "envs = [\"acrobot\"]\nseeds = [0]\nactor_lrs = [0.01]\n\
+                    extra_learning_rates = { acrobot = [0.1] }\n\
+                    [[methods]]\npolicy = \"squashed\"\nestimator = \"rep\"\n";
+        let spec: Spec = toml::from_str(text).unwrap();
+        assert!(format!("{:#}", spec.check().unwrap_err()).contains("does not set"));
     }
 }
