@@ -2,7 +2,7 @@
 //! against candle's autograd path (`Agent::set_fast_path(false)`): K = 5, 2 and 1, a solo
 //! run and populations of three members (different seeds, learning rates and α; fixed and
 //! automatic α), pendulum's shapes and others with several action dimensions. The helpers
-//! are `tests/fast_sgm.rs`'s.
+//! are `tests/common/fast.rs`'s, shared with `tests/fast_sgm.rs`.
 //!
 //! Both paths draw the same random numbers and run the same forward operations, so the
 //! draws, log π (and its w-weighted mean) and the losses' terms are the same bits; the
@@ -11,224 +11,21 @@
 
 mod common;
 
-use candle_core::{Device, Tensor};
-use common::members::{member_configs, random_batch, relative, stack};
-use rand::Rng;
-use rand::SeedableRng;
-use rand_pcg::Pcg64;
-use std::collections::HashMap;
-use trainer::{Agent, Batch, Config, CriticSource, Minibatch, UpdateStats};
+use common::fast::{self, Shape};
 
-/// Relative differences are taken against max(|a|, |b|, FLOOR): log π's mean crosses 0.
-const FLOOR: f64 = 1e-3;
-
-fn worst(one: &UpdateStats, other: &UpdateStats) -> f64 {
-    [
-        relative(one.critic_loss.unwrap(), other.critic_loss.unwrap(), FLOOR),
-        relative(one.actor_loss, other.actor_loss, FLOOR),
-        relative(one.alpha, other.alpha, FLOOR),
-        relative(one.log_prob_mean, other.log_prob_mean, FLOOR),
-    ]
-    .into_iter()
-    .fold(0.0, f64::max)
-}
-
-/// A network shape: observations, actions, hidden width, batch, members, components, the
-/// log σ range, α ("fixed" or "auto") and the baseline's actions per state.
-#[derive(Clone, Copy, Debug)]
-struct Shape {
-    obs: usize,
-    actions: usize,
-    hidden: usize,
-    batch: usize,
-    members: usize,
-    components: usize,
-    log_std: (f32, f32),
-    alpha: &'static str,
-    baseline: usize,
-    estimator: &'static str,
-}
-
-/// Pendulum's shapes (obs 3, action 1 in [−2, 2], hidden 32, batch 32) for `mrp`.
+/// Pendulum's shapes for `mrp` of the squashed mixture.
 fn pendulum(members: usize, components: usize, alpha: &'static str) -> Shape {
-    Shape {
-        obs: 3,
-        actions: 1,
-        hidden: 32,
-        batch: 32,
-        members,
-        components,
-        log_std: (-20.0, 2.0),
-        alpha,
-        baseline: 30,
-        estimator: "mrp",
-    }
+    fast::pendulum(("sgm", "mrp"), members, components, alpha)
 }
 
-fn configs(shape: &Shape) -> Vec<Config> {
-    member_configs("sgm", shape.estimator, shape.alpha)[..shape.members]
-        .iter()
-        .map(|c| Config {
-            hidden: shape.hidden,
-            batch_size: shape.batch,
-            components: shape.components,
-            log_std_min: shape.log_std.0,
-            log_std_max: shape.log_std.1,
-            baseline_samples: shape.baseline,
-            ..c.clone()
-        })
-        .collect()
-}
-
-/// Action bounds: pendulum's for one action, distinct ones per dimension otherwise.
-fn bounds(shape: &Shape) -> (Vec<f64>, Vec<f64>) {
-    if shape.actions == 1 {
-        return (vec![-2.0], vec![2.0]);
-    }
-    (0..shape.actions)
-        .map(|d| (-1.0 - d as f64, 0.5 + d as f64))
-        .unzip()
-}
-
-/// An agent of `configs` on the hand-written path or candle's, and its generators.
-fn agent_of(shape: &Shape, configs: &[Config], fast: bool) -> (Agent, Vec<Pcg64>) {
-    let mut rngs: Vec<Pcg64> = configs
-        .iter()
-        .map(|c| Pcg64::seed_from_u64(c.seed))
-        .collect();
-    let (low, high) = bounds(shape);
-    let critic = CriticSource::LearnedDoubleQ;
-    let mut a = Agent::new(
-        configs,
-        shape.obs,
-        &low,
-        &high,
-        critic,
-        &mut rngs,
-        &Device::Cpu,
-    )
-    .unwrap();
-    a.set_fast_path(fast);
-    assert_eq!(
-        a.uses_fast_path(),
-        fast,
-        "the path under test is the one taken"
-    );
-    (a, rngs)
-}
-
-/// Two agents (hand-written and candle's path) of `shape` from the same seeds.
-fn pair(shape: &Shape) -> [(Agent, Vec<Pcg64>); 2] {
-    let configs = configs(shape);
-    [true, false].map(|fast| agent_of(shape, &configs, fast))
-}
-
-fn batch(shape: &Shape, rng: &mut Pcg64) -> Minibatch {
-    if shape.obs == 3 && shape.actions == 1 {
-        let batches: Vec<Batch> = (0..shape.members)
-            .map(|_| random_batch(rng, shape.batch))
-            .collect();
-        return stack(&batches, &Device::Cpu);
-    }
-    let n = shape.batch;
-    let batches: Vec<Batch> = (0..shape.members)
-        .map(|_| {
-            let mut draw = |count: usize, lo: f32, hi: f32| -> Vec<f32> {
-                (0..count).map(|_| rng.random_range(lo..hi)).collect()
-            };
-            Batch {
-                obs: draw(shape.obs * n, -1.0, 1.0),
-                actions: draw(shape.actions * n, -1.0, 0.5),
-                rewards: draw(n, -2.0, 1.0),
-                next_obs: draw(shape.obs * n, -1.0, 1.0),
-                terminated: (0..n).map(|i| if i % 3 == 1 { 1.0 } else { 0.0 }).collect(),
-            }
-        })
-        .collect();
-    Minibatch::from_batches(&batches, shape.obs, shape.actions, &Device::Cpu).unwrap()
-}
-
-/// Every member's state (parameters and moments) of `from`, loaded into `to`.
-fn copy_state(from: &Agent, to: &mut Agent) {
-    for m in 0..from.members() {
-        let state: HashMap<String, Tensor> = from.state(m).unwrap().into_iter().collect();
-        to.load_state(m, &state).unwrap();
-    }
-}
-
-/// The largest difference between two agents' parameters and moments, relative to each
-/// tensor's largest value but at least 1e-4 (1e-8 for the second moments, squared
-/// gradients), and where. The floor: a tensor whose gradient sums cancel to near zero (a
-/// bias whose gradient Σ_rows is 1e-7 where its terms are 1e-3/B) carries the two paths'
-/// absolute rounding differences (≈ 1e-10) as a large relative one.
-fn state_diff(one: &Agent, other: &Agent) -> (f64, String) {
-    let mut worst: (f64, String) = (0.0, String::new());
-    for m in 0..one.members() {
-        let theirs: HashMap<String, Tensor> = other.state(m).unwrap().into_iter().collect();
-        for (name, t) in one.state(m).unwrap() {
-            let a = t.flatten_all().unwrap().to_vec1::<f32>();
-            let Ok(a) = a else { continue }; // the f64 step counters
-            let b = theirs[&name]
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            let floor: f32 = if name.contains(".v.") { 1e-8 } else { 1e-4 };
-            let scale = b.iter().fold(floor, |s, x| s.max(x.abs()));
-            for (x, y) in a.iter().zip(&b) {
-                let d = f64::from((x - y).abs() / scale);
-                if d > worst.0 || d.is_nan() {
-                    worst = (d, format!("member {m} {name}: {x} vs {y}"));
-                }
-            }
-        }
-    }
-    worst
-}
-
-/// Step by step from identical parameters, moments and generators (the candle agent's state
-/// copied into the hand-written one before each update): each update's statistics and the
-/// parameters and moments it leaves agree, log π's mean bit for bit. Returns the largest differences (statistics,
-/// state).
+/// [`fast::step_by_step`] within this file's tolerances.
 fn step_by_step(shape: &Shape, updates: usize, seed: u64) -> (f64, f64) {
-    let [(mut fast, mut fast_rngs), (mut slow, mut slow_rngs)] = pair(shape);
-    let mut data = Pcg64::seed_from_u64(seed);
-    let (mut max_stats, mut max_state): (f64, f64) = (0.0, 0.0);
-    for update in 0..updates {
-        let batch = batch(shape, &mut data);
-        copy_state(&slow, &mut fast);
-        fast_rngs.clone_from(&slow_rngs);
-        let a = fast.update(&batch, &mut fast_rngs).unwrap();
-        let b = slow.update(&batch, &mut slow_rngs).unwrap();
-        for (m, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!(x.is_finite(), "{shape:?} member {m} update {update}: {x:?}");
-            // The draws and log π are the same bits (the same f32 operations in the same
-            // order), so their mean (taken by the same candle operation) is too.
-            assert_eq!(
-                x.log_prob_mean.to_bits(),
-                y.log_prob_mean.to_bits(),
-                "{shape:?} member {m} update {update}: log π differs"
-            );
-            let d = worst(x, y);
-            max_stats = max_stats.max(d);
-            assert!(
-                d <= STATS_TOL,
-                "{shape:?} member {m} update {update}: {x:?} vs candle {y:?}"
-            );
-        }
-        let (d, at) = state_diff(&fast, &slow);
-        max_state = max_state.max(d);
-        assert!(
-            d <= STATE_TOL,
-            "{shape:?} update {update}: parameters {d} at {at}"
-        );
-    }
-    (max_stats, max_state)
+    fast::step_by_step(shape, updates, seed, (STATS_TOL, STATE_TOL))
 }
 
 /// Per-update tolerances, step by step. Measured on x86-64 (AVX2 gemm kernels; the tests
 /// print theirs): statistics ≤ 1.2e-6 (43 times below the bound), parameters and moments
-/// ≤ 3.1e-4 of [`state_diff`]'s scale (10 times below; K = 5 ≤ 6.0e-5). The largest are
+/// ≤ 3.1e-4 of [`fast::state_diff`]'s scale (10 times below; K = 5 ≤ 6.0e-5). The largest are
 /// the first moments of the logits' biases for K = 2: log π(a_k)'s gradient reaches every
 /// logit as g_k ρ⁽ᵏ⁾_j, which log_softmax's −w_j Σ removes again up to a small remainder, so
 /// the two paths' orders of rounding the O(α/B) terms are a large part of that remainder
@@ -262,36 +59,23 @@ fn other_shapes_and_a_saturated_clamp_agree_with_candles() {
             actions: 2,
             hidden: 17,
             batch: 5,
-            members: 1,
-            components: 5,
             log_std: (-0.05, 0.05),
-            alpha: "fixed",
-            baseline: 30,
-            estimator: "mrp",
+            ..pendulum(1, 5, "fixed")
         },
         Shape {
             obs: 4,
             actions: 6,
             hidden: 9,
             batch: 1,
-            members: 3,
-            components: 2,
-            log_std: (-20.0, 2.0),
-            alpha: "auto",
-            baseline: 30,
-            estimator: "mrp",
+            ..pendulum(3, 2, "auto")
         },
         Shape {
             obs: 2,
             actions: 3,
             hidden: 24,
             batch: 7,
-            members: 3,
-            components: 5,
             log_std: (-0.1, 0.02),
-            alpha: "fixed",
-            baseline: 30,
-            estimator: "mrp",
+            ..pendulum(3, 5, "fixed")
         },
     ];
     for (i, shape) in shapes.iter().enumerate() {
@@ -318,33 +102,11 @@ fn free_running_updates_agree_with_candles() {
             actions: 3,
             hidden: 24,
             batch: 16,
-            members: 1,
-            components: 5,
-            log_std: (-20.0, 2.0),
-            alpha: "auto",
-            baseline: 30,
-            estimator: "mrp",
+            ..pendulum(1, 5, "auto")
         },
     ] {
-        let [(mut fast, mut fast_rngs), (mut slow, mut slow_rngs)] = pair(&shape);
-        let mut data = Pcg64::seed_from_u64(8);
-        let mut max_diff: f64 = 0.0;
-        for update in 0..FREE_UPDATES {
-            let batch = batch(&shape, &mut data);
-            let a = fast.update(&batch, &mut fast_rngs).unwrap();
-            let b = slow.update(&batch, &mut slow_rngs).unwrap();
-            for (m, (x, y)) in a.iter().zip(&b).enumerate() {
-                let d = worst(x, y);
-                max_diff = max_diff.max(d);
-                assert!(
-                    d <= FREE_TOL,
-                    "{shape:?} member {m} update {update}: {x:?} vs candle {y:?}"
-                );
-            }
-        }
-        let (d, at) = state_diff(&fast, &slow);
-        assert!(d <= FREE_TOL, "{shape:?}: parameters {d} at {at}");
-        println!("{shape:?}: free-running stats ≤ {max_diff:.2e}, final state ≤ {d:.2e}");
+        let (stats, d) = fast::free_running(&shape, FREE_UPDATES, FREE_TOL);
+        println!("{shape:?}: free-running stats ≤ {stats:.2e}, final state ≤ {d:.2e}");
     }
 }
 
@@ -354,46 +116,6 @@ fn free_running_updates_agree_with_candles() {
 #[test]
 fn population_members_give_their_solo_runs_bits() {
     for alpha in ["fixed", "auto"] {
-        let shape = pendulum(3, 5, alpha);
-        let configs = configs(&shape);
-        let (mut population, mut pop_rngs) = agent_of(&shape, &configs, true);
-        let mut solos: Vec<(Agent, Vec<Pcg64>)> = configs
-            .iter()
-            .map(|c| agent_of(&shape, std::slice::from_ref(c), true))
-            .collect();
-        let mut data = Pcg64::seed_from_u64(99);
-        for update in 0..100 {
-            let batches: Vec<Batch> = (0..3).map(|_| random_batch(&mut data, 32)).collect();
-            let stats = population
-                .update(&stack(&batches, &Device::Cpu), &mut pop_rngs)
-                .unwrap();
-            for (i, (solo, rngs)) in solos.iter_mut().enumerate() {
-                let alone = solo
-                    .update(
-                        &stack(std::slice::from_ref(&batches[i]), &Device::Cpu),
-                        rngs,
-                    )
-                    .unwrap()[0];
-                assert_eq!(stats[i], alone, "{alpha} member {i} update {update}");
-            }
-        }
-        for (i, (solo, _)) in solos.iter().enumerate() {
-            let theirs: HashMap<String, Tensor> = solo.state(0).unwrap().into_iter().collect();
-            for (name, t) in population.state(i).unwrap() {
-                let bits = |t: &Tensor| {
-                    let t = t.flatten_all().unwrap();
-                    match t.to_vec1::<f32>() {
-                        Ok(v) => v.iter().map(|x| x.to_bits() as u64).collect(),
-                        Err(_) => t
-                            .to_vec1::<f64>()
-                            .unwrap()
-                            .iter()
-                            .map(|x| x.to_bits())
-                            .collect::<Vec<u64>>(),
-                    }
-                };
-                assert_eq!(bits(&t), bits(&theirs[&name]), "{alpha} member {i} {name}");
-            }
-        }
+        fast::population_members_give_solo_bits(&pendulum(3, 5, alpha), 100);
     }
 }

@@ -8,30 +8,15 @@
 
 mod common;
 
-use candle_core::{Device, Tensor};
-use common::members::{agent, member_configs, random_batch, relative, stack};
-use rand::Rng;
+use candle_core::Device;
+use common::fast::{self, batch, copy_state, diverge, worst, Shape};
+use common::members::{agent, member_configs, random_batch, stack};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
-use std::collections::HashMap;
-use trainer::{Agent, Batch, Config, CriticSource, Minibatch, UpdateStats};
-
-/// Relative differences are taken against max(|a|, |b|, FLOOR): log π's mean crosses 0.
-const FLOOR: f64 = 1e-3;
+use trainer::{Agent, Batch};
 
 /// Members × α of the cases: a solo run and populations of three.
 const CASES: [(usize, &str); 4] = [(1, "fixed"), (1, "auto"), (3, "fixed"), (3, "auto")];
-
-fn worst(one: &UpdateStats, other: &UpdateStats) -> f64 {
-    [
-        relative(one.critic_loss.unwrap(), other.critic_loss.unwrap(), FLOOR),
-        relative(one.actor_loss, other.actor_loss, FLOOR),
-        relative(one.alpha, other.alpha, FLOOR),
-        relative(one.log_prob_mean, other.log_prob_mean, FLOOR),
-    ]
-    .into_iter()
-    .fold(0.0, f64::max)
-}
 
 /// Two agents of `members` members from the same seeds, the second on candle's path, and
 /// their generators.
@@ -54,37 +39,9 @@ fn pair(members: usize, alpha: &str) -> ((Agent, Vec<Pcg64>), (Agent, Vec<Pcg64>
     (make(true), make(false))
 }
 
-/// Every member's state (parameters and moments) of `from`, loaded into `to`.
-fn copy_state(from: &Agent, to: &mut Agent) {
-    for m in 0..from.members() {
-        let state: HashMap<String, Tensor> = from.state(m).unwrap().into_iter().collect();
-        to.load_state(m, &state).unwrap();
-    }
-}
-
-/// The largest relative difference between two agents' parameters and moments, and where.
+/// [`fast::state_diff`] relative to each tensor's largest value but at least 1e-6.
 fn state_diff(one: &Agent, other: &Agent) -> (f64, String) {
-    let mut worst: (f64, String) = (0.0, String::new());
-    for m in 0..one.members() {
-        let theirs: HashMap<String, Tensor> = other.state(m).unwrap().into_iter().collect();
-        for (name, t) in one.state(m).unwrap() {
-            let a = t.flatten_all().unwrap().to_vec1::<f32>();
-            let Ok(a) = a else { continue }; // the f64 step counters
-            let b = theirs[&name]
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            let scale = b.iter().fold(1e-6f32, |s, x| s.max(x.abs()));
-            for (x, y) in a.iter().zip(&b) {
-                let d = f64::from((x - y).abs() / scale);
-                if d > worst.0 {
-                    worst = (d, format!("member {m} {name}: {x} vs {y}"));
-                }
-            }
-        }
-    }
-    worst
+    fast::state_diff(one, other, |_| 1e-6)
 }
 
 /// Step by step from identical parameters, moments and generators (the candle agent's state
@@ -156,71 +113,10 @@ fn two_hundred_free_updates_agree_with_candles() {
     }
 }
 
-/// A shape of the other tests' pendulum aside: observations, actions, hidden width, batch,
-/// members, and the log σ range (narrow enough that the clamp saturates at both bounds).
-struct Shape {
-    obs: usize,
-    actions: usize,
-    hidden: usize,
-    batch: usize,
-    members: usize,
-    log_std: (f32, f32),
-}
-
-/// Two agents (hand-written and candle's path) of `shape` from the same seeds.
-fn shaped_pair(shape: &Shape) -> [(Agent, Vec<Pcg64>); 2] {
-    let configs: Vec<Config> = member_configs("squashed", "rep", "fixed")[..shape.members]
-        .iter()
-        .map(|c| Config {
-            hidden: shape.hidden,
-            batch_size: shape.batch,
-            log_std_min: shape.log_std.0,
-            log_std_max: shape.log_std.1,
-            ..c.clone()
-        })
-        .collect();
-    let (low, high): (Vec<f64>, Vec<f64>) = (0..shape.actions)
-        .map(|d| (-1.0 - d as f64, 0.5 + d as f64))
-        .unzip();
-    [true, false].map(|fast| {
-        let mut rngs: Vec<Pcg64> = configs
-            .iter()
-            .map(|c| Pcg64::seed_from_u64(c.seed))
-            .collect();
-        let critic = CriticSource::LearnedDoubleQ;
-        let mut a = Agent::new(
-            &configs,
-            shape.obs,
-            &low,
-            &high,
-            critic,
-            &mut rngs,
-            &Device::Cpu,
-        )
-        .unwrap();
-        a.set_fast_path(fast);
-        assert_eq!(a.uses_fast_path(), fast);
-        (a, rngs)
-    })
-}
-
-fn shaped_batch(shape: &Shape, rng: &mut Pcg64) -> Minibatch {
-    let n = shape.batch;
-    let batches: Vec<Batch> = (0..shape.members)
-        .map(|_| {
-            let mut draw = |count: usize, lo: f32, hi: f32| -> Vec<f32> {
-                (0..count).map(|_| rng.random_range(lo..hi)).collect()
-            };
-            Batch {
-                obs: draw(shape.obs * n, -1.0, 1.0),
-                actions: draw(shape.actions * n, -1.0, 0.5),
-                rewards: draw(n, -2.0, 1.0),
-                next_obs: draw(shape.obs * n, -1.0, 1.0),
-                terminated: (0..n).map(|i| if i % 3 == 1 { 1.0 } else { 0.0 }).collect(),
-            }
-        })
-        .collect();
-    Minibatch::from_batches(&batches, shape.obs, shape.actions, &Device::Cpu).unwrap()
+/// `rep`'s shapes: one squashed component at a fixed α (the default 30 baseline actions,
+/// which `rep` does not draw), pendulum's unless overridden.
+fn squashed(members: usize) -> Shape {
+    fast::pendulum(("squashed", "rep"), members, 1, "fixed")
 }
 
 /// Shapes the pendulum cases do not reach — several action dimensions (so that the rows and
@@ -235,31 +131,30 @@ fn other_shapes_and_a_saturated_clamp_agree_with_candles() {
             actions: 2,
             hidden: 17,
             batch: 5,
-            members: 1,
             log_std: (-0.05, 0.05),
+            ..squashed(1)
         },
         Shape {
             obs: 4,
             actions: 6,
             hidden: 9,
             batch: 1,
-            members: 3,
-            log_std: (-20.0, 2.0),
+            ..squashed(3)
         },
         Shape {
             obs: 2,
             actions: 6,
             hidden: 24,
             batch: 7,
-            members: 3,
             log_std: (-0.1, 0.02),
+            ..squashed(3)
         },
     ];
     for (i, shape) in shapes.iter().enumerate() {
-        let [(mut fast, mut fast_rngs), (mut slow, mut slow_rngs)] = shaped_pair(shape);
+        let [(mut fast, mut fast_rngs), (mut slow, mut slow_rngs)] = fast::pair(shape);
         let mut data = Pcg64::seed_from_u64(20 + i as u64);
         for update in 0..30 {
-            let batch = shaped_batch(shape, &mut data);
+            let batch = batch(shape, &mut data);
             copy_state(&slow, &mut fast);
             fast_rngs.clone_from(&slow_rngs);
             let a = fast.update(&batch, &mut fast_rngs).unwrap();
@@ -291,24 +186,12 @@ fn a_diverged_member_reports_nan_as_on_candles_path() {
         actions: 2,
         hidden: 16,
         batch: 8,
-        members: 3,
-        log_std: (-20.0, 2.0),
+        ..squashed(3)
     };
-    let [(mut fast, mut fast_rngs), (mut slow, mut slow_rngs)] = shaped_pair(&shape);
-    for agent in [&mut fast, &mut slow] {
-        // Copies: the state's tensors are views of the agent's own parameters.
-        let mut state: HashMap<String, Tensor> = agent
-            .state(1)
-            .unwrap()
-            .into_iter()
-            .map(|(name, t)| (name, t.copy().unwrap()))
-            .collect();
-        let bias = &state["actor.log_std.bias"];
-        let nan = Tensor::full(f32::NAN, bias.shape(), &Device::Cpu).unwrap();
-        state.insert("actor.log_std.bias".into(), nan);
-        agent.load_state(1, &state).unwrap();
-    }
-    let batch = shaped_batch(&shape, &mut Pcg64::seed_from_u64(5));
+    let [(mut fast, mut fast_rngs), (mut slow, mut slow_rngs)] = fast::pair(&shape);
+    diverge(&mut fast, 1);
+    diverge(&mut slow, 1);
+    let batch = batch(&shape, &mut Pcg64::seed_from_u64(5));
     let a = fast.update(&batch, &mut fast_rngs).unwrap();
     let b = slow.update(&batch, &mut slow_rngs).unwrap();
     assert!(

@@ -30,7 +30,7 @@
 //! build before this module), 5323 and 5726 here (1.88× and 1.79×; single rounds ranged
 //! 2526–3253 and 4250–6161).
 
-use super::fast_rep::{actor_params, candle_min, clamp_grad, critic_params, lock, values, FastRep};
+use super::fast_rep::{actor_params, candle_min, critic_params, lock, values, FastRep};
 use super::fast_sgm::{grad_row, log_prob_row, RowDraw, RowHeads};
 use crate::sac::actor::MixturePolicy;
 use crate::sac::critic::DoubleQ;
@@ -120,21 +120,12 @@ impl FastRep {
                     total.iter_mut().zip(part).for_each(|(t, &p)| *t += p);
                 }
             }
-            for i in rows_a {
-                self.g_raw_log_std[i] = clamp_grad(
-                    self.g_raw_log_std[i],
-                    self.raw_log_std[i],
-                    self.log_std_range,
-                );
-            }
-            // ∂log w_j = w_j ∂w_j + Σ_k (log π(a_k)'s), then through log_softmax.
-            for i in rows_k.clone() {
+            // ∂log w_j = w_j ∂w_j + Σ_k (log π(a_k)'s), then through log_softmax (the log σ
+            // clamp's gradient, taken first there, touches no ∂log w: the same bits).
+            for i in rows_k {
                 self.g_logits[i] += self.weights[i] * self.g_score[i];
             }
-            let total: f32 = self.g_logits[rows_k.clone()].iter().sum();
-            for i in rows_k {
-                self.g_logits[i] -= self.weights[i] * total;
-            }
+            self.clamp_and_logits_grad(r);
         }
     }
 

@@ -750,9 +750,9 @@ impl FastRep {
                             self.g_log_prob[r],
                         );
                         self.g_mean[i] = gm;
-                        self.g_raw_log_std[i] =
-                            clamp_grad(gl, self.raw_log_std[i], self.log_std_range);
+                        self.g_raw_log_std[i] = gl;
                     }
+                    self.clamp_and_logits_grad(r);
                 }
                 self.actor_backward(&actor_views, m, obs_m)?;
             }
@@ -768,6 +768,29 @@ impl FastRep {
 }
 
 impl FastRep {
+    /// The end of row r's heads' backward pass, once the draw's and log π's gradients are in
+    /// `g_raw_log_std` and (K > 1) ∂log w in `g_logits`: the log σ clamp's gradient, then
+    /// log_softmax's to the logits, ∂ℓ_j = ∂log w_j − w_j Σ_k ∂log w_k, both in place.
+    /// Shared by the `rep`, `halfrep` and `mrp` actor steps.
+    pub(super) fn clamp_and_logits_grad(&mut self, r: usize) {
+        let (a, k) = (self.action_dim, self.components);
+        for i in r * k * a..(r + 1) * k * a {
+            self.g_raw_log_std[i] = clamp_grad(
+                self.g_raw_log_std[i],
+                self.raw_log_std[i],
+                self.log_std_range,
+            );
+        }
+        // K = 1 has no logits head (log w = 0): nothing reads `g_logits`.
+        if k > 1 {
+            let rows_k = r * k..(r + 1) * k;
+            let total: f32 = self.g_logits[rows_k.clone()].iter().sum();
+            for i in rows_k {
+                self.g_logits[i] -= self.weights[i] * total;
+            }
+        }
+    }
+
     /// Member m's actor backward from its heads' gradients (`g_mean`, `g_raw_log_std` and for
     /// K > 1 `g_logits`): every parameter's gradient into `actor_grads`.
     pub(super) fn actor_backward(&mut self, p: &[&[f32]], m: usize, obs_m: &[f32]) -> Result<()> {

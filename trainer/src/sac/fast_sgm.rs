@@ -34,7 +34,7 @@
 //! For K = 1 this is [`super::squashed_draw`]'s backward pass.
 
 use super::fast_rep::{
-    actor_params, candle_min, clamp_grad, critic_input, critic_params, lock, values, FastRep,
+    actor_params, candle_min, critic_input, critic_params, lock, values, FastRep,
 };
 use crate::sac::actor::{component_of, MixturePolicy};
 use crate::sac::critic::DoubleQ;
@@ -280,20 +280,10 @@ impl FastRep {
                 &self.squash.scale,
                 (g_action, g, self.g_score[r]),
                 &mut self.g_mean[rows_a.clone()],
-                &mut self.g_raw_log_std[rows_a.clone()],
-                &mut self.g_logits[rows_k.clone()],
+                &mut self.g_raw_log_std[rows_a],
+                &mut self.g_logits[rows_k],
             );
-            for i in rows_a {
-                self.g_raw_log_std[i] = clamp_grad(
-                    self.g_raw_log_std[i],
-                    self.raw_log_std[i],
-                    self.log_std_range,
-                );
-            }
-            let total: f32 = self.g_logits[rows_k.clone()].iter().sum();
-            for i in rows_k {
-                self.g_logits[i] -= self.weights[i] * total;
-            }
+            self.clamp_and_logits_grad(r);
         }
     }
 

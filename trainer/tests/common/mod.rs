@@ -2,6 +2,7 @@
 //! this module (`mod common;`), using the part it needs.
 #![allow(dead_code)]
 
+pub mod fast;
 pub mod gym;
 pub mod members;
 
