@@ -11,8 +11,10 @@ sweep this counts:
             episode length below the limit: some episode of the learning policy reached
             the goal. (A goal reached on the 1000th step itself counts for neither.)
 Shares come with Wilson 95 % score intervals. Per (environment, method, alpha) over the grid
-runs (every step size and seed), then per (environment, method) over the reruns of its best
-setting, with the difference to rep-squashed and Newcombe's hybrid score interval for a
+runs (every step size and seed); per (environment, method) over all its grid runs pooled (the
+same settings for every method); how many runs per method a test would need to tell
+rep-squashed's pooled share from one 0.1, 0.2 or 0.3 higher; then per (environment, method)
+over the reruns of its best setting. Differences to rep-squashed come with the difference to rep-squashed and Newcombe's hybrid score interval for a
 difference of two proportions (built from the two Wilson intervals; unlike a bootstrap it
 does not collapse to a point when both groups are all 0 or all 1).
 
@@ -67,6 +69,29 @@ def reached_goal(run_dir):
     return False
 
 
+def runs_needed(p1, p2, z_alpha=1.96, z_power=0.8416):
+    """Runs per method for a two-sided 5 % test of p1 = p2 to have 80 % power when the true
+    shares are p1 and p2 (normal approximation; Fleiss, Statistical Methods for Rates and
+    Proportions, eq. 4.14, without continuity correction). None when p1 = p2."""
+    if p1 == p2:
+        return None
+    pbar = (p1 + p2) / 2
+    root = z_alpha * math.sqrt(2 * pbar * (1 - pbar)) + z_power * math.sqrt(
+        p1 * (1 - p1) + p2 * (1 - p2))
+    return math.ceil(root * root / (p1 - p2) ** 2)
+
+
+def compare(flags, base):
+    """Difference of the share of flags to base's share [Newcombe 95 % CI]."""
+    flags = [f for f in flags if f is not None]
+    base = [f for f in base if f is not None]
+    if not flags or not base:
+        return "—"
+    k, n, kb, nb = sum(flags), len(flags), sum(base), len(base)
+    lo, hi = newcombe(k, n, kb, nb)
+    return f"{k / n - kb / nb:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
 def share(flags):
     flags = [f for f in flags if f is not None]
     k, n = sum(flags), len(flags)
@@ -94,6 +119,44 @@ def main(sweep):
     for (env, method, alpha), runs in sorted(grid.items()):
         print(f"| {env} | {method} | {alpha} | {share([r['solved'] for r in runs])} "
               f"| {share([r['reached'] for r in runs])} |")
+
+    # Pooled over α and step sizes: the most runs per method the grid has. The settings are
+    # the same for every method, so the shares compare methods over one common grid.
+    pooled = collections.defaultdict(list)
+    for r in rows:
+        if r["phase"] == "grid":
+            pooled[(r["env"], r["method"])].append(r)
+    print()
+    print("Grid runs pooled over α and step sizes: share [95 % CI] and difference to "
+          "rep-squashed [95 % CI]")
+    print()
+    print("| env | method | solved | − rep-squashed | reached | − rep-squashed |")
+    print("|---|---|---|---|---|---|")
+    for (env, method), runs in sorted(pooled.items()):
+        base = pooled.get((env, BASE), [])
+        cells = []
+        for key in ("solved", "reached"):
+            flags = [r[key] for r in runs]
+            cells.append(share(flags))
+            cells.append("—" if method == BASE else compare(flags, [r[key] for r in base]))
+        print(f"| {env} | {method} | " + " | ".join(cells) + " |")
+    # What scale would tell: runs per method for a 5 % test to have 80 % power against
+    # rep-squashed's pooled share p0, if a mixture's true share were p0 + 0.1, 0.2, 0.3.
+    print()
+    print("Runs per method a 5 % two-sided test needs for 80 % power, if a mixture's true share "
+          "is rep-squashed's pooled share p0 plus 0.1 / 0.2 / 0.3")
+    print()
+    print("| env | measure | p0 | +0.1 | +0.2 | +0.3 |")
+    print("|---|---|---|---|---|---|")
+    for env in TASKS:
+        base = pooled.get((env, BASE), [])
+        for key in ("solved", "reached"):
+            flags = [r[key] for r in base if r[key] is not None]
+            if not flags:
+                continue
+            p0 = sum(flags) / len(flags)
+            needed = [runs_needed(p0, min(1.0, p0 + d)) for d in (0.1, 0.2, 0.3)]
+            print(f"| {env} | {key} | {p0:.2f} | " + " | ".join(map(str, needed)) + " |")
 
     reruns = collections.defaultdict(list)
     for r in rows:
